@@ -1,0 +1,74 @@
+"""The manifest contract and the tf.data input pipeline shared by the trainer and evaluator.
+
+Images are decoded and resized once (bilinear with antialias, float pixels in [0, 255]); the
+model does its own preprocessing, so every consumer feeds exactly this.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from deepfake_detector.exceptions import DataValidationError
+
+MANIFEST_COLUMNS = ("path", "label", "split", "sha256", "group")
+SPLITS = ("train", "val", "test")
+
+
+def read_manifest(manifest_file: Path) -> pd.DataFrame:
+    """Load the manifest written by the validate stage, checking its columns and values."""
+    try:
+        frame = pd.read_csv(manifest_file, dtype={"path": str, "split": str, "sha256": str, "group": str})
+    except FileNotFoundError:
+        raise DataValidationError(f"{manifest_file}: manifest not found; run the validate stage first") from None
+    missing = [c for c in MANIFEST_COLUMNS if c not in frame.columns]
+    if missing:
+        raise DataValidationError(f"{manifest_file}: missing columns {missing}")
+    bad_splits = sorted(set(frame["split"]) - set(SPLITS))
+    if bad_splits:
+        raise DataValidationError(f"{manifest_file}: unknown split names {bad_splits}")
+    if not set(frame["label"].unique()) <= {0, 1}:
+        raise DataValidationError(f"{manifest_file}: labels must be 0 (real) or 1 (fake)")
+    return frame
+
+
+def split_rows(manifest: pd.DataFrame, split: str, dataset_dir: Path) -> tuple[list[str], list[int]]:
+    """Absolute image paths and labels of one split, in manifest order."""
+    rows = manifest[manifest["split"] == split]
+    paths = [str(Path(dataset_dir) / p) for p in rows["path"]]
+    return paths, rows["label"].astype(int).tolist()
+
+
+def decode_and_resize(path, image_size: int):
+    """Read one image file into a float32 [image_size, image_size, 3] tensor in [0, 255]."""
+    import tensorflow as tf
+
+    data = tf.io.read_file(path)
+    image = tf.io.decode_image(data, channels=3, expand_animations=False)
+    image = tf.image.resize(image, (image_size, image_size), method="bilinear", antialias=True)
+    image.set_shape((image_size, image_size, 3))
+    return tf.clip_by_value(image, 0.0, 255.0)
+
+
+def build_dataset(paths: list[str], labels: list[int], image_size: int, batch_size: int, *,
+                  shuffle: bool = False, seed: int = 0, cache: bool = False,
+                  augment: Callable | None = None):
+    """Batched (images, labels) dataset: parallel decode, optional in-memory cache of the
+    decoded images, per-epoch shuffle, augmentation after the cache, prefetch."""
+    import tensorflow as tf
+
+    if not paths:
+        raise DataValidationError("no images in this split of the manifest")
+    autotune = tf.data.AUTOTUNE
+    dataset = tf.data.Dataset.from_tensor_slices((paths, tf.constant(labels, dtype=tf.float32)))
+    dataset = dataset.map(lambda p, y: (decode_and_resize(p, image_size), y), num_parallel_calls=autotune,
+                          deterministic=True)
+    if cache:
+        dataset = dataset.cache()
+    if shuffle:
+        dataset = dataset.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(batch_size)
+    if augment is not None:
+        dataset = dataset.map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=autotune)
+    return dataset.prefetch(autotune)

@@ -1,0 +1,17 @@
+"""Config entities: what each component receives."""
+from deepfake_detector.entity.config_entity import (
+    AugmentationConfig,
+    DataIngestionConfig,
+    DataValidationConfig,
+    DemoDataConfig,
+    EvaluationConfig,
+    ModelConfig,
+    SplitFractions,
+    TrackingConfig,
+    TrainingConfig,
+)
+
+__all__ = [
+    "AugmentationConfig", "DataIngestionConfig", "DataValidationConfig", "DemoDataConfig",
+    "EvaluationConfig", "ModelConfig", "SplitFractions", "TrackingConfig", "TrainingConfig",
+]

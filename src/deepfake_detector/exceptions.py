@@ -1,0 +1,25 @@
+"""Errors the user can act on; each message names the file, key or input that is wrong."""
+
+
+class DeepfakeDetectorError(Exception):
+    """Base class for every error this project raises on purpose."""
+
+
+class ConfigError(DeepfakeDetectorError):
+    """config/config.yaml or params.yaml is missing a key, has an unknown one, or a bad value."""
+
+
+class IngestionError(DeepfakeDetectorError):
+    """The data source could not be fetched, extracted or understood."""
+
+
+class UnsafeArchiveError(IngestionError):
+    """An archive member would escape the target folder, is a link or device, or exceeds a cap."""
+
+
+class DataValidationError(DeepfakeDetectorError):
+    """The dataset is unusable: too many bad files, an empty class, an unknown label."""
+
+
+class ModelError(DeepfakeDetectorError):
+    """The model cannot be built or loaded as asked (e.g. ImageNet weights offline)."""

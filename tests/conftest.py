@@ -1,0 +1,8 @@
+"""Test-wide settings: no telemetry, quiet TensorFlow, offline everything."""
+import os
+
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KAGGLEHUB_CACHE", os.path.join(os.path.dirname(__file__), ".kagglehub-cache"))
