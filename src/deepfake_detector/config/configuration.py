@@ -6,7 +6,6 @@ before any stage does work. Reading has no side effects: no directory is created
 from __future__ import annotations
 
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 import yaml
@@ -92,9 +91,9 @@ class ConfigurationManager:
         path = Path(value)
         return path if path.is_absolute() else self.root / path
 
-    def _class_names(self) -> MappingProxyType:
+    def _class_names(self) -> dict[str, tuple[str, ...]]:
         names = self.params.data.class_names
-        return MappingProxyType({cls: tuple(n.lower() for n in names[cls]) for cls in ("fake", "real")})
+        return {cls: tuple(n.lower() for n in names[cls]) for cls in ("fake", "real")}
 
     def _freeze_batch_norm(self) -> bool:
         setting: Any = self.params.model.freeze_batch_norm

@@ -1,0 +1,1 @@
+"""Stage entry points, one per DVC stage, sharing one runner."""
