@@ -3,6 +3,8 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
+# DVC stages call `python`: make it the project's interpreter.
+export PATH := $(abspath $(BIN)):$(PATH)
 
 # No telemetry anywhere, and TensorFlow quiet on start-up.
 export DVC_NO_ANALYTICS := 1

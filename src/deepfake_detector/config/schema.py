@@ -52,7 +52,8 @@ class Field:
             return self.description
         names = {int: "an integer", float: "a number", str: "a string", bool: "true or false",
                  list: "a list", dict: "a mapping"}
-        kinds = " or ".join(dict.fromkeys(names.get(t, t.__name__) for t in self.types))
+        types = [t for t in self.types if not (t is int and float in self.types)]  # "a number" covers both
+        kinds = " or ".join(dict.fromkeys(names.get(t, t.__name__) for t in types))
         if self.minimum is not None and self.maximum is not None:
             low = "(" if self.exclusive_minimum else "["
             high = ")" if self.exclusive_maximum else "]"
