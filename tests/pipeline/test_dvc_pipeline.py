@@ -1,0 +1,89 @@
+"""`dvc repro` on a tiny copy of the repository: every stage runs, outputs land, reruns are exact."""
+import json
+import sqlite3
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.pipeline.tiny_repo import make_tiny_repo, run
+
+pytestmark = pytest.mark.slow
+
+SCORE_KEYS = {"accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc", "average_precision",
+              "eer", "tpr_at_fpr_1pct", "log_loss", "ece", "threshold", "total_parameters", "n_test"}
+
+
+@pytest.fixture(scope="module")
+def reproduced(tmp_path_factory) -> Path:
+    root = make_tiny_repo(tmp_path_factory.mktemp("repo"))
+    result = run(["dvc", "repro"], root)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    return root
+
+
+def stages_run(output: str) -> list[str]:
+    return [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")]
+
+
+def test_repro_runs_every_stage_and_writes_scores(reproduced: Path) -> None:
+    scores = json.loads((reproduced / "scores.json").read_text())
+    assert SCORE_KEYS <= scores.keys()
+    assert 0.0 <= scores["roc_auc"] <= 1.0
+    assert scores["n_test"] > 0
+    assert (reproduced / "artifacts/training/model.h5").stat().st_size > 0
+
+
+def test_manifest_splits_cover_every_good_image(reproduced: Path) -> None:
+    manifest = pd.read_csv(reproduced / "artifacts/data/manifest.csv")
+    assert list(manifest.columns) == ["path", "label", "split", "sha256", "group"]
+    assert set(manifest["split"]) == {"train", "val", "test"}
+    assert len(manifest) == 80
+
+
+def test_second_repro_does_nothing(reproduced: Path) -> None:
+    result = run(["dvc", "repro"], reproduced)
+    assert result.returncode == 0, result.stderr
+    assert stages_run(result.stdout) == []
+    assert "Data and pipelines are up to date" in result.stdout or "didn't change" in result.stdout
+
+
+def test_changing_threshold_reruns_only_evaluate(reproduced: Path) -> None:
+    params_path = reproduced / "params.yaml"
+    params = yaml.safe_load(params_path.read_text())
+    params["evaluate"]["threshold"] = 0.5
+    params_path.write_text(yaml.safe_dump(params, sort_keys=False))
+    result = run(["dvc", "repro"], reproduced)
+    assert result.returncode == 0, result.stderr
+    assert stages_run(result.stdout) == ["evaluate"]
+    assert json.loads((reproduced / "scores.json").read_text())["threshold"] == 0.5
+
+
+def test_metrics_and_plots_commands_work(reproduced: Path) -> None:
+    metrics = run(["dvc", "metrics", "show", "--json"], reproduced)
+    assert metrics.returncode == 0, metrics.stderr
+    assert "roc_auc" in metrics.stdout
+    plots = run(["dvc", "plots", "show", "-o", "plots_html"], reproduced)
+    assert plots.returncode == 0, plots.stderr
+    assert (reproduced / "plots_html" / "index.html").exists()
+
+
+def test_mlflow_run_holds_params_metrics_plots_and_registered_model(reproduced: Path) -> None:
+    database = reproduced / "mlflow.db"
+    assert database.exists()
+    with sqlite3.connect(database) as connection:
+        runs = connection.execute("SELECT run_uuid, name, status FROM runs").fetchall()
+        train_run = next(run_id for run_id, name, _ in runs if name == "train")
+        metrics = {key for (key,) in connection.execute(
+            "SELECT key FROM metrics WHERE run_uuid = ?", (train_run,))}
+        params = {key for (key,) in connection.execute(
+            "SELECT key FROM params WHERE run_uuid = ?", (train_run,))}
+        models = [name for (name,) in connection.execute("SELECT name FROM registered_models")]
+    assert {"test_roc_auc", "test_eer", "val_auc", "loss"} <= metrics
+    assert {"train.batch_size", "model.alpha", "evaluate.threshold"} <= params
+    assert models == ["deepfake-detector"]
+    assert all(status == "FINISHED" for *_, status in runs)
+    artifacts = {p.relative_to(reproduced / "mlruns").parts[-1] for p in (reproduced / "mlruns").rglob("*")
+                 if p.is_file()}
+    assert {"roc.png", "scores.json", "split_summary.json", "history.csv"} <= artifacts
