@@ -19,9 +19,11 @@ SPLITS = ("train", "val", "test")
 def read_manifest(manifest_file: Path) -> pd.DataFrame:
     """Load the manifest written by the validate stage, checking its columns and values."""
     try:
-        frame = pd.read_csv(manifest_file, dtype={"path": str, "split": str, "sha256": str, "group": str})
+        frame = pd.read_csv(manifest_file,
+                            dtype={"path": str, "split": str, "sha256": str, "group": str})
     except FileNotFoundError:
-        raise DataValidationError(f"{manifest_file}: manifest not found; run the validate stage first") from None
+        raise DataValidationError(
+            f"{manifest_file}: manifest not found; run the validate stage first") from None
     missing = [c for c in MANIFEST_COLUMNS if c not in frame.columns]
     if missing:
         raise DataValidationError(f"{manifest_file}: missing columns {missing}")

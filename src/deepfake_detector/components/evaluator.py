@@ -1,0 +1,143 @@
+"""The evaluate stage's worker: scores the trained model on the held-out test split.
+
+The decision threshold is fixed on the validation split first, so nothing about the test split
+leaks into the numbers reported for it.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from deepfake_detector.components.datasets import build_dataset, read_manifest, split_rows
+from deepfake_detector.components.metrics import choose_threshold, compute_scores, predict_labels
+from deepfake_detector.components.plots import write_plots
+from deepfake_detector.entity import EvaluationConfig
+from deepfake_detector.exceptions import DataValidationError, ModelError
+from deepfake_detector.labels import CLASS_NAMES, FAKE, REAL
+from deepfake_detector.utils.files import atomic_path, write_json_atomic
+
+logger = logging.getLogger(__name__)
+
+PREDICTION_COLUMNS = ("path", "label", "split", "p_fake", "predicted")
+EVALUATED_SPLITS = ("val", "test")
+THRESHOLD_LABELS = {"eer": "EER on val", "youden": "Youden's J on val"}
+
+
+@dataclass(frozen=True)
+class EvaluationResult:
+    scores: dict[str, float]           # what scores_file holds: test metrics and counts
+    scores_file: Path
+    predictions_file: Path
+    plot_files: dict[str, Path]        # file name (e.g. "roc.json") -> path
+    threshold: float
+
+
+@dataclass(frozen=True)
+class SplitPredictions:
+    rows: pd.DataFrame                 # the split's manifest rows, in manifest order
+    labels: np.ndarray
+    probs: np.ndarray                  # P(fake) per row
+
+
+class Evaluator:
+    """Predicts P(fake) for the val and test splits, picks the threshold on val, and writes
+    scores.json, per-image predictions and the plot files for test."""
+
+    def __init__(self, config: EvaluationConfig) -> None:
+        self.config = config
+
+    def run(self) -> EvaluationResult:
+        config = self.config
+        manifest = read_manifest(config.manifest_file)
+        for split in EVALUATED_SPLITS:
+            self._check_split(manifest, split)
+
+        model = self._load_model()
+        val = self._predict(model, manifest, "val")
+        threshold = choose_threshold(val.labels, val.probs, config.threshold)
+        logger.info("Threshold %.4f (%s)", threshold, self._threshold_label())
+        test = self._predict(model, manifest, "test")
+
+        scores = compute_scores(test.labels, test.probs, threshold, config.calibration_bins)
+        scores.update(total_parameters=int(model.count_params()), n_test=int(test.labels.size),
+                      n_val=int(val.labels.size))
+        logger.info("Test: accuracy %.4f, balanced accuracy %.4f, ROC AUC %.4f, EER %.4f on %d images",
+                    scores["accuracy"], scores["balanced_accuracy"], scores["roc_auc"], scores["eer"],
+                    scores["n_test"])
+
+        self._write_predictions([val, test], threshold)
+        plot_files = write_plots(config.plots_dir, test.labels, test.probs, threshold,
+                                 config.calibration_bins, self._threshold_label())
+        write_json_atomic(config.scores_file, scores)
+        logger.info("Wrote %s, %s and plots in %s", config.scores_file, config.predictions_file,
+                    config.plots_dir)
+        return EvaluationResult(scores=scores, scores_file=config.scores_file,
+                                predictions_file=config.predictions_file, plot_files=plot_files,
+                                threshold=threshold)
+
+    def _check_split(self, manifest: pd.DataFrame, split: str) -> None:
+        """Fail before any prediction if a split cannot be scored: both classes are needed for an
+        ROC curve, a val threshold, and a test score that means anything."""
+        counts = manifest.loc[manifest["split"] == split, "label"].value_counts()
+        missing = [CLASS_NAMES[label] for label in (REAL, FAKE) if counts.get(label, 0) == 0]
+        if missing:
+            raise DataValidationError(
+                f"{self.config.manifest_file}: the {split} split has no {' and no '.join(missing)} images "
+                f"({int(counts.get(FAKE, 0))} fake, {int(counts.get(REAL, 0))} real); evaluation needs "
+                "both classes in val and test, so add images or change data.split in params.yaml")
+
+    def _load_model(self):
+        import keras
+
+        path = self.config.model_file
+        if not path.is_file():
+            raise ModelError(f"{path}: trained model not found; run the train stage first")
+        try:
+            model = keras.models.load_model(path, compile=False)
+        except (OSError, ValueError, TypeError) as error:
+            raise ModelError(f"{path}: cannot load the model: {error}") from error
+        if tuple(model.output_shape[1:]) != (1,):
+            raise ModelError(f"{path}: expected one P(fake) output per image, got output shape "
+                             f"{model.output_shape}")
+        height, width = model.input_shape[1:3]
+        if {height, width} - {None, self.config.image_size}:
+            raise ModelError(f"{path}: the model takes {height}x{width} images but params.yaml: "
+                             f"model.image_size is {self.config.image_size}")
+        return model
+
+    def _predict(self, model, manifest: pd.DataFrame, split: str) -> SplitPredictions:
+        config = self.config
+        paths, labels = split_rows(manifest, split, config.dataset_dir)
+        dataset = build_dataset(paths, labels, config.image_size, config.batch_size)
+        logger.info("Predicting %d %s images", len(paths), split)
+        probs = np.asarray(model.predict(dataset, verbose="auto"), dtype=np.float64).reshape(-1)
+        if probs.size != len(paths):
+            raise ModelError(f"{config.model_file}: {probs.size} predictions for {len(paths)} {split} images")
+        if not np.isfinite(probs).all() or (probs < 0).any() or (probs > 1).any():
+            raise ModelError(f"{config.model_file}: outputs must be probabilities P(fake) in [0, 1] "
+                             f"(a sigmoid output); got {probs.min():g} to {probs.max():g} on {split}")
+        rows = manifest[manifest["split"] == split]
+        return SplitPredictions(rows=rows, labels=np.asarray(labels, dtype=np.int64), probs=probs)
+
+    def _write_predictions(self, splits: list[SplitPredictions], threshold: float) -> None:
+        frames = [
+            pd.DataFrame({
+                "path": split.rows["path"].to_numpy(),
+                "label": split.labels,
+                "split": split.rows["split"].to_numpy(),
+                "p_fake": split.probs,
+                "predicted": predict_labels(split.probs, threshold),
+            })
+            for split in splits
+        ]
+        table = pd.concat(frames, ignore_index=True)[list(PREDICTION_COLUMNS)]
+        with atomic_path(self.config.predictions_file) as tmp:
+            table.to_csv(tmp, index=False)
+
+    def _threshold_label(self) -> str:
+        strategy = self.config.threshold
+        return THRESHOLD_LABELS[strategy] if isinstance(strategy, str) else "fixed in params.yaml"
