@@ -1,0 +1,279 @@
+"""Resolve params.yaml's data.source and fetch it into a staging folder.
+
+A source is the built-in demo generator, a local folder or archive (also as a file:// URL), an
+http(s):// URL to an archive, or a Kaggle dataset (kaggle:<owner>/<dataset>).
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.request import url2pathname
+
+import requests
+from tqdm import tqdm
+
+from deepfake_detector.components.archives import (
+    ARCHIVE_SUFFIXES,
+    ExtractionLimits,
+    extract_archive,
+    has_archive_suffix,
+)
+from deepfake_detector.entity import DataIngestionConfig, DemoDataConfig
+from deepfake_detector.exceptions import IngestionError
+from deepfake_detector.utils.files import atomic_path, sha256_file
+
+logger = logging.getLogger(__name__)
+
+SourceKind = Literal["demo", "folder", "archive", "url", "kaggle"]
+
+CHUNK = 1 << 20
+ACCEPTED_SOURCES = ("demo, a folder, a " + "/".join(ARCHIVE_SUFFIXES) + " archive, a file:// or http(s):// "
+                    "URL to one, or kaggle:<owner>/<dataset>")
+_KAGGLE_HANDLE = re.compile(r"^[\w.-]+/[\w.-]+(/versions/\d+)?$")
+KAGGLE_CREDENTIALS_HELP = (
+    "{source} needs Kaggle credentials and none were found. Set KAGGLE_API_TOKEN (or KAGGLE_USERNAME "
+    "and KAGGLE_KEY) in the environment, or save kaggle.json in ~/.kaggle/ (or $KAGGLE_CONFIG_DIR); a "
+    "token is created at https://www.kaggle.com/settings/api. Or download the dataset's zip yourself "
+    "and set params.yaml data.source to its path.")
+
+
+@dataclass(frozen=True)
+class Source:
+    kind: SourceKind
+    location: str  # what fetching uses: a local path, the URL, or the Kaggle handle
+    display: str  # safe to log and to report: no credentials, no query string
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    kind: SourceKind
+    archive_sha256: str | None = None
+
+
+def resolve_source(source: str) -> Source:
+    """Decide what kind of source data.source names, without fetching anything."""
+    text = source.strip()
+    if text.lower() == "demo":
+        return Source("demo", "demo", "demo")
+    if text.lower().startswith("kaggle:"):
+        handle = text[len("kaggle:"):].strip().strip("/")
+        if not _KAGGLE_HANDLE.match(handle):
+            raise IngestionError(f"params.yaml: data.source {text!r}: expected kaggle:<owner>/<dataset> "
+                                 "(optionally /versions/<n>)")
+        return Source("kaggle", handle, f"kaggle:{handle}")
+    if "://" in text:
+        parts = urlsplit(text)
+        scheme = parts.scheme.lower()
+        if scheme in ("http", "https"):
+            return Source("url", text, redact_url(text))
+        if scheme == "file":
+            if parts.netloc not in ("", "localhost"):
+                raise IngestionError(f"params.yaml: data.source {text!r}: only local file:// URLs are "
+                                     "supported (no host name)")
+            return _local_source(Path(url2pathname(unquote(parts.path))), display=f"file://{parts.path}")
+        raise IngestionError(f"params.yaml: data.source {redact_url(text)!r}: unsupported URL scheme "
+                             f"{parts.scheme!r}; expected {ACCEPTED_SOURCES}")
+    if not text:
+        raise IngestionError(f"params.yaml: data.source is empty; expected {ACCEPTED_SOURCES}")
+    return _local_source(Path(text).expanduser(), display=text)
+
+
+def _local_source(path: Path, display: str) -> Source:
+    if path.is_dir():
+        return Source("folder", str(path), display)
+    if path.is_file():
+        if has_archive_suffix(path):
+            return Source("archive", str(path), display)
+        raise IngestionError(f"params.yaml: data.source {display!r} is a file but not a supported archive; "
+                             f"expected {ACCEPTED_SOURCES}")
+    raise IngestionError(f"params.yaml: data.source {display!r}: no such file or folder (relative paths "
+                         f"are read from {Path.cwd()}); expected {ACCEPTED_SOURCES}")
+
+
+def redact_url(url: str) -> str:
+    """The URL without user name, password, query string or fragment (they may hold tokens)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 address
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def fetch_source(source: Source, staging: Path, work_dir: Path, config: DataIngestionConfig) -> FetchResult:
+    """Put the dataset tree, as delivered, into staging (an empty folder the caller owns).
+
+    work_dir holds downloads while they are needed; the caller removes it afterwards.
+    """
+    if config.sha256 and source.kind not in ("archive", "url"):
+        raise IngestionError(f"params.yaml: data.sha256 is set, but data.source {source.display!r} is "
+                             f"a {source.kind}, not an archive; set data.sha256 to null")
+    limits = ExtractionLimits(config.max_archive_members, config.max_extracted_bytes)
+    if source.kind == "demo":
+        generate_demo(config.demo, staging)
+        return FetchResult("demo")
+    if source.kind == "folder":
+        copy_folder(Path(source.location), staging)
+        return FetchResult("folder")
+    if source.kind == "archive":
+        archive = Path(source.location)
+        digest = sha256_file(archive)
+        check_sha256(digest, config.sha256, source.display)
+        extract_archive(archive, staging, limits)
+        return FetchResult("archive", archive_sha256=digest)
+    if source.kind == "url":
+        archive = work_dir / _download_name(source.location)
+        digest = download(source.location, archive, config.download_timeout_s, config.sha256)
+        extract_archive(archive, staging, limits)
+        return FetchResult("url", archive_sha256=digest)
+    downloaded = download_kaggle(source.location)
+    if downloaded.is_dir():
+        copy_folder(downloaded, staging)
+    else:
+        extract_archive(downloaded, staging, limits)
+    return FetchResult("kaggle")
+
+
+def check_sha256(actual: str, expected: str | None, what: str) -> None:
+    if expected and actual != expected.lower():
+        raise IngestionError(f"{what}: sha256 is {actual}, but params.yaml data.sha256 expects {expected}; "
+                             "the file is damaged or not the one expected")
+
+
+def generate_demo(config: DemoDataConfig, staging: Path) -> None:
+    # Imported here: only the demo source needs the generator (and its image dependencies).
+    from deepfake_detector.components.demo_data import generate_demo_dataset
+
+    logger.info("Generating the built-in demo dataset (%d images per class)", config.images_per_class)
+    generate_demo_dataset(config, staging)
+
+
+def copy_folder(source_dir: Path, target: Path) -> None:
+    """Copy a folder's content into target as real files (links are followed, never copied)."""
+    source_dir = source_dir.resolve()
+    if target.resolve().is_relative_to(source_dir):
+        raise IngestionError(f"data.source {source_dir} contains the ingestion output folder "
+                             f"{target.parent}; point data.source at the dataset folder itself")
+    total = sum(len(files) for _, _, files in os.walk(source_dir))
+    logger.info("Copying %d files from %s", total, source_dir)
+    with tqdm(total=total, desc=f"Copying {source_dir.name}", unit="file", leave=False) as bar:
+        def copy_one(src: str, dst: str) -> str:
+            result = shutil.copy2(src, dst)
+            bar.update(1)
+            return result
+
+        try:
+            shutil.copytree(source_dir, target, symlinks=False, ignore_dangling_symlinks=True,
+                            copy_function=copy_one, dirs_exist_ok=True)
+        except (shutil.Error, OSError) as error:
+            raise IngestionError(f"could not copy {source_dir}: {error}") from None
+
+
+def download(url: str, target: Path, timeout_s: float, expected_sha256: str | None) -> str:
+    """Stream url to target and return its sha256.
+
+    target appears only once the whole body has arrived and matches expected_sha256; a cut
+    connection, a short body or a wrong checksum raises IngestionError and leaves nothing behind.
+    """
+    display = redact_url(url)
+    logger.info("Downloading %s", display)
+    try:
+        with atomic_path(target) as partial:
+            digest = _stream_to_file(url, partial, timeout_s, display, label=target.name)
+            check_sha256(digest, expected_sha256, display)
+    except requests.Timeout:
+        raise IngestionError(f"download of {display} timed out after {timeout_s:g} s "
+                             "(params.yaml: data.download_timeout_s)") from None
+    except requests.HTTPError as error:
+        status = error.response.status_code if error.response is not None else "error"
+        raise IngestionError(f"download of {display} failed: HTTP {status}; check the URL") from None
+    except requests.RequestException as error:
+        raise IngestionError(f"download of {display} failed ({_without_secrets(str(error), url)}); nothing "
+                             "was kept: check the URL and the connection, then run again") from None
+    except OSError as error:
+        raise IngestionError(f"download of {display} could not be saved in {target.parent}: "
+                             f"{error}") from None
+    return digest
+
+
+def _stream_to_file(url: str, path: Path, timeout_s: float, display: str, label: str) -> str:
+    digest = hashlib.sha256()
+    received = 0
+    # identity: so that Content-Length counts the bytes we receive, and a short body shows.
+    headers = {"Accept-Encoding": "identity"}
+    with requests.get(url, stream=True, timeout=timeout_s, headers=headers) as response:
+        response.raise_for_status()
+        expected = _content_length(response)
+        with open(path, "wb") as out, tqdm(total=expected, desc=f"Downloading {label}", unit="B",
+                                           unit_scale=True, unit_divisor=1024, leave=False) as bar:
+            is_cut = False
+            try:
+                for chunk in response.iter_content(CHUNK):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    received += len(chunk)
+                    bar.update(len(chunk))
+            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
+                is_cut = True
+    if is_cut or (expected is not None and received != expected):
+        total = expected if expected is not None else "an unknown number of"
+        raise IngestionError(f"download of {display} was cut off after {received} of {total} bytes; "
+                             "nothing was kept: run again")
+    return digest.hexdigest()
+
+
+def _content_length(response: requests.Response) -> int | None:
+    if response.headers.get("Content-Encoding", "identity").lower() not in ("", "identity"):
+        return None
+    try:
+        return int(response.headers["Content-Length"])
+    except (KeyError, ValueError):
+        return None
+
+
+def _download_name(url: str) -> str:
+    name = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
+    return re.sub(r"[^\w.-]", "_", name).lstrip(".") or "download"
+
+
+def _without_secrets(message: str, url: str) -> str:
+    """Library error messages quote the URL; keep its password and query out of logs."""
+    parts = urlsplit(url)
+    for secret in (parts.query, parts.password, parts.username):
+        if secret:
+            message = message.replace(secret, "***")
+    return message
+
+
+def download_kaggle(handle: str) -> Path:
+    """Download a Kaggle dataset with kagglehub (cached by kagglehub) and return its local path."""
+    # Imported here: kagglehub is only needed for this source. The `kaggle` package is never
+    # imported, as it prints an authentication error at import time.
+    import kagglehub
+    from kagglehub import exceptions as kaggle_errors
+    from kagglehub.config import get_kaggle_credentials
+
+    source = f"kaggle:{handle}"
+    try:
+        credentials = get_kaggle_credentials()
+    except ValueError as error:
+        raise IngestionError(f"{source}: Kaggle credentials could not be read: {error}") from None
+    if credentials is None:
+        raise IngestionError(KAGGLE_CREDENTIALS_HELP.format(source=source))
+    logger.info("Downloading %s with kagglehub", source)
+    try:
+        return Path(kagglehub.dataset_download(handle))
+    except (requests.RequestException, OSError, ValueError, kaggle_errors.BackendError,
+            kaggle_errors.NotFoundError, kaggle_errors.UnauthenticatedError, kaggle_errors.CredentialError,
+            kaggle_errors.DataCorruptionError) as error:
+        raise IngestionError(f"{source}: download failed ({type(error).__name__}: {error}). Check the "
+                             "dataset handle, your credentials and the connection, or download the dataset's "
+                             "zip yourself and set params.yaml data.source to its path") from None
