@@ -94,7 +94,7 @@ def _local_source(path: Path, display: str) -> Source:
         raise IngestionError(f"params.yaml: data.source {display!r} is a file but not a supported archive; "
                              f"expected {ACCEPTED_SOURCES}")
     raise IngestionError(f"params.yaml: data.source {display!r}: no such file or folder (relative paths "
-                         f"are read from {Path.cwd()}); expected {ACCEPTED_SOURCES}")
+                         f"are relative to the repository root); expected {ACCEPTED_SOURCES}")
 
 
 def redact_url(url: str) -> str:

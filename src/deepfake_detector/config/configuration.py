@@ -91,6 +91,12 @@ class ConfigurationManager:
         path = Path(value)
         return path if path.is_absolute() else self.root / path
 
+    def _data_source(self, source: str) -> str:
+        """A local path in data.source is relative to the repo root, like every other path."""
+        if source.lower() == "demo" or source.lower().startswith("kaggle:") or "://" in source:
+            return source
+        return str(self._path(str(Path(source).expanduser())))
+
     def _class_names(self) -> dict[str, tuple[str, ...]]:
         names = self.params.data.class_names
         return {cls: tuple(n.lower() for n in names[cls]) for cls in ("fake", "real")}
@@ -109,7 +115,7 @@ class ConfigurationManager:
             dataset_dir=self._path(paths.dataset_dir),
             index_file=self._path(paths.index_file),
             report_file=self._path(paths.report_file),
-            source=str(data.source),
+            source=self._data_source(str(data.source)),
             sha256=data.sha256.lower() if data.sha256 else None,
             class_names=self._class_names(),
             max_archive_members=int(data.max_archive_members),
