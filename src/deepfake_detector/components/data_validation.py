@@ -1,0 +1,196 @@
+"""The validate stage: decode every indexed image, quarantine the unusable ones, group duplicates
+and write the split manifest that training and evaluation read."""
+from __future__ import annotations
+
+import logging
+import os
+from collections import Counter
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import pandas as pd
+from tqdm import tqdm
+
+from deepfake_detector.components.datasets import MANIFEST_COLUMNS, SPLITS
+from deepfake_detector.components.duplicates import group_duplicates
+from deepfake_detector.components.image_checks import ImageCheck, inspect_image
+from deepfake_detector.components.splitting import (
+    check_every_split_has_both_classes,
+    keep_groups_together,
+    split_by_group,
+)
+from deepfake_detector.entity import DataValidationConfig
+from deepfake_detector.exceptions import DataValidationError
+from deepfake_detector.labels import CLASS_NAMES, FAKE, LABELS_BY_NAME, REAL
+from deepfake_detector.utils.files import atomic_path, write_json_atomic
+
+logger = logging.getLogger(__name__)
+
+INDEX_COLUMNS = ("path", "class_name", "split")
+LABEL_CONFLICT = "label conflict"
+MAX_DECODE_THREADS = 8  # Pillow and hashlib release the GIL, so threads decode in parallel
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    manifest_file: Path
+    quarantine_file: Path
+    split_summary_file: Path
+    n_good: int
+    n_bad: int
+    counts: Mapping[str, Mapping[str, int]]  # split -> {"fake": n, "real": n, "total": n}
+
+
+class DataValidation:
+    """Turns ingestion's index into a manifest of usable, labelled, leak-free split images.
+
+    Nothing is dropped silently: every file left out is listed with its reason in the
+    quarantine file, which is written even when validation then fails.
+    """
+
+    def __init__(self, config: DataValidationConfig) -> None:
+        self.config = config
+
+    def run(self) -> ValidationResult:
+        config = self.config
+        index = self._read_index()
+        checks = self._inspect(index)
+        index["sha256"] = [check.sha256 for check in checks]
+        index["phash"] = [check.phash for check in checks]
+        problems = {path: check.problem for path, check in zip(index["path"], checks, strict=True)
+                    if not check.is_usable}
+
+        usable = index[[check.is_usable for check in checks]].copy()
+        usable["group"] = group_duplicates(usable["sha256"].tolist(), usable["phash"].tolist(),
+                                           config.near_duplicate_hamming)
+        problems.update(self._label_conflicts(usable))
+        kept = usable[~usable["path"].isin(problems)].copy()
+
+        self._write_quarantine(len(index), problems)
+        self._check_enough_good(len(index), problems, kept)
+        kept["split"] = self._assign_splits(kept, presplit=(index["split"] != "").all(),
+                                            partly_split=(index["split"] != "").any())
+
+        manifest = kept.loc[:, list(MANIFEST_COLUMNS)].sort_values("path", kind="stable")
+        with atomic_path(config.manifest_file) as tmp:
+            manifest.to_csv(tmp, index=False, lineterminator="\n")
+        counts = {split: self._class_counts(kept[kept["split"] == split]) for split in SPLITS}
+        duplicate_groups = int((kept["group"].value_counts() > 1).sum())
+        write_json_atomic(config.split_summary_file, {
+            **counts, "total": len(kept), "quarantined": len(problems), "duplicate_groups": duplicate_groups,
+        })
+        logger.info("Validated %d images: %s; %d quarantined, %d duplicate groups kept together",
+                    len(index), ", ".join(f"{s} {counts[s]['total']}" for s in SPLITS), len(problems),
+                    duplicate_groups)
+        return ValidationResult(
+            manifest_file=config.manifest_file,
+            quarantine_file=config.quarantine_file,
+            split_summary_file=config.split_summary_file,
+            n_good=len(kept),
+            n_bad=len(problems),
+            counts=counts,
+        )
+
+    def _read_index(self) -> pd.DataFrame:
+        """The index as path, class_name, split (normalised) and label, unknown labels refused."""
+        index_file = self.config.index_file
+        try:
+            index = pd.read_csv(index_file, dtype=str, keep_default_na=False)
+        except FileNotFoundError:
+            raise DataValidationError(f"{index_file}: index not found; run the ingest stage first") from None
+        except pd.errors.EmptyDataError:
+            raise DataValidationError(f"{index_file}: the index is empty") from None
+        missing = [column for column in INDEX_COLUMNS[:2] if column not in index.columns]
+        if missing:
+            raise DataValidationError(f"{index_file}: missing columns {missing} (expected {list(INDEX_COLUMNS)})")
+        if index.empty:
+            raise DataValidationError(f"{index_file}: the index lists no images")
+        if "split" not in index.columns:
+            index["split"] = ""
+        index = index.loc[:, list(INDEX_COLUMNS)]
+        index["split"] = index["split"].str.strip().str.lower()
+        unknown_splits = sorted(set(index["split"]) - set(SPLITS) - {""})
+        if unknown_splits:
+            raise DataValidationError(f"{index_file}: unknown split names {unknown_splits} "
+                                      f"(expected {', '.join(SPLITS)} or empty)")
+        repeated = index["path"][index["path"].duplicated()]
+        if not repeated.empty:
+            raise DataValidationError(f"{index_file}: {repeated.nunique()} path(s) listed more than once, "
+                                      f"e.g. {repeated.iloc[0]}")
+        lookup = {name: LABELS_BY_NAME[cls] for cls, names in self.config.class_names.items()
+                  for name in (cls, *names)}
+        names = index["class_name"].str.strip().str.lower()
+        index["label"] = names.map(lookup)
+        unknown = index[index["label"].isna()]
+        if not unknown.empty:
+            examples = unknown.drop_duplicates("class_name").head(5)
+            listed = "; ".join(f"'{row.class_name}' (e.g. {row.path})" for row in examples.itertuples())
+            accepted = ", ".join(f"{cls}: {list(names)}" for cls, names in self.config.class_names.items())
+            raise DataValidationError(f"{index_file}: unknown class label(s) {listed}; params.yaml "
+                                      f"data.class_names accepts {accepted}")
+        index["label"] = index["label"].astype(int)
+        return index
+
+    def _inspect(self, index: pd.DataFrame) -> list[ImageCheck]:
+        """Decode every image in full, in parallel threads, results in index order."""
+        paths = [self.config.dataset_dir / path for path in index["path"]]
+        inspect = partial(inspect_image, min_size=self.config.min_image_size)
+        workers = max(1, min(MAX_DECODE_THREADS, os.cpu_count() or 1))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(tqdm(pool.map(inspect, paths), total=len(paths), desc="checking images",
+                             unit="img", leave=False))
+
+    @staticmethod
+    def _label_conflicts(usable: pd.DataFrame) -> dict[str, str]:
+        """Members of groups holding both labels: the same picture cannot be fake and real."""
+        labels_per_group = usable.groupby("group")["label"].transform("nunique")
+        conflicted = usable[labels_per_group > 1]
+        return {row.path: f"{LABEL_CONFLICT}: the same or a near-identical image is labelled both fake "
+                          f"and real (group {row.group})" for row in conflicted.itertuples()}
+
+    def _write_quarantine(self, n_checked: int, problems: Mapping[str, str]) -> None:
+        files = [{"path": path, "reason": problems[path]} for path in sorted(problems)]
+        write_json_atomic(self.config.quarantine_file, {"n_checked": n_checked, "n_bad": len(problems),
+                                                        "files": files})
+        reasons = Counter(reason.split(":")[0] for reason in problems.values())
+        for reason, count in sorted(reasons.items()):
+            example = next(path for path in sorted(problems) if problems[path].startswith(reason))
+            logger.warning("%d file(s) quarantined: %s (e.g. %s); see %s", count, reason, example,
+                           self.config.quarantine_file)
+
+    def _check_enough_good(self, n_checked: int, problems: Mapping[str, str], kept: pd.DataFrame) -> None:
+        config = self.config
+        if len(problems) > config.max_bad_fraction * n_checked:
+            reasons = Counter(reason.split(":")[0] for reason in problems.values())
+            breakdown = ", ".join(f"{count} {reason}" for reason, count in reasons.most_common())
+            raise DataValidationError(
+                f"{len(problems)} of {n_checked} files ({len(problems) / n_checked:.1%}) are unusable, more "
+                f"than params.yaml data.max_bad_fraction ({config.max_bad_fraction:g}): {breakdown}. "
+                f"The list with reasons is in {config.quarantine_file}")
+        for label in (FAKE, REAL):
+            if not (kept["label"] == label).any():
+                raise DataValidationError(
+                    f"no usable '{CLASS_NAMES[label]}' images remain after quarantine; the list of "
+                    f"quarantined files is in {config.quarantine_file}")
+
+    def _assign_splits(self, kept: pd.DataFrame, presplit: bool, partly_split: bool) -> list[str]:
+        config = self.config
+        if presplit:
+            splits, moved = keep_groups_together(kept["split"].tolist(), kept["group"].tolist())
+            if moved:
+                logger.warning("%d image(s) moved to an earlier split so that duplicates of one picture "
+                               "share a split (the dataset's own split leaked them)", moved)
+            check_every_split_has_both_classes(kept["label"].to_numpy(), splits)
+            return splits
+        if partly_split:
+            logger.warning("Only some images in %s have a split; ignoring it and splitting all of them by "
+                           "params.yaml data.split", config.index_file)
+        return split_by_group(kept["label"].tolist(), kept["group"].tolist(), config.split, config.seed)
+
+    @staticmethod
+    def _class_counts(rows: pd.DataFrame) -> dict[str, int]:
+        fake, real = int((rows["label"] == FAKE).sum()), int((rows["label"] == REAL).sum())
+        return {"fake": fake, "real": real, "total": fake + real}

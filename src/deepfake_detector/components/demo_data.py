@@ -1,0 +1,330 @@
+"""The built-in demo dataset: procedural face-like scenes in HardFake's layout, where only a GAN
+up-sampling fingerprint (fake) or camera sensor noise (real) tells the two classes apart."""
+from __future__ import annotations
+
+import io
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+from tqdm import tqdm
+
+from deepfake_detector.entity import DemoDataConfig
+from deepfake_detector.labels import CLASS_NAMES, FAKE, REAL
+from deepfake_detector.utils.files import write_text_atomic
+
+logger = logging.getLogger(__name__)
+
+CSV_NAME = "data.csv"
+
+# Base colours (RGB in 0..1); every draw jitters them, so these only anchor the ranges.
+SKIN_TONES = np.array([
+    (0.96, 0.84, 0.74), (0.92, 0.76, 0.62), (0.85, 0.66, 0.50), (0.76, 0.56, 0.40),
+    (0.62, 0.43, 0.30), (0.47, 0.31, 0.21), (0.34, 0.22, 0.15),
+])
+HAIR_COLOURS = np.array([
+    (0.06, 0.05, 0.05), (0.20, 0.13, 0.08), (0.38, 0.24, 0.13), (0.72, 0.58, 0.35),
+    (0.55, 0.22, 0.10), (0.62, 0.62, 0.62), (0.88, 0.80, 0.62),
+])
+IRIS_COLOURS = np.array([(0.30, 0.18, 0.08), (0.20, 0.35, 0.55), (0.25, 0.40, 0.25), (0.40, 0.42, 0.45)])
+
+
+def generate_demo_dataset(config: DemoDataConfig, target_dir: Path) -> dict[str, int]:
+    """Write images_per_class fake and real JPEGs plus data.csv into target_dir.
+
+    Byte-identical for the same config: every image draws from its own generator seeded by
+    (seed, class, index), so no image depends on another. Both classes come from the same scene
+    generator with the same distributions, JPEG qualities included, so content cannot tell them
+    apart. Returns the number of images written per class name.
+    """
+    target_dir = Path(target_dir)
+    jobs = [(label, index) for label in (FAKE, REAL) for index in range(1, config.images_per_class + 1)]
+    for label in (FAKE, REAL):
+        (target_dir / CLASS_NAMES[label]).mkdir(parents=True, exist_ok=True)
+    rows = ["images_id,label"]
+    for label, index in tqdm(jobs, desc="demo images", unit="img", leave=False):
+        image_id = f"{CLASS_NAMES[label]}_{index}"
+        (target_dir / CLASS_NAMES[label] / f"{image_id}.jpg").write_bytes(
+            render_demo_image(config, label, index))
+        rows.append(f"{image_id},{CLASS_NAMES[label]}")
+    write_text_atomic(target_dir / CSV_NAME, "\n".join(rows) + "\n")
+    counts = {CLASS_NAMES[label]: config.images_per_class for label in (FAKE, REAL)}
+    logger.info("Demo dataset: %d fake and %d real %dx%d JPEGs in %s", counts["fake"], counts["real"],
+                config.image_size, config.image_size, target_dir)
+    return counts
+
+
+def render_demo_image(config: DemoDataConfig, label: int, index: int) -> bytes:
+    """One demo image as JPEG bytes; a pure function of (config, label, index)."""
+    rng = np.random.default_rng([config.seed, label, index])
+    scene = draw_scene(rng, config.image_size)
+    quality = int(rng.integers(config.jpeg_quality_min, config.jpeg_quality_max, endpoint=True))
+    if label == FAKE:
+        pixels = add_upsampling_fingerprint(scene, config.fingerprint_strength)
+    else:
+        pixels = add_sensor_noise(scene, rng, config.sensor_noise)
+    image = Image.fromarray(np.clip(np.rint(pixels * 255.0), 0, 255).astype(np.uint8), "RGB")
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def add_upsampling_fingerprint(scene: np.ndarray, strength: float) -> np.ndarray:
+    """Add the periodic residual a stride-2 transposed convolution leaves on its output.
+
+    A transposed convolution with a 3-tap kernel [a, b, a] writes b * x to even output pixels
+    and a * (x_left + x_right) to odd ones; only when b == 2a (bilinear) do both get the same
+    gain. Here b = 1 + strength and 2a = 1 - strength, so the output is the ideal up-sampling
+    times a gain that alternates by 1 +- strength along each axis: the checkerboard, with
+    spectral peaks at half the sampling rate, that GAN detectors key on. It is added as a
+    residual to the full-resolution scene (up-sampling of the half-resolution scene with the
+    skewed kernel minus that with the ideal one), so the fake class keeps the scene's content
+    and sharpness and differs from the real one by this pattern, not by blur.
+
+    At 300 px the pattern still shows after JPEG and the pipeline's antialiased resize to
+    224 px: half the sampling rate (150 cycles per image) folds to 74 cycles at 224 px.
+    """
+    height, width = scene.shape[:2]
+    low = _downsample_2x(scene)
+    residual = _transposed_conv_2x(low, strength) - _transposed_conv_2x(low, 0.0)
+    return scene + residual[:height, :width]
+
+
+def add_sensor_noise(scene: np.ndarray, rng: np.random.Generator, level: float) -> np.ndarray:
+    """Camera-like noise: signal-dependent (shot plus read) noise on the raw values, then the
+    mild blur a demosaicing interpolation leaves, which correlates the noise of neighbours.
+
+    level is the standard deviation at full white for an average sensitivity; darker pixels get
+    less (down to half), and each image draws its own sensitivity (0.6 to 1.4 times level).
+    """
+    iso_gain = rng.uniform(0.6, 1.4)  # images were "shot" at different sensitivities
+    std = level * iso_gain * np.sqrt(0.25 + 0.75 * np.clip(scene, 0.0, 1.0))
+    noisy = scene + std * rng.standard_normal(scene.shape, dtype=np.float32)
+    return _binomial_blur(noisy, weight=rng.uniform(0.3, 0.6))
+
+
+def draw_scene(rng: np.random.Generator, size: int) -> np.ndarray:
+    """A head-and-shoulders scene (float32 RGB in [0, 1]) drawn from rng alone, class-blind."""
+    background = _draw_background(rng, size).convert("RGBA")
+    image = Image.alpha_composite(background, _draw_person(rng, size)).convert("RGB")
+    pixels = np.asarray(image, dtype=np.float32) / 255.0
+    pixels = _binomial_blur(pixels, weight=rng.uniform(0.3, 0.9))  # lens softness
+    pixels = pixels * _lighting(rng, size)[:, :, None]
+    white_balance = 1.0 + rng.uniform(-0.06, 0.06, size=3).astype(np.float32)
+    return np.clip(pixels * white_balance * rng.uniform(0.8, 1.1), 0.0, 1.0).astype(np.float32)
+
+
+def _colour(base: np.ndarray, rng: np.random.Generator, jitter: float = 0.05) -> tuple[int, int, int]:
+    rgb = np.clip(base + rng.uniform(-jitter, jitter, size=3), 0.0, 1.0)
+    return tuple(int(round(c * 255)) for c in rgb)
+
+
+def _shade(colour: tuple[int, ...], factor: float) -> tuple[int, int, int]:
+    return tuple(int(min(255, max(0, round(c * factor)))) for c in colour[:3])
+
+
+def _draw_background(rng: np.random.Generator, size: int) -> Image.Image:
+    """A two-colour gradient at a random angle, a soft colour field and a few out-of-focus shapes
+    (a wall, a window, a lamp), so that backgrounds differ in their low frequencies.
+
+    Drawn at a quarter of the size and enlarged: it is defocused anyway, and this is the cheap
+    way to blur it."""
+    small = max(8, size // 4)
+    angle = rng.uniform(0, 2 * math.pi)
+    first, second = rng.uniform(0.08, 0.92, size=(2, 3)).astype(np.float32)
+    coords = np.linspace(-1.0, 1.0, small, dtype=np.float32)
+    ramp = (coords[None, :] * math.cos(angle) + coords[:, None] * math.sin(angle)) * 0.5 + 0.5
+    pixels = first * (1 - ramp[:, :, None]) + second * ramp[:, :, None]
+    field = Image.fromarray(rng.integers(90, 166, size=(4, 4, 3), dtype=np.uint8), "RGB")
+    field = field.resize((small, small), Image.Resampling.BICUBIC)
+    pixels = pixels + np.asarray(field, dtype=np.float32) / 255.0 - 0.5
+    image = Image.fromarray(np.clip(pixels * 255, 0, 255).astype(np.uint8), "RGB")
+    draw = ImageDraw.Draw(image)
+    for _ in range(rng.integers(2, 7)):
+        x0, y0 = rng.uniform(-0.2, 1.0, size=2) * small
+        x1, y1 = x0 + rng.uniform(0.1, 0.7) * small, y0 + rng.uniform(0.1, 0.7) * small
+        fill = _colour(rng.uniform(0.05, 0.95, size=3), rng)
+        if rng.random() < 0.5:
+            draw.rectangle((x0, y0, x1, y1), fill=fill)
+        else:
+            draw.ellipse((x0, y0, x1, y1), fill=fill)
+    image = image.filter(ImageFilter.BoxBlur(rng.uniform(0.0, 2.0)))
+    return image.resize((size, size), Image.Resampling.BICUBIC)
+
+
+def _draw_person(rng: np.random.Generator, size: int) -> Image.Image:
+    """Shoulders, neck, hair, head, ears and a face on a transparent layer, tilted at random."""
+    layer = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(layer)
+    half_w = size * rng.uniform(0.13, 0.23)
+    half_h = half_w * rng.uniform(1.18, 1.42)
+    cx, cy = size * rng.uniform(0.32, 0.68), size * rng.uniform(0.34, 0.6)
+    skin = _colour(SKIN_TONES[rng.integers(len(SKIN_TONES))], rng, 0.04)
+    hair = _colour(HAIR_COLOURS[rng.integers(len(HAIR_COLOURS))], rng, 0.05)
+    turn = rng.uniform(-0.15, 0.15) * half_w  # a head turned sideways shifts its features
+
+    # Shoulders and clothes, then the neck.
+    body_w = half_w * rng.uniform(2.2, 3.6)
+    body_top = cy + half_h * rng.uniform(1.05, 1.3)
+    clothes = _colour(rng.uniform(0.05, 0.95, size=3), rng)
+    draw.ellipse((cx - body_w, body_top, cx + body_w, body_top + 2.2 * body_w), fill=clothes)
+    if rng.random() < 0.4:  # a collar or a neckline
+        draw.polygon([(cx - half_w * 0.5, body_top), (cx + half_w * 0.5, body_top),
+                      (cx, body_top + half_h * rng.uniform(0.3, 0.7))],
+                     fill=_colour(rng.uniform(0.05, 0.95, size=3), rng))
+    neck_w = half_w * rng.uniform(0.45, 0.62)
+    draw.rectangle((cx - neck_w, cy + half_h * 0.5, cx + neck_w, body_top + half_h * 0.2),
+                   fill=_shade(skin, 0.85))
+
+    style = rng.choice(["bald", "short", "long", "long", "bun", "curly"])
+    if style == "long":
+        length = half_h * rng.uniform(1.1, 2.0)
+        draw.rounded_rectangle((cx - half_w * 1.25, cy - half_h * 1.08, cx + half_w * 1.25, cy + length),
+                               radius=half_w * 0.6, fill=hair)
+    # Ears, then the head over them.
+    ear_y = cy + half_h * rng.uniform(-0.1, 0.1)
+    for side in (-1, 1):
+        ex = cx + side * half_w * 0.97 + turn * 0.3
+        draw.ellipse((ex - half_w * 0.14, ear_y - half_h * 0.2, ex + half_w * 0.14, ear_y + half_h * 0.2),
+                     fill=_shade(skin, 0.9))
+    draw.ellipse((cx - half_w, cy - half_h, cx + half_w, cy + half_h), fill=skin)
+    jaw = rng.uniform(0.0, 0.25)  # a wider jaw: a flattened lower ellipse over the chin
+    if jaw > 0.05:
+        draw.ellipse((cx - half_w * (1 - jaw * 0.3), cy - half_h * 0.2, cx + half_w * (1 - jaw * 0.3),
+                      cy + half_h * (1 - jaw * 0.2)), fill=skin)
+
+    if style in ("short", "long", "bun", "curly"):
+        top = cy - half_h * rng.uniform(1.05, 1.2)
+        hairline = cy - half_h * rng.uniform(0.35, 0.6)
+        draw.chord((cx - half_w * 1.06, top, cx + half_w * 1.06, 2 * hairline - top),
+                   start=180, end=360, fill=hair)
+        if rng.random() < 0.5:  # a fringe to one side
+            side = rng.choice([-1, 1])
+            draw.pieslice((cx - half_w * 1.05, top, cx + half_w * 1.05, hairline + half_h * 0.5),
+                          start=180 + (0 if side < 0 else 60), end=300 + (0 if side < 0 else 60), fill=hair)
+    if style == "bun":
+        radius = half_w * rng.uniform(0.35, 0.55)
+        draw.ellipse((cx - radius, cy - half_h * 1.1 - 1.6 * radius, cx + radius, cy - half_h * 1.1 + 0.2 * radius),
+                     fill=hair)
+    if style == "curly":
+        for _ in range(rng.integers(8, 16)):
+            angle = rng.uniform(math.pi * 1.05, math.pi * 1.95)
+            radius = half_w * rng.uniform(0.2, 0.35)
+            px, py = cx + math.cos(angle) * half_w * 1.0, cy + math.sin(angle) * half_h * 0.95
+            draw.ellipse((px - radius, py - radius, px + radius, py + radius),
+                         fill=_shade(hair, rng.uniform(0.85, 1.1)))
+
+    _draw_face(draw, rng, cx + turn, cy, half_w, half_h, skin, hair)
+    tilt = rng.uniform(-14, 14)
+    return layer.rotate(tilt, resample=Image.Resampling.BILINEAR, center=(cx, cy))
+
+
+def _draw_face(draw: ImageDraw.ImageDraw, rng: np.random.Generator, cx: float, cy: float,
+               half_w: float, half_h: float, skin: tuple[int, ...], hair: tuple[int, ...]) -> None:
+    eye_y = cy + half_h * rng.uniform(-0.15, 0.02)
+    eye_dx = half_w * rng.uniform(0.34, 0.46)
+    eye_rx = half_w * rng.uniform(0.14, 0.22)
+    eye_ry = eye_rx * rng.uniform(0.4, 0.65)
+    iris = _colour(IRIS_COLOURS[rng.integers(len(IRIS_COLOURS))], rng)
+    gaze = rng.uniform(-0.35, 0.35, size=2) * (eye_rx * 0.5, eye_ry * 0.3)
+    brow = _shade(hair, rng.uniform(0.7, 1.0))
+    brow_gap = half_h * rng.uniform(0.08, 0.16)
+    brow_width = max(1, int(half_w * rng.uniform(0.05, 0.1)))
+    for side in (-1, 1):
+        ex = cx + side * eye_dx
+        draw.ellipse((ex - eye_rx, eye_y - eye_ry, ex + eye_rx, eye_y + eye_ry), fill=(240, 236, 230))
+        radius = eye_ry * rng.uniform(0.75, 0.95)
+        ix, iy = ex + gaze[0], eye_y + gaze[1]
+        draw.ellipse((ix - radius, iy - radius, ix + radius, iy + radius), fill=iris)
+        draw.ellipse((ix - radius * 0.45, iy - radius * 0.45, ix + radius * 0.45, iy + radius * 0.45),
+                     fill=(15, 12, 12))
+        lift = rng.uniform(-0.3, 0.3) * brow_gap
+        draw.line([(ex - eye_rx * 1.1, eye_y - eye_ry - brow_gap + lift),
+                   (ex, eye_y - eye_ry - brow_gap * 1.3),
+                   (ex + eye_rx * 1.1, eye_y - eye_ry - brow_gap - lift * side)],
+                  fill=brow, width=brow_width, joint="curve")
+    if rng.random() < 0.2:  # glasses
+        frame = _colour(rng.uniform(0.0, 0.5, size=3), rng)
+        width = max(1, int(half_w * 0.05))
+        for side in (-1, 1):
+            ex = cx + side * eye_dx
+            draw.ellipse((ex - eye_rx * 1.5, eye_y - eye_ry * 2.2, ex + eye_rx * 1.5, eye_y + eye_ry * 2.2),
+                         outline=frame, width=width)
+        draw.line([(cx - eye_dx + eye_rx * 1.5, eye_y), (cx + eye_dx - eye_rx * 1.5, eye_y)], fill=frame,
+                  width=width)
+
+    nose_y = cy + half_h * rng.uniform(0.18, 0.32)
+    nose_w = half_w * rng.uniform(0.12, 0.22)
+    shadow = _shade(skin, rng.uniform(0.72, 0.85))
+    draw.line([(cx + nose_w * 0.3, eye_y + eye_ry), (cx + nose_w * 0.5, nose_y)], fill=shadow,
+              width=max(1, int(half_w * 0.04)))
+    for side in (-1, 1):
+        nx = cx + side * nose_w * 0.55
+        draw.ellipse((nx - nose_w * 0.3, nose_y - nose_w * 0.18, nx + nose_w * 0.3, nose_y + nose_w * 0.18),
+                     fill=shadow)
+
+    mouth_y = cy + half_h * rng.uniform(0.45, 0.62)
+    mouth_w = half_w * rng.uniform(0.28, 0.45)
+    lips = _colour(np.array(skin[:3]) / 255 * np.array([0.95, 0.62, 0.62]), rng, 0.04)
+    expression = rng.choice(["closed", "smile", "open"])
+    if expression == "closed":
+        draw.ellipse((cx - mouth_w, mouth_y - mouth_w * 0.18, cx + mouth_w, mouth_y + mouth_w * 0.18), fill=lips)
+        draw.line([(cx - mouth_w, mouth_y), (cx + mouth_w, mouth_y)], fill=_shade(lips, 0.6),
+                  width=max(1, int(half_w * 0.03)))
+    elif expression == "smile":
+        draw.chord((cx - mouth_w, mouth_y - mouth_w * 0.5, cx + mouth_w, mouth_y + mouth_w * 0.5),
+                   start=0, end=180, fill=(250, 246, 240), outline=lips, width=max(1, int(half_w * 0.06)))
+    else:
+        draw.ellipse((cx - mouth_w * 0.7, mouth_y - mouth_w * 0.35, cx + mouth_w * 0.7, mouth_y + mouth_w * 0.35),
+                     fill=(70, 25, 30), outline=lips, width=max(1, int(half_w * 0.07)))
+    if rng.random() < 0.2:  # a beard
+        cover = rng.uniform(0.55, 0.95)  # stubble to full beard; ImageDraw cannot blend, so mix here
+        beard = tuple(int(round(cover * h + (1 - cover) * k)) for h, k in zip(hair, skin, strict=False))
+        draw.chord((cx - half_w * 0.95, cy - half_h * 0.4, cx + half_w * 0.95, cy + half_h * 1.02),
+                   start=20, end=160, fill=beard)
+
+
+def _lighting(rng: np.random.Generator, size: int) -> np.ndarray:
+    """A directional ramp times a vignette: light from a random side at a random strength."""
+    coords = np.linspace(-1.0, 1.0, size, dtype=np.float32)
+    angle = rng.uniform(0, 2 * math.pi)
+    ramp = coords[None, :] * math.cos(angle) + coords[:, None] * math.sin(angle)
+    radius2 = coords[None, :] ** 2 + coords[:, None] ** 2
+    return (1.0 + rng.uniform(0.05, 0.3) * ramp) * (1.0 - rng.uniform(0.0, 0.2) * radius2 / 2)
+
+
+def _downsample_2x(pixels: np.ndarray) -> np.ndarray:
+    """2x2 box average (edge rows and columns repeated when a side is odd)."""
+    height, width = pixels.shape[:2]
+    padded = np.pad(pixels, ((0, height % 2), (0, width % 2), (0, 0)), mode="edge")
+    return 0.25 * (padded[0::2, 0::2] + padded[1::2, 0::2] + padded[0::2, 1::2] + padded[1::2, 1::2])
+
+
+def _transposed_conv_2x(pixels: np.ndarray, strength: float) -> np.ndarray:
+    """Stride-2 transposed convolution with the separable kernel [a, b, a], b = 1 + strength,
+    a = (1 - strength) / 2; strength 0 is exact linear interpolation."""
+    centre, side = np.float32(1.0 + strength), np.float32((1.0 - strength) / 2.0)
+    for axis in (0, 1):
+        source = np.moveaxis(pixels, axis, 0)
+        following = np.concatenate([source[1:], source[-1:]])  # the last input pixel repeated
+        output = np.empty((2 * len(source), *source.shape[1:]), dtype=np.float32)
+        output[0::2] = centre * source
+        output[1::2] = side * (source + following)
+        pixels = np.moveaxis(output, 0, axis)
+    return pixels
+
+
+def _binomial_blur(pixels: np.ndarray, weight: float) -> np.ndarray:
+    """Mix each pixel with its [1, 2, 1] / 4 neighbourhood along both axes (edges repeated)."""
+    side = np.float32(0.25 * weight)
+    for axis in (0, 1):
+        source = np.moveaxis(pixels, axis, 0)
+        blurred = source * np.float32(1 - 0.5 * weight)
+        blurred[1:] += side * source[:-1]
+        blurred[0] += side * source[0]
+        blurred[:-1] += side * source[1:]
+        blurred[-1] += side * source[-1]
+        pixels = np.moveaxis(blurred, 0, axis)
+    return pixels

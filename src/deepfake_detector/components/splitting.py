@@ -1,0 +1,86 @@
+"""Train/val/test assignment by duplicate group: stratified by label, seeded, and leak-free
+(every member of a group shares one split)."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from deepfake_detector.components.datasets import SPLITS
+from deepfake_detector.entity import SplitFractions
+from deepfake_detector.exceptions import DataValidationError
+from deepfake_detector.labels import CLASS_NAMES
+
+
+def split_by_group(labels: Sequence[int], groups: Sequence[str], fractions: SplitFractions,
+                   seed: int) -> list[str]:
+    """The split of each image, given its label and duplicate group (one label per group).
+
+    Per label, groups are shuffled with the seed, placed largest first, each into the split
+    furthest below its target image count; with single-image groups the counts hit the
+    targets exactly (largest-remainder rounding of count x fraction, at least one image per
+    split), and any three groups of a label are enough to give every split one. The result
+    depends on the seed and on the set of (label, group) pairs, not on the order of the rows.
+    """
+    frame = pd.DataFrame({"label": np.asarray(labels, dtype=int), "group": list(groups)})
+    mixed = frame.groupby("group")["label"].nunique()
+    if (mixed > 1).any():
+        raise ValueError(f"groups with both labels cannot be split by label: {list(mixed[mixed > 1].index)[:5]}")
+    group_split: dict[str, str] = {}
+    for label in sorted(frame["label"].unique()):
+        sizes = frame.loc[frame["label"] == label, "group"].value_counts().sort_index()
+        name = CLASS_NAMES.get(int(label), str(label))
+        if len(sizes) < len(SPLITS):
+            raise DataValidationError(
+                f"class '{name}' has only {len(sizes)} distinct image(s) after grouping duplicates; "
+                f"each of {', '.join(SPLITS)} needs at least one")
+        rng = np.random.default_rng([seed, int(label)])
+        order = rng.permutation(len(sizes))
+        order = order[np.argsort(-sizes.to_numpy()[order], kind="stable")]
+        targets = target_counts(int(sizes.sum()), fractions)
+        assigned = dict.fromkeys(SPLITS, 0)
+        for placed, position in enumerate(order):
+            # Once only as many groups are left as splits are empty, fill the empty ones.
+            empty = [split for split in SPLITS if assigned[split] == 0]
+            candidates = empty if len(order) - placed <= len(empty) else SPLITS
+            split = max(candidates, key=lambda s: targets[s] - assigned[s])  # ties: the earlier split
+            group_split[sizes.index[position]] = split
+            assigned[split] += int(sizes.iloc[position])
+    splits = [group_split[group] for group in frame["group"]]
+    check_every_split_has_both_classes(frame["label"].to_numpy(), splits)
+    return splits
+
+
+def target_counts(total: int, fractions: SplitFractions) -> dict[str, int]:
+    """Image counts per split that sum to total, as close to total x fraction as integers allow
+    (largest remainder), with at least one image in every split when total allows it."""
+    wanted = np.array([getattr(fractions, split) for split in SPLITS], dtype=float)
+    exact = total * wanted / wanted.sum()
+    counts = np.floor(exact).astype(int)
+    for index in np.argsort(-(exact - counts), kind="stable")[: total - counts.sum()]:
+        counts[index] += 1
+    while total >= len(SPLITS) and (counts == 0).any():
+        counts[np.argmax(counts)] -= 1
+        counts[np.argmin(counts)] += 1
+    return dict(zip(SPLITS, (int(c) for c in counts), strict=True))
+
+
+def keep_groups_together(splits: Sequence[str], groups: Sequence[str]) -> tuple[list[str], int]:
+    """For a dataset that came split: move every group that straddles splits wholly into the
+    earliest of them (train before val before test), so no picture leaks into a later split.
+    Returns the new splits and how many images moved."""
+    rank = pd.Series([SPLITS.index(split) for split in splits])
+    earliest = rank.groupby(pd.Series(list(groups))).transform("min")
+    moved = int((earliest != rank).sum())
+    return [SPLITS[r] for r in earliest], moved
+
+
+def check_every_split_has_both_classes(labels: Sequence[int], splits: Sequence[str]) -> None:
+    """Raise, naming what is missing, unless every split holds images of every label."""
+    present = pd.crosstab(pd.Series(list(splits), name="split"), pd.Series(np.asarray(labels), name="label"))
+    missing = [f"{split} has no {CLASS_NAMES.get(int(label), label)} images"
+               for split in SPLITS for label in sorted(CLASS_NAMES)
+               if split not in present.index or label not in present.columns or present.at[split, label] == 0]
+    if missing:
+        raise DataValidationError("every split needs images of both classes: " + "; ".join(missing))
