@@ -1,0 +1,326 @@
+"""Trains the prepared detector in two phases (head, then fine-tuning) and keeps the best epoch.
+
+A run killed at any point (even SIGKILL) and started again with the same settings resumes from
+its last completed epoch; a finished phase is not trained again. Everything needed for that
+lives in `backup_dir`, which is removed once the trained model is saved:
+
+    backup_dir/run.json                  fingerprint of the settings, data and base model
+    backup_dir/best.json                 epoch and val_auc of the weights in checkpoint_file
+    backup_dir/<phase>/                  Keras' BackupAndRestore state while a phase runs
+    backup_dir/<phase>.done.json         the phase finished; the epoch the next one starts at
+    backup_dir/<phase>.done.weights.h5   the model as that phase left it
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+import shutil
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+
+from deepfake_detector.components.augmentation import build_augmentation
+from deepfake_detector.components.datasets import build_dataset, read_manifest, split_rows
+from deepfake_detector.entity import TrainingConfig
+from deepfake_detector.exceptions import DataValidationError, ModelError
+from deepfake_detector.labels import FAKE, REAL
+from deepfake_detector.utils.files import atomic_path, sha256_file, write_json_atomic
+
+logger = logging.getLogger(__name__)
+
+MONITOR = "val_auc"
+BACKBONE_NAME = "backbone"  # the nested MobileNetV2 in the model the prepare_model stage saves
+# BackupAndRestore's record of the next epoch to run (Keras writes it beside its weights).
+KERAS_BACKUP_METADATA = "training_metadata.json"
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    model_file: Path
+    history_file: Path
+    best_epoch: int  # as numbered in history.csv: from 0, continuing across phases
+    best_val_auc: float
+    epochs_run: int  # rows in history.csv, including epochs run before a restart
+    class_weight: dict[int, float]  # the weights applied; 1.0 each when class_weights is off
+    resumed: bool  # a previous, interrupted run's progress was picked up
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    epochs: int
+    learning_rate: float
+    set_trainable: Callable[[keras.Model], None]
+
+
+class HistoryLogger(keras.callbacks.CSVLogger):
+    """CSVLogger that appends and adds a `phase` column; epochs continue across phases."""
+
+    def __init__(self, filename: Path, phase: str) -> None:
+        super().__init__(str(filename), append=True)
+        self.phase = phase
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, {**(logs or {}), "phase": self.phase})
+
+
+class BestWeightsCheckpoint(keras.callbacks.Callback):
+    """Keeps the weights of the best epoch by val_auc, across phases and restarts.
+
+    Unlike ModelCheckpoint it writes atomically (a kill mid-write leaves the previous best intact)
+    and records the epoch and value in `record_file`, from which a restarted run takes its
+    threshold, so a resumed run cannot replace the best weights with worse ones.
+    """
+
+    def __init__(self, weights_file: Path, record_file: Path) -> None:
+        super().__init__()
+        self.weights_file = weights_file
+        self.record_file = record_file
+        record = json.loads(record_file.read_text()) if record_file.is_file() else {}
+        self.best: float | None = record.get(MONITOR)
+        self.best_epoch: int | None = record.get("epoch")
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(MONITOR)
+        if value is None or math.isnan(value) or (self.best is not None and value <= self.best):
+            return
+        with atomic_path(self.weights_file) as tmp:
+            self.model.save_weights(tmp)
+        self.best, self.best_epoch = float(value), int(epoch)
+        write_json_atomic(self.record_file, {"epoch": self.best_epoch, MONITOR: self.best})
+        logger.info("Epoch %d: %s improved to %.4f; weights saved to %s", epoch, MONITOR, value,
+                    self.weights_file)
+
+
+def balanced_class_weight(labels: Sequence[int]) -> dict[int, float]:
+    """n / (2 * n_c) per class, so each class contributes equally to the loss."""
+    counts = {label: sum(1 for y in labels if y == label) for label in (REAL, FAKE)}
+    empty = [label for label, count in counts.items() if count == 0]
+    if empty:
+        raise DataValidationError(f"the train split has no images of class {empty}; cannot train")
+    return {label: len(labels) / (2 * count) for label, count in counts.items()}
+
+
+class Trainer:
+    """Two-phase, resumable training of the model saved by the prepare_model stage."""
+
+    def __init__(self, config: TrainingConfig) -> None:
+        self.config = config
+        self.backup_dir = config.backup_dir
+
+    def run(self, callbacks: Sequence[keras.callbacks.Callback] = ()) -> TrainingResult:
+        """Train, then save the best-on-validation weights as `model_file`.
+
+        `callbacks` (e.g. an MLflow logger) are added to every phase's fit, after the trainer's own.
+        """
+        config = self.config
+        resumed = self._resume_or_start_fresh()
+        keras.utils.set_random_seed(config.seed)
+        train_data, val_data, class_weight = self._datasets()
+        model = self._load_base_model()
+        checkpoint = BestWeightsCheckpoint(config.checkpoint_file, self.backup_dir / "best.json")
+        next_epoch = 0
+        for phase in self._phases():
+            marker = self.backup_dir / f"{phase.name}.done.json"
+            if marker.is_file():
+                next_epoch = json.loads(marker.read_text())["next_epoch"]
+                model.load_weights(self._phase_weights(phase))
+                logger.info("Phase %s finished in an earlier run; going on from epoch %d", phase.name,
+                            next_epoch)
+                resumed = True
+                continue
+            phase_resumed, next_epoch = self._fit_phase(model, phase, next_epoch, (train_data, val_data),
+                                                        class_weight, checkpoint, callbacks)
+            resumed = resumed or phase_resumed
+            with atomic_path(self._phase_weights(phase)) as tmp:
+                model.save_weights(tmp)
+            write_json_atomic(marker, {"next_epoch": next_epoch})
+            # Only now: until the marker exists, a restart must still find the phase's backup.
+            shutil.rmtree(self.backup_dir / phase.name, ignore_errors=True)
+        self._save_best_model(checkpoint)
+        epochs_run = len(self._read_history())
+        shutil.rmtree(self.backup_dir, ignore_errors=True)
+        logger.info("Best epoch %d of %d (%s %.4f); saved %s", checkpoint.best_epoch, epochs_run, MONITOR,
+                    checkpoint.best, config.model_file)
+        return TrainingResult(model_file=config.model_file, history_file=config.history_file,
+                              best_epoch=checkpoint.best_epoch, best_val_auc=checkpoint.best,
+                              epochs_run=epochs_run, class_weight=class_weight, resumed=resumed)
+
+    def _datasets(self) -> tuple:
+        """Train and validation tf.data pipelines and the class weights; the test split is not read."""
+        config = self.config
+        manifest = read_manifest(config.manifest_file)
+        train_paths, train_labels = split_rows(manifest, "train", config.dataset_dir)
+        val_paths, val_labels = split_rows(manifest, "val", config.dataset_dir)
+        if config.class_weights:
+            class_weight = balanced_class_weight(train_labels)
+        else:
+            class_weight = {REAL: 1.0, FAKE: 1.0}
+        logger.info("Training on %d images (%d fake), validating on %d; class weights %s",
+                    len(train_paths), sum(train_labels), len(val_paths), class_weight)
+        augment = build_augmentation(config.augment, config.image_size, config.seed)
+        train_data = build_dataset(train_paths, train_labels, config.image_size, config.batch_size,
+                                   shuffle=True, seed=config.seed, cache=config.cache, augment=augment)
+        val_data = build_dataset(val_paths, val_labels, config.image_size, config.batch_size,
+                                 cache=config.cache)
+        return train_data, val_data, class_weight
+
+    def _save_best_model(self, checkpoint: BestWeightsCheckpoint) -> None:
+        """The base architecture with the best epoch's weights, without optimizer state."""
+        if checkpoint.best is None:
+            raise ModelError(f"no epoch produced a finite {MONITOR}; check the validation split in "
+                             f"{self.config.manifest_file}")
+        model = self._load_base_model()
+        model.load_weights(self.config.checkpoint_file)
+        with atomic_path(self.config.model_file) as tmp:
+            model.save(tmp, include_optimizer=False)
+
+    # Phases -------------------------------------------------------------------------------
+
+    def _phases(self) -> list[Phase]:
+        config = self.config
+        phases = []
+        if config.head_epochs > 0:
+            phases.append(Phase("head", config.head_epochs, config.head_learning_rate, self._train_head_only))
+        if config.fine_tune_epochs > 0 and config.fine_tune_layers != 0:
+            phases.append(Phase("fine_tune", config.fine_tune_epochs, config.fine_tune_learning_rate,
+                                self._train_top_layers))
+        return phases
+
+    @staticmethod
+    def _train_head_only(model: keras.Model) -> None:
+        model.get_layer(BACKBONE_NAME).trainable = False
+
+    def _train_top_layers(self, model: keras.Model) -> None:
+        backbone = model.get_layer(BACKBONE_NAME)
+        count = self.config.fine_tune_layers
+        backbone.trainable = True
+        if count != "all":
+            for layer in backbone.layers[:-count]:
+                layer.trainable = False
+        if self.config.freeze_batch_norm:
+            # Non-trainable BN runs in inference mode in Keras 3, keeping pretrained statistics.
+            for layer in backbone.layers:
+                if isinstance(layer, keras.layers.BatchNormalization):
+                    layer.trainable = False
+
+    def _fit_phase(self, model: keras.Model, phase: Phase, first_epoch: int, data: tuple,
+                   class_weight: dict[int, float], checkpoint: BestWeightsCheckpoint,
+                   user_callbacks: Sequence[keras.callbacks.Callback]) -> tuple[bool, int]:
+        """Run one phase's fit, resuming from its backup if one exists; returns (resumed, next epoch)."""
+        config = self.config
+        phase_backup = self.backup_dir / phase.name
+        start = self._backup_epoch(phase_backup)
+        resumed = start is not None
+        start = first_epoch if start is None else start
+        # Rows of epochs after the state being resumed were written by the killed run; they rerun now.
+        self._truncate_history(start)
+        last_epoch = first_epoch + phase.epochs
+        phase.set_trainable(model)
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate=phase.learning_rate),
+                      loss="binary_crossentropy", metrics=[keras.metrics.AUC(name="auc"), "accuracy"])
+        trainable = sum(int(math.prod(v.shape)) for v in model.trainable_weights)
+        if resumed:
+            logger.info("Phase %s: resuming from its backup at epoch %d of %d..%d", phase.name, start,
+                        first_epoch, last_epoch - 1)
+        else:
+            logger.info("Phase %s: epochs %d..%d at learning rate %g, %d trainable parameters", phase.name,
+                        first_epoch, last_epoch - 1, phase.learning_rate, trainable)
+        callbacks = [
+            keras.callbacks.ReduceLROnPlateau(monitor=MONITOR, mode="max", factor=config.reduce_lr_factor,
+                                              patience=config.reduce_lr_patience),
+            HistoryLogger(config.history_file, phase.name),
+            keras.callbacks.EarlyStopping(monitor=MONITOR, mode="max",
+                                          patience=config.early_stopping_patience),
+            checkpoint,  # before the backup: a kill in between reruns the epoch, never loses a best
+            keras.callbacks.BackupAndRestore(str(phase_backup), double_checkpoint=True,
+                                             delete_checkpoint=False),
+            *user_callbacks,
+        ]
+        train_data, val_data = data
+        history = model.fit(train_data, validation_data=val_data, epochs=last_epoch,
+                            initial_epoch=first_epoch, shuffle=False,  # the dataset shuffles itself
+                            class_weight=class_weight if config.class_weights else None,
+                            callbacks=callbacks, verbose=1 if sys.stdout.isatty() else 2)
+        # BackupAndRestore leaves the restored epoch on the model; the next fit must not inherit it.
+        model._initial_epoch = None
+        epochs_done = len(history.epoch)
+        next_epoch = start + epochs_done
+        logger.info("Phase %s: ran %d epochs, next epoch %d", phase.name, epochs_done, next_epoch)
+        return resumed, next_epoch
+
+    # Run state ----------------------------------------------------------------------------
+
+    def _fingerprint(self) -> str:
+        """Identifies what a backup is valid for: every setting, the manifest and the base model."""
+        settings = json.dumps(dataclasses.asdict(self.config), sort_keys=True, default=str)
+        parts = [settings, sha256_file(self.config.manifest_file), sha256_file(self.config.base_model_file)]
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+    def _resume_or_start_fresh(self) -> bool:
+        """Keep a previous run's state if it was made with the same settings; else clear it.
+
+        Returns whether there is progress to resume.
+        """
+        if not self.config.base_model_file.is_file():
+            raise ModelError(f"{self.config.base_model_file}: base model not found; run the prepare_model "
+                             "stage first")
+        fingerprint = self._fingerprint()
+        run_file = self.backup_dir / "run.json"
+        if run_file.is_file():
+            if json.loads(run_file.read_text()).get("fingerprint") == fingerprint:
+                has_progress = any(path.is_dir() or path.name.endswith(".done.json")
+                                   for path in self.backup_dir.iterdir())
+                if has_progress:
+                    logger.info("Found the state of an interrupted run in %s; resuming it", self.backup_dir)
+                return has_progress
+            logger.warning("Discarding %s: it belongs to a run with other settings, data or base model",
+                           self.backup_dir)
+        shutil.rmtree(self.backup_dir, ignore_errors=True)
+        self.config.history_file.unlink(missing_ok=True)
+        self.config.checkpoint_file.unlink(missing_ok=True)
+        write_json_atomic(run_file, {"fingerprint": fingerprint})
+        return False
+
+    def _load_base_model(self) -> keras.Model:
+        try:
+            return keras.models.load_model(self.config.base_model_file, compile=False)
+        except (OSError, ValueError) as error:
+            raise ModelError(f"{self.config.base_model_file}: cannot load the base model: {error}") from None
+
+    def _phase_weights(self, phase: Phase) -> Path:
+        return self.backup_dir / f"{phase.name}.done.weights.h5"
+
+    @staticmethod
+    def _backup_epoch(phase_backup: Path) -> int | None:
+        metadata = phase_backup / KERAS_BACKUP_METADATA
+        if not metadata.is_file():
+            return None
+        return int(json.loads(metadata.read_text())["epoch"])
+
+    def _read_history(self) -> list[dict[str, str]]:
+        if not self.config.history_file.is_file():
+            return []
+        with open(self.config.history_file, newline="", encoding="utf-8") as handle:
+            return list(csv.DictReader(handle))
+
+    def _truncate_history(self, next_epoch: int) -> None:
+        """Drop history rows from next_epoch on, so a rerun epoch is not listed twice."""
+        rows = self._read_history()
+        kept = [row for row in rows if int(row["epoch"]) < next_epoch]
+        if len(kept) == len(rows):
+            return
+        with atomic_path(self.config.history_file) as tmp:
+            with open(tmp, "w", newline="", encoding="utf-8") as handle:
+                writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+                writer.writeheader()
+                writer.writerows(kept)
+        logger.info("History: dropped %d rows of epochs >= %d from the interrupted run",
+                    len(rows) - len(kept), next_epoch)
