@@ -65,7 +65,7 @@ class ModelConfig:
     summary_file: Path
     alpha: float
     image_size: int
-    weights: str  # "imagenet", "none" or a path to a weights file
+    weights: str  # "imagenet", "none" or a path to MobileNetV2 no-top (backbone) weights
     dropout: float
     batch_norm_momentum: float
     freeze_batch_norm: bool  # resolved from "auto": frozen only with pretrained weights
