@@ -179,13 +179,8 @@ class ExperimentTracker:
         tracker = self
 
         class EpochMetricsLogger(keras.callbacks.Callback):
-            def __init__(self) -> None:
-                super().__init__()
-                self.step = 0
-
             def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
-                # A step counter, not Keras' epoch, so the two training phases form one curve.
-                tracker.log_metrics(dict(logs or {}), step=self.step)
-                self.step += 1
+                # The trainer numbers epochs on across phases and restarts: one curve, no repeats.
+                tracker.log_metrics(dict(logs or {}), step=epoch)
 
         return EpochMetricsLogger()
