@@ -35,7 +35,7 @@ test: setup  ## Run the test suite
 	$(PY) -m pytest
 
 lint: setup  ## Static checks
-	$(BIN)/ruff check src tests main.py app.py setup.py
+	$(BIN)/ruff check .
 
 clean:  ## Remove pipeline outputs (not the virtual environment)
 	rm -rf artifacts logs scores.json mlflow.db mlruns
