@@ -57,6 +57,7 @@ def test_changing_threshold_reruns_only_evaluate(reproduced: Path) -> None:
     result = run(["dvc", "repro"], reproduced)
     assert result.returncode == 0, result.stderr
     assert stages_run(result.stdout) == ["evaluate"]
+    assert "MLflow tracking" not in result.stderr, "re-evaluating must keep logging to the training run"
     assert json.loads((reproduced / "scores.json").read_text())["threshold"] == 0.5
 
 
@@ -79,9 +80,12 @@ def test_mlflow_run_holds_params_metrics_plots_and_registered_model(reproduced: 
             "SELECT key FROM metrics WHERE run_uuid = ?", (train_run,))}
         params = {key for (key,) in connection.execute(
             "SELECT key FROM params WHERE run_uuid = ?", (train_run,))}
+        tags = {key for (key,) in connection.execute(
+            "SELECT key FROM tags WHERE run_uuid = ?", (train_run,))}
         models = [name for (name,) in connection.execute("SELECT name FROM registered_models")]
     assert {"test_roc_auc", "test_eer", "val_auc", "loss"} <= metrics
-    assert {"train.batch_size", "model.alpha", "evaluate.threshold"} <= params
+    assert {"train.batch_size", "model.alpha", "data.source"} <= params
+    assert "evaluate.threshold" in tags
     assert models == ["deepfake-detector"]
     assert all(status == "FINISHED" for *_, status in runs)
     artifacts = {p.relative_to(reproduced / "mlruns").parts[-1] for p in (reproduced / "mlruns").rglob("*")

@@ -17,7 +17,8 @@ def run(context: StageContext) -> None:
     config = context.config.get_evaluation_config()
     run_id = _training_run_id(config.training_run_file)
     with context.tracker.run("evaluate", run_id=run_id, tags={"stage": "train+evaluate"}) as tracker:
-        tracker.log_params({"evaluate": context.config.params.evaluate.to_dict()})
+        # Tags, not params: rerunning evaluate with another threshold updates the same training run.
+        tracker.set_tags({"evaluate": context.config.params.evaluate.to_dict()})
         result = Evaluator(config).run()
         tracker.log_metrics({f"test_{name}": value for name, value in result.scores.items()})
         tracker.log_artifact(result.scores_file)

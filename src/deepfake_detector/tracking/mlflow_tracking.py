@@ -140,6 +140,14 @@ class ExperimentTracker:
         mlflow.log_params({key: str(value)[:6000] for key, value in flatten(params).items()})
 
     @_tolerant
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        """Tags, unlike params, may change within a run: for settings that a rerun of a later
+        stage (e.g. a new evaluation threshold) changes after the run was created."""
+        import mlflow
+
+        mlflow.set_tags({key: str(value) for key, value in flatten(tags).items()})
+
+    @_tolerant
     def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
         import mlflow
 
