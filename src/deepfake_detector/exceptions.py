@@ -23,3 +23,11 @@ class DataValidationError(DeepfakeDetectorError):
 
 class ModelError(DeepfakeDetectorError):
     """The model cannot be built or loaded as asked (e.g. ImageNet weights offline)."""
+
+
+class ImageError(DeepfakeDetectorError):
+    """An input image is empty, corrupt, not an image, or too large to decode safely."""
+
+
+class ExportError(DeepfakeDetectorError):
+    """An exported model could not be written, or is not faithful enough to the trained one."""
