@@ -1,4 +1,4 @@
-"""The `deepfake-detector` command: run pipeline stages, check the configuration."""
+"""The `deepfake-detector` command: run pipeline stages, check the configuration, score images."""
 from __future__ import annotations
 
 import argparse
@@ -6,7 +6,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from deepfake_detector import __version__
+from deepfake_detector import __version__, predict_cli
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -32,6 +32,8 @@ def _check_config(args: argparse.Namespace) -> int:
         "model": manager.get_model_config(),
         "training": manager.get_training_config(),
         "evaluation": manager.get_evaluation_config(),
+        "export": manager.get_export_config(),
+        "serving": manager.get_serving_config(),
     }
     for name, entity in entities.items():
         print(f"{name}:")
@@ -58,6 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check-config", help="validate config.yaml and params.yaml and show "
                                 "what each component receives")
     check.set_defaults(handler=_check_config)
+
+    predict = commands.add_parser("predict", help="score image files and folders with the served model "
+                                  "(the numbers the web API gives), as a table, CSV or JSON")
+    predict_cli.add_arguments(predict)
+    predict.set_defaults(handler=predict_cli.run)
     return parser
 
 

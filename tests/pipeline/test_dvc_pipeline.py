@@ -35,6 +35,17 @@ def test_repro_runs_every_stage_and_writes_scores(reproduced: Path) -> None:
     assert (reproduced / "artifacts/training/model.h5").stat().st_size > 0
 
 
+def test_repro_exports_every_variant_with_parity_and_a_model_card(reproduced: Path) -> None:
+    metrics = json.loads((reproduced / "export_metrics.json").read_text())
+    assert set(metrics) == {"keras", "float32", "float16", "int8_dynamic", "int8_full"}
+    assert metrics["float32"]["max_abs_diff"] <= 1e-4
+    for entry in metrics.values():
+        assert (reproduced / "artifacts/export" / entry["file"]).stat().st_size == entry["bytes"]
+    card = json.loads((reproduced / "artifacts/export/model_card.json").read_text())
+    assert card["output"]["threshold"] == json.loads((reproduced / "scores.json").read_text())["threshold"]
+    assert card["git"]["commit"]
+
+
 def test_manifest_splits_cover_every_good_image(reproduced: Path) -> None:
     manifest = pd.read_csv(reproduced / "artifacts/data/manifest.csv")
     assert list(manifest.columns) == ["path", "label", "split", "sha256", "group"]
@@ -49,16 +60,18 @@ def test_second_repro_does_nothing(reproduced: Path) -> None:
     assert "Data and pipelines are up to date" in result.stdout or "didn't change" in result.stdout
 
 
-def test_changing_threshold_reruns_only_evaluate(reproduced: Path) -> None:
+def test_changing_threshold_reruns_only_evaluate_and_export(reproduced: Path) -> None:
     params_path = reproduced / "params.yaml"
     params = yaml.safe_load(params_path.read_text())
     params["evaluate"]["threshold"] = 0.5
     params_path.write_text(yaml.safe_dump(params, sort_keys=False))
     result = run(["dvc", "repro"], reproduced)
     assert result.returncode == 0, result.stderr
-    assert stages_run(result.stdout) == ["evaluate"]
+    assert stages_run(result.stdout) == ["evaluate", "export"]
     assert "MLflow tracking" not in result.stderr, "re-evaluating must keep logging to the training run"
     assert json.loads((reproduced / "scores.json").read_text())["threshold"] == 0.5
+    card = json.loads((reproduced / "artifacts/export/model_card.json").read_text())
+    assert card["output"]["threshold"] == 0.5
 
 
 def test_metrics_and_plots_commands_work(reproduced: Path) -> None:
@@ -83,11 +96,13 @@ def test_mlflow_run_holds_params_metrics_plots_and_registered_model(reproduced: 
         tags = {key for (key,) in connection.execute(
             "SELECT key FROM tags WHERE run_uuid = ?", (train_run,))}
         models = [name for (name,) in connection.execute("SELECT name FROM registered_models")]
-    assert {"test_roc_auc", "test_eer", "val_auc", "loss"} <= metrics
+    assert {"test_roc_auc", "test_eer", "val_auc", "loss", "export_float32_max_abs_diff",
+            "export_int8_full_auc_drop"} <= metrics
     assert {"train.batch_size", "model.alpha", "data.source"} <= params
-    assert "evaluate.threshold" in tags
+    assert {"evaluate.threshold", "export.max_auc_drop"} <= tags
     assert models == ["deepfake-detector"]
     assert all(status == "FINISHED" for *_, status in runs)
     artifacts = {p.relative_to(reproduced / "mlruns").parts[-1] for p in (reproduced / "mlruns").rglob("*")
                  if p.is_file()}
-    assert {"roc.png", "scores.json", "split_summary.json", "history.csv"} <= artifacts
+    assert {"roc.png", "scores.json", "split_summary.json", "history.csv", "model_card.json", "model.tflite",
+            "export_metrics.json"} <= artifacts

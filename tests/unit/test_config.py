@@ -45,7 +45,8 @@ def test_reading_config_creates_no_directories(repo_copy: Path) -> None:
     before = sorted(p.name for p in repo_copy.iterdir())
     manager = ConfigurationManager(root=repo_copy)
     for getter in (manager.get_data_ingestion_config, manager.get_data_validation_config,
-                   manager.get_model_config, manager.get_training_config, manager.get_evaluation_config):
+                   manager.get_model_config, manager.get_training_config, manager.get_evaluation_config,
+                   manager.get_export_config, manager.get_serving_config):
         getter()
     assert sorted(p.name for p in repo_copy.iterdir()) == before
 

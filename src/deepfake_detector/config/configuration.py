@@ -18,7 +18,9 @@ from deepfake_detector.entity import (
     DataValidationConfig,
     DemoDataConfig,
     EvaluationConfig,
+    ExportConfig,
     ModelConfig,
+    ServingConfig,
     SplitFractions,
     TrackingConfig,
     TrainingConfig,
@@ -207,6 +209,49 @@ class ConfigurationManager:
             batch_size=int(evaluate.batch_size),
             threshold=threshold if isinstance(threshold, str) else float(threshold),
             calibration_bins=int(evaluate.calibration_bins),
+        )
+
+    def get_export_config(self) -> ExportConfig:
+        paths, export = self.config.export, self.params.export
+        return ExportConfig(
+            root_dir=self._path(paths.root_dir),
+            metrics_file=self._path(paths.metrics_file),
+            model_file=self._path(self.config.training.model_file),
+            manifest_file=self._path(self.config.data_validation.manifest_file),
+            dataset_dir=self._path(self.config.data_ingestion.dataset_dir),
+            scores_file=self._path(self.config.evaluation.scores_file),
+            training_run_file=self._path(self.config.training.run_file),
+            project_root=self.root,
+            image_size=int(self.params.model.image_size),
+            batch_size=int(self.params.evaluate.batch_size),
+            variants=tuple(export.variants),
+            calibration_images=int(export.calibration_images),
+            max_float32_diff=float(export.max_float32_diff),
+            max_auc_drop=float(export.max_auc_drop),
+            seed=int(self.params.train.seed),
+            # Serving settings change without re-exporting; the card records what made the model.
+            params={k: v for k, v in self.params.to_dict().items() if k != "serve"},
+        )
+
+    def get_serving_config(self) -> ServingConfig:
+        paths, serve = self.config.serving, self.params.serve
+        return ServingConfig(
+            model_file=self._path(paths.model_file),
+            export_dir=self._path(paths.export_dir),
+            scores_file=self._path(paths.scores_file),
+            backend=serve.backend,
+            variant=serve.variant,
+            num_threads=serve.num_threads,
+            threshold=None if serve.threshold is None else float(serve.threshold),
+            face_detector="off" if serve.face_detector is False else serve.face_detector,
+            face_policy=serve.face_policy,
+            face_min_size=int(serve.face_min_size),
+            face_margin=float(serve.face_margin),
+            max_request_bytes=int(serve.max_request_mb * 1024 * 1024),
+            max_image_pixels=int(serve.max_image_pixels),
+            max_images_per_request=int(serve.max_images_per_request),
+            cors_origins=tuple(serve.cors_origins),
+            training_enabled=bool(serve.training_enabled),
         )
 
     def get_tracking_config(self) -> TrackingConfig:

@@ -100,6 +100,24 @@ def _is_name_list(value: Any) -> str | None:
     return f"expected a non-empty list of names, got {value!r}"
 
 
+EXPORT_VARIANTS = ("keras", "float32", "float16", "int8_dynamic", "int8_full")
+
+
+def _one_of(value: Any, choices: tuple[str, ...]) -> str | None:
+    return None if value in choices else f"expected one of {', '.join(choices)}, got {value!r}"
+
+
+def _is_variant_list(value: Any) -> str | None:
+    if not value or not all(isinstance(v, str) for v in value):
+        return f"expected a non-empty list of {', '.join(EXPORT_VARIANTS)}, got {value!r}"
+    unknown = [v for v in value if v not in EXPORT_VARIANTS]
+    if unknown:
+        return f"unknown variants {unknown}: expected some of {', '.join(EXPORT_VARIANTS)}"
+    if len(set(value)) != len(value):
+        return f"variants listed twice in {value!r}"
+    return None
+
+
 Schema = Mapping[str, "Field | Schema"]
 
 CONFIG_SCHEMA: Schema = {
@@ -120,6 +138,8 @@ CONFIG_SCHEMA: Schema = {
     "evaluation": {
         "root_dir": text(), "scores_file": text(), "predictions_file": text(), "plots_dir": text(),
     },
+    "export": {"root_dir": text(), "metrics_file": text()},
+    "serving": {"model_file": text(), "export_dir": text(), "scores_file": text()},
     "tracking": {"tracking_uri": text(), "experiment_name": text(), "registered_model_name": text()},
 }
 
@@ -204,6 +224,33 @@ PARAMS_SCHEMA: Schema = {
                            else f"expected a number in (0, 1), 'eer' or 'youden', got {v!r}"),
         "batch_size": integer(1),
         "calibration_bins": integer(2, 100),
+    },
+    "export": {
+        "variants": Field((list,), description=f"a non-empty list of {', '.join(EXPORT_VARIANTS)}",
+                          check=_is_variant_list),
+        "calibration_images": integer(1),
+        "max_float32_diff": number(0, exclusive_minimum=True),
+        "max_auc_drop": fraction(),
+    },
+    "serve": {
+        "backend": text(choices=("auto", "tflite", "keras"), check=lambda v: _one_of(v, ("auto", "tflite", "keras"))),
+        "variant": text(check=lambda v: _one_of(v, EXPORT_VARIANTS[1:])),
+        "num_threads": Field((int,), minimum=1, nullable=True),
+        "threshold": Field((int, float), minimum=0, maximum=1, exclusive_minimum=True, exclusive_maximum=True,
+                           nullable=True),
+        # YAML reads a bare `off` as false: accept it as "off".
+        "face_detector": Field((str, bool), description="'off' or 'haar'",
+                               check=lambda v: None if v is False else _one_of(v, ("off", "haar"))),
+        "face_policy": text(check=lambda v: _one_of(v, ("largest", "all"))),
+        "face_min_size": integer(8),
+        "face_margin": number(0, 1),
+        "max_request_mb": number(0, exclusive_minimum=True),
+        "max_image_pixels": integer(1),
+        "max_images_per_request": integer(1),
+        "cors_origins": Field((list,), description="a list of origins such as 'https://example.org'",
+                              check=lambda v: None if all(isinstance(o, str) for o in v)
+                              else f"expected a list of origin strings, got {v!r}"),
+        "training_enabled": flag(),
     },
 }
 

@@ -5,7 +5,9 @@ from deepfake_detector.entity.config_entity import (
     DataValidationConfig,
     DemoDataConfig,
     EvaluationConfig,
+    ExportConfig,
     ModelConfig,
+    ServingConfig,
     SplitFractions,
     TrackingConfig,
     TrainingConfig,
@@ -13,5 +15,6 @@ from deepfake_detector.entity.config_entity import (
 
 __all__ = [
     "AugmentationConfig", "DataIngestionConfig", "DataValidationConfig", "DemoDataConfig",
-    "EvaluationConfig", "ModelConfig", "SplitFractions", "TrackingConfig", "TrainingConfig",
+    "EvaluationConfig", "ExportConfig", "ModelConfig", "ServingConfig", "SplitFractions", "TrackingConfig",
+    "TrainingConfig",
 ]

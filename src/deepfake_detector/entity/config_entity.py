@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 
 @dataclass(frozen=True)
@@ -131,6 +131,46 @@ class EvaluationConfig:
     batch_size: int
     threshold: float | Literal["eer", "youden"]
     calibration_bins: int
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    root_dir: Path                     # the export folder: model files and the model card
+    metrics_file: Path
+    model_file: Path                   # the trained Keras model (.h5)
+    manifest_file: Path
+    dataset_dir: Path
+    scores_file: Path                  # the evaluate stage's test scores and threshold
+    training_run_file: Path
+    project_root: Path                 # where to ask git for the commit
+    image_size: int
+    batch_size: int
+    variants: tuple[str, ...]
+    calibration_images: int
+    max_float32_diff: float
+    max_auc_drop: float
+    seed: int
+    params: Mapping[str, Any]          # params.yaml as read, recorded in the model card
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    model_file: Path                   # the trained Keras model (.h5)
+    export_dir: Path                   # model_card.json and the .tflite exports
+    scores_file: Path                  # test metrics shown by /api/v1/model
+    backend: Literal["auto", "tflite", "keras"]
+    variant: str
+    num_threads: int | None
+    threshold: float | None            # None: the model card's (evaluate stage's) threshold
+    face_detector: Literal["off", "haar"]
+    face_policy: Literal["largest", "all"]
+    face_min_size: int
+    face_margin: float
+    max_request_bytes: int
+    max_image_pixels: int
+    max_images_per_request: int
+    cors_origins: tuple[str, ...]
+    training_enabled: bool
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ import json
 from deepfake_detector.pipeline.runner import StageContext, stage_main
 
 
-def _training_run_id(run_file) -> str | None:
+def training_run_id(run_file) -> str | None:
+    """The MLflow run the train stage opened, which evaluate and export add to."""
     try:
         return json.loads(run_file.read_text(encoding="utf-8")).get("run_id")
     except (OSError, ValueError):
@@ -15,7 +16,7 @@ def run(context: StageContext) -> None:
     from deepfake_detector.components.evaluator import Evaluator
 
     config = context.config.get_evaluation_config()
-    run_id = _training_run_id(config.training_run_file)
+    run_id = training_run_id(config.training_run_file)
     with context.tracker.run("evaluate", run_id=run_id, tags={"stage": "train+evaluate"}) as tracker:
         # Tags, not params: rerunning evaluate with another threshold updates the same training run.
         tracker.set_tags({"evaluate": context.config.params.evaluate.to_dict()})

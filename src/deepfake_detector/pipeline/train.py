@@ -29,9 +29,10 @@ def run(context: StageContext) -> None:
     config = context.config.get_training_config()
     with context.tracker.run("train", run_id=_previous_run_id(config), tags={"stage": "train"}) as tracker:
         write_json_atomic(config.run_file, {"run_id": tracker.run_id, "tracking_uri": tracker.uri})
-        # Evaluation settings may change without retraining; evaluate records them as tags.
+        # Evaluation and export settings may change without retraining; those stages record them as tags.
         params = context.config.params.to_dict()
-        tracker.log_params({section: values for section, values in params.items() if section != "evaluate"})
+        tracker.log_params({section: values for section, values in params.items()
+                            if section not in ("evaluate", "export")})
         result = Trainer(config).run(callbacks=[tracker.epoch_logger()])
         tracker.log_metrics({"best_val_auc": result.best_val_auc, "best_epoch": result.best_epoch,
                              "epochs_run": result.epochs_run})

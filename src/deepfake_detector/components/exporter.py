@@ -1,0 +1,216 @@
+"""The export stage's worker: writes the deployable model files, proves each one faithful to the
+trained Keras model on the test split, and writes the model card.
+
+Every export is scored through the same runtime the server uses (`deepfake_detector.inference`),
+so the numbers in export_metrics.json are the numbers a deployment gets. Everything is built in a
+staging folder and swapped in whole: a failed conversion or gate leaves the previous export intact.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deepfake_detector.components.converters import (
+    QUANTIZED_VARIANTS,
+    VARIANT_DESCRIPTIONS,
+    VARIANT_FILES,
+    write_variant,
+)
+from deepfake_detector.components.datasets import build_dataset, read_manifest, split_rows
+from deepfake_detector.components.metrics import compute_scores
+from deepfake_detector.components.model_card import build_model_card, render_markdown
+from deepfake_detector.entity import ExportConfig
+from deepfake_detector.exceptions import DataValidationError, ExportError, ModelError
+from deepfake_detector.utils.files import atomic_directory, sha256_file, write_json_atomic, write_text_atomic
+from deepfake_detector.utils.provenance import git_commit
+
+logger = logging.getLogger(__name__)
+
+MODEL_CARD_JSON = "model_card.json"
+MODEL_CARD_MARKDOWN = "model_card.md"
+CALIBRATION_BINS = 10
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    export_dir: Path
+    metrics_file: Path
+    model_card_file: Path
+    model_card_markdown: Path
+    metrics: dict[str, dict[str, Any]]   # variant -> size, parity and test metrics
+    files: dict[str, Path]               # variant -> exported file
+
+
+@dataclass(frozen=True)
+class TestSplit:
+    images: np.ndarray                   # float32 (N, S, S, 3), exactly what the evaluator fed
+    labels: np.ndarray
+
+
+class Exporter:
+    """Builds the export variants params ask for, measures them against Keras, gates and records."""
+
+    def __init__(self, config: ExportConfig) -> None:
+        self.config = config
+
+    def run(self) -> ExportResult:
+        config = self.config
+        model = self._load_model()
+        scores = self._read_scores()
+        threshold = float(scores["threshold"])
+        manifest = read_manifest(config.manifest_file)
+        test = self._test_split(manifest)
+        reference = _keras_probabilities(model, test.images, config.batch_size)
+        reference_scores = compute_scores(test.labels, reference, threshold, CALIBRATION_BINS)
+        logger.info("Keras reference on %d test images: ROC AUC %.4f, accuracy %.4f",
+                    test.labels.size, reference_scores["roc_auc"], reference_scores["accuracy"])
+
+        metrics: dict[str, dict[str, Any]] = {}
+        with atomic_directory(config.root_dir) as staging:
+            for variant in config.variants:
+                path = write_variant(model, variant, staging / VARIANT_FILES[variant],
+                                     calibration=lambda: self._calibration_images(manifest))
+                probs = self._score_export(variant, path, test.images)
+                metrics[variant] = _variant_metrics(variant, path, probs, reference, reference_scores, test.labels,
+                                                    threshold)
+                logger.info("%-12s %7.2f MB  max |diff| %.2e  ROC AUC %.4f (drop %+.4f)  accuracy %.4f", variant,
+                            metrics[variant]["bytes"] / 1e6, metrics[variant]["max_abs_diff"],
+                            metrics[variant]["roc_auc"], metrics[variant]["auc_drop"], metrics[variant]["accuracy"])
+            self._check_gates(metrics)
+            card = build_model_card(
+                params=config.params, image_size=config.image_size, total_parameters=int(model.count_params()),
+                threshold=threshold, test_metrics=scores, exports=metrics, source=self._source(),
+                dataset=self._dataset_fingerprint(manifest), git=git_commit(config.project_root))
+            write_json_atomic(staging / MODEL_CARD_JSON, card)
+            write_text_atomic(staging / MODEL_CARD_MARKDOWN, render_markdown(card))
+        write_json_atomic(config.metrics_file, metrics)
+        logger.info("Wrote %s and %s", config.root_dir, config.metrics_file)
+        return ExportResult(export_dir=config.root_dir, metrics_file=config.metrics_file,
+                            model_card_file=config.root_dir / MODEL_CARD_JSON,
+                            model_card_markdown=config.root_dir / MODEL_CARD_MARKDOWN, metrics=metrics,
+                            files={v: config.root_dir / VARIANT_FILES[v] for v in config.variants})
+
+    def _load_model(self):
+        import keras
+
+        path = self.config.model_file
+        if not path.is_file():
+            raise ModelError(f"{path}: trained model not found; run the train stage first")
+        try:
+            return keras.models.load_model(path, compile=False)
+        except (OSError, ValueError, TypeError) as error:
+            raise ModelError(f"{path}: cannot load the model: {error}") from error
+
+    def _read_scores(self) -> dict[str, Any]:
+        """The evaluate stage's output: the threshold exports are judged at, and the card's metrics."""
+        path = self.config.scores_file
+        try:
+            scores = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ExportError(f"{path}: test scores not found; run the evaluate stage first") from None
+        except ValueError as error:
+            raise ExportError(f"{path}: not valid JSON ({error}); rerun the evaluate stage") from None
+        if not isinstance(scores, dict) or not isinstance(scores.get("threshold"), (int, float)):
+            raise ExportError(f"{path}: no numeric 'threshold'; rerun the evaluate stage")
+        return scores
+
+    def _test_split(self, manifest) -> TestSplit:
+        paths, labels = split_rows(manifest, "test", self.config.dataset_dir)
+        if len(set(labels)) < 2:
+            raise DataValidationError(f"{self.config.manifest_file}: the test split needs both classes to "
+                                      "measure ROC AUC of the exports")
+        dataset = build_dataset(paths, labels, self.config.image_size, self.config.batch_size)
+        images = np.concatenate([batch.numpy() for batch, _ in dataset]).astype(np.float32)
+        return TestSplit(images=images, labels=np.asarray(labels, dtype=np.int64))
+
+    def _calibration_images(self, manifest):
+        """A seeded sample of train images, decoded exactly as in training, for int8 calibration."""
+        from deepfake_detector.components.datasets import decode_and_resize
+
+        paths, _ = split_rows(manifest, "train", self.config.dataset_dir)
+        count = min(self.config.calibration_images, len(paths))
+        chosen = np.random.default_rng(self.config.seed).choice(len(paths), size=count, replace=False)
+        logger.info("Calibrating full-integer quantization on %d train images", count)
+        for index in chosen:
+            yield decode_and_resize(paths[index], self.config.image_size).numpy()
+
+    def _score_export(self, variant: str, path: Path, images: np.ndarray) -> np.ndarray:
+        """P(fake) for the test images through the runtime a deployment would use."""
+        from deepfake_detector.inference.predictor import KerasPredictor, TFLitePredictor
+
+        predictor = KerasPredictor(path) if variant == "keras" else TFLitePredictor(path, variant=variant)
+        try:
+            return np.concatenate([predictor.predict(images[start:start + self.config.batch_size])
+                                   for start in range(0, len(images), self.config.batch_size)])
+        except (RuntimeError, ValueError) as error:  # e.g. XNNPACK refusing a degenerate quantized graph
+            raise ExportError(f"{path.name}: the {variant} export does not run: {error}") from error
+        finally:
+            predictor.close()
+
+    def _check_gates(self, metrics: dict[str, dict[str, Any]]) -> None:
+        config = self.config
+        problems = []
+        if "float32" in metrics and metrics["float32"]["max_abs_diff"] > config.max_float32_diff:
+            problems.append(f"float32 differs from Keras by up to {metrics['float32']['max_abs_diff']:.2e} "
+                            f"(export.max_float32_diff is {config.max_float32_diff:g})")
+        for variant in QUANTIZED_VARIANTS:
+            if variant in metrics and metrics[variant]["auc_drop"] > config.max_auc_drop:
+                problems.append(f"{variant} loses {metrics[variant]['auc_drop']:.4f} test ROC AUC "
+                                f"(export.max_auc_drop is {config.max_auc_drop:g})")
+        if problems:
+            raise ExportError("exports not faithful to the trained model, nothing written: " + "; ".join(problems)
+                              + ". Drop the variant from export.variants, raise the limit in params.yaml, or "
+                              "(for int8_full) calibrate on more images (export.calibration_images).")
+
+    def _source(self) -> dict[str, str]:
+        path = self.config.model_file
+        try:
+            shown = path.relative_to(self.config.project_root)
+        except ValueError:
+            shown = path
+        return {"file": str(shown), "sha256": sha256_file(path)}
+
+    def _dataset_fingerprint(self, manifest) -> dict[str, Any]:
+        return {
+            "source": self.config.params.get("data", {}).get("source"),
+            "manifest_sha256": sha256_file(self.config.manifest_file),
+            "images_per_split": {split: int(n) for split, n in manifest["split"].value_counts().sort_index().items()},
+        }
+
+
+def _keras_probabilities(model, images: np.ndarray, batch_size: int) -> np.ndarray:
+    import tensorflow as tf
+
+    size = model.input_shape[1]
+    forward = tf.function(lambda x: model(x, training=False),
+                          input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32)])
+    return np.concatenate([forward(images[start:start + batch_size]).numpy().reshape(-1)
+                           for start in range(0, len(images), batch_size)]).astype(np.float64)
+
+
+def _variant_metrics(variant: str, path: Path, probs: np.ndarray, reference: np.ndarray,
+                     reference_scores: dict[str, float], labels: np.ndarray, threshold: float) -> dict[str, Any]:
+    probs = np.asarray(probs, dtype=np.float64).reshape(-1)
+    if probs.shape != reference.shape or not np.isfinite(probs).all():
+        raise ExportError(f"{path.name}: gave {probs.size} outputs (finite: {bool(np.isfinite(probs).all())}) "
+                          f"for {reference.size} test images")
+    scores = compute_scores(labels, np.clip(probs, 0.0, 1.0), threshold, CALIBRATION_BINS)
+    same_call = (probs >= threshold) == (reference >= threshold)
+    return {
+        "file": path.name,
+        "description": VARIANT_DESCRIPTIONS[variant],
+        "bytes": path.stat().st_size,
+        "sha256": sha256_file(path),
+        "max_abs_diff": float(np.abs(probs - reference).max()),
+        "mean_abs_diff": float(np.abs(probs - reference).mean()),
+        "decision_agreement": float(same_call.mean()),
+        "accuracy": scores["accuracy"],
+        "roc_auc": scores["roc_auc"],
+        "eer": scores["eer"],
+        "auc_drop": reference_scores["roc_auc"] - scores["roc_auc"],
+    }
