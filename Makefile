@@ -14,10 +14,10 @@ export SE_OFFLINE := true
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup run test lint clean help
+.PHONY: setup setup-browser run serve test lint bench clean help
 
 help:  ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 setup: $(VENV)/.installed  ## Create .venv and install the pinned stack and the package
 
@@ -28,8 +28,26 @@ $(VENV)/.installed: requirements.txt setup.py
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
+# The browser test drives Debian's Chromium; as root this installs it, otherwise it says how.
+setup-browser:  ## Install headless Chromium and its WebDriver (Debian packages) for the browser test
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then \
+		echo "chromium and chromedriver present"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			chromium chromium-driver >/dev/null && echo "installed chromium and chromium-driver"; \
+	else \
+		echo "run: sudo apt-get install chromium chromium-driver (the browser test is skipped without them)"; \
+	fi
+
 run: setup  ## Run the whole DVC pipeline (offline demo data by default)
 	$(BIN)/dvc repro
+
+serve: setup  ## Serve the web page and JSON API with gunicorn (http://localhost:8080, PORT to change)
+	$(BIN)/gunicorn --config gunicorn.conf.py app:app
+
+bench: setup  ## Speed and memory benchmarks on the exported model (bench/results.*, README table)
+	$(BIN)/dvc repro export
+	$(PY) -m deepfake_detector.benchmarks --out bench --update-readme README.md
 
 test: setup  ## Run the test suite
 	$(PY) -m pytest
@@ -38,4 +56,4 @@ lint: setup  ## Static checks
 	$(BIN)/ruff check .
 
 clean:  ## Remove pipeline outputs (not the virtual environment)
-	rm -rf artifacts logs scores.json mlflow.db mlruns
+	rm -rf artifacts logs scores.json export_metrics.json mlflow.db mlruns bench

@@ -1,0 +1,232 @@
+"""`deepfake-detector predict`: score image files and folders with the serving runtime, so every
+number equals what the web API answers for the same file, and report them as a table, CSV or JSON."""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from tqdm import tqdm
+
+from deepfake_detector.exceptions import ConfigError, ImageError, ModelError
+from deepfake_detector.utils.files import write_text_atomic
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"})
+FORMATS = ("table", "csv", "json")
+OUTPUT_FORMATS = {".csv": "csv", ".json": "json"}
+CSV_COLUMNS = ("path", "label", "fake_probability", "threshold", "scored_region", "faces", "width", "height",
+               "total_ms", "heatmap_method", "model_version", "error")
+
+EXIT_OK, EXIT_FAILED_FILES, EXIT_USAGE = 0, 1, 2
+
+
+@dataclass
+class Inputs:
+    """The images to score, in a stable order, and the inputs that were not usable."""
+
+    images: list[Path] = field(default_factory=list)
+    missing: list[Path] = field(default_factory=list)
+    has_folder: bool = False
+
+
+@dataclass
+class Report:
+    """Every scored image (its API result plus the path) in input order, and every failure."""
+
+    results: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[dict[str, str]] = field(default_factory=list)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH",
+                        help="image files, or folders to scan for "
+                             f"{', '.join(sorted(ext.lstrip('.') for ext in IMAGE_EXTENSIONS))} files")
+    parser.add_argument("-r", "--recursive", action=argparse.BooleanOptionalAction, default=True,
+                        help="scan folders' subfolders too (default: on; --no-recursive scans the top level only)")
+    parser.add_argument("--format", choices=FORMATS, default="table",
+                        help="what to print to stdout (default: table)")
+    parser.add_argument("-o", "--output", type=Path, metavar="FILE",
+                        help="also write every result to FILE, as CSV or JSON after its suffix (.csv, .json)")
+    parser.add_argument("--explain", action="store_true",
+                        help="compute a heatmap per image (its PNG data URL is in the JSON output)")
+    # Also accepted after the subcommand; the top-level --root sets the default.
+    parser.add_argument("--root", type=Path, default=argparse.SUPPRESS,
+                        help="repository root holding config/config.yaml and params.yaml (default: .)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """The subcommand: exit 0 when every image was scored, 1 when some failed, 2 for usage or model errors."""
+    from deepfake_detector.logging_config import configure_logging
+
+    configure_logging(log_dir=None, level=os.environ.get("DEEPFAKE_DETECTOR_LOG_LEVEL", "WARNING"))
+    output_format = None
+    if args.output is not None:
+        output_format = OUTPUT_FORMATS.get(args.output.suffix.lower())
+        if output_format is None:
+            return _usage_error(f"--output {args.output}: the file name must end in .csv or .json")
+    inputs = collect_images(args.paths, recursive=args.recursive)
+    if not inputs.images and not inputs.missing:
+        return _usage_error("no images found in " + ", ".join(str(path) for path in args.paths)
+                            + f" (looked for {', '.join(sorted(IMAGE_EXTENSIONS))})")
+    try:
+        service = load_service(args.root)
+    except (ModelError, ConfigError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        if isinstance(error, ModelError):
+            print("No trained model to score with: run `make run` to train and export one, or point "
+                  "DEEPFAKE_DETECTOR_MODEL / DEEPFAKE_DETECTOR_EXPORT_DIR at one.", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"model {service.model_version} ({service.backend} {service.variant}), "
+          f"fake at P(fake) >= {service.threshold:.4f}", file=sys.stderr)
+
+    report = Report(failures=[{"path": str(path), "error": f"{path}: no such file or folder"}
+                              for path in inputs.missing])
+    with tqdm(inputs.images, desc="scoring", unit="image", file=sys.stderr, disable=not inputs.has_folder) as bar:
+        for path in bar:
+            score_file(service, path, args.explain, report)
+
+    document = as_document(service, report)
+    if args.output is not None:
+        write_text_atomic(args.output, render(document, output_format))
+    sys.stdout.write(render(document, args.format))
+    _print_summary(report, args.output)
+    return EXIT_FAILED_FILES if report.failures else EXIT_OK
+
+
+def load_service(root: Path):
+    """The same DetectionService the web app builds, with the DEEPFAKE_DETECTOR_* overrides applied."""
+    from deepfake_detector.config import ConfigurationManager
+    from deepfake_detector.serving.service import DetectionService
+
+    return DetectionService.from_config(ConfigurationManager(root=root).get_serving_config())
+
+
+def collect_images(paths: Iterable[Path], recursive: bool = True) -> Inputs:
+    """Files as given (whatever their suffix: the decoder judges them), and the image files in folders.
+
+    A folder's files are sorted by relative path so runs are repeatable; hidden files and folders
+    (".DS_Store", macOS "._photo.jpg" forks) are skipped. A file reached twice is scored once.
+    """
+    inputs = Inputs()
+    seen: set[Path] = set()
+
+    def add(path: Path) -> None:
+        key = path.resolve()
+        if key not in seen:
+            seen.add(key)
+            inputs.images.append(path)
+
+    for path in paths:
+        if path.is_dir():
+            inputs.has_folder = True
+            for found in _images_in_folder(path, recursive):
+                add(found)
+        elif path.is_file():
+            add(path)
+        else:
+            inputs.missing.append(path)
+    return inputs
+
+
+def _images_in_folder(folder: Path, recursive: bool) -> list[Path]:
+    found = []
+    for directory, subfolders, files in os.walk(folder):
+        subfolders[:] = [name for name in subfolders if not name.startswith(".")] if recursive else []
+        for name in files:
+            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_EXTENSIONS:
+                found.append(Path(directory, name))
+    return sorted(found, key=lambda path: path.relative_to(folder).parts)
+
+
+def score_file(service: Any, path: Path, explain: bool, report: Report) -> None:
+    """Score one file into report; an unreadable or undecodable file becomes a failure, not an exit."""
+    name = str(path)
+    try:
+        size = path.stat().st_size
+        limit = service.config.max_request_bytes
+        if size > limit:
+            raise ImageError(f"{name}: {size:,} bytes is too large (at most {limit:,})")
+        data = path.read_bytes()
+        result = service.analyze(data, name, explain=explain)
+    except ImageError as error:
+        report.failures.append({"path": name, "error": str(error)})
+    except OSError as error:
+        report.failures.append({"path": name, "error": f"{name}: cannot read: {error.strerror or error}"})
+    else:
+        report.results.append({"path": name, **result})
+
+
+def as_document(service: Any, report: Report) -> dict[str, Any]:
+    """The JSON report: the API's response shape, each result with its path, plus the failures."""
+    return {"model_version": service.model_version, "backend": service.backend, "variant": service.variant,
+            "threshold": service.threshold, "results": report.results, "failures": report.failures}
+
+
+def render(document: dict[str, Any], output_format: str) -> str:
+    if output_format == "json":
+        return json.dumps(document, indent=2) + "\n"
+    if output_format == "csv":
+        return _csv(document)
+    return _table(document["results"])
+
+
+def _csv(document: dict[str, Any]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for result in document["results"]:
+        writer.writerow({
+            "path": result["path"], "label": result["label"],
+            # repr keeps every digit, so the CSV round-trips to the exact probability.
+            "fake_probability": repr(result["fake_probability"]), "threshold": repr(result["threshold"]),
+            "scored_region": result["scored_region"], "faces": len(result.get("faces") or []),
+            "width": result["width"], "height": result["height"],
+            "total_ms": result.get("timings_ms", {}).get("total", ""),
+            "heatmap_method": (result.get("heatmap") or {}).get("method", ""),
+            "model_version": result["model_version"], "error": "",
+        })
+    for failure in document["failures"]:
+        writer.writerow({"path": failure["path"], "error": failure["error"]})
+    return buffer.getvalue()
+
+
+def _table(results: Sequence[dict[str, Any]]) -> str:
+    header = ("path", "label", "fake_probability", "faces", "ms")
+    rows = [(result["path"], result["label"], f"{result['fake_probability']:.4f}",
+             str(len(result.get("faces") or [])), f"{result.get('timings_ms', {}).get('total', 0.0):.1f}")
+            for result in results]
+    widths = [max(len(row[column]) for row in [header, *rows]) for column in range(len(header))]
+    lines = []
+    for row in [header, *rows]:
+        cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1])]
+        cells += [cell.rjust(width) for cell, width in zip(row[2:], widths[2:], strict=True)]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def _print_summary(report: Report, output: Path | None, stream: TextIO | None = None) -> None:
+    stream = stream or sys.stderr
+    fakes = sum(result["label"] == "fake" for result in report.results)
+    line = f"scored {len(report.results)} image(s): {fakes} fake, {len(report.results) - fakes} real"
+    if report.failures:
+        line += f"; {len(report.failures)} failed"
+    print(line, file=stream)
+    if output is not None:
+        print(f"wrote {output}", file=stream)
+    if report.failures:
+        print("failed:", file=stream)
+        for failure in report.failures:
+            print(f"  {failure['error']}", file=stream)
+
+
+def _usage_error(message: str) -> int:
+    print(f"deepfake-detector predict: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+

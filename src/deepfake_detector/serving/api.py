@@ -1,0 +1,30 @@
+"""The JSON API under /api/v1: predict, model metadata and the OpenAPI document."""
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+
+from deepfake_detector.serving.context import ready_service
+from deepfake_detector.serving.openapi import openapi_document
+from deepfake_detector.serving.payloads import read_image_request
+
+blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+@blueprint.post("/predict")
+def predict():
+    service = ready_service()
+    image_request = read_image_request(request, service.config.max_images_per_request)
+    results = [service.analyze(upload.data, upload.name, explain=image_request.explain)
+               for upload in image_request.uploads]
+    return jsonify({"model_version": service.model_version, "backend": service.backend,
+                    "variant": service.variant, "threshold": service.threshold, "results": results})
+
+
+@blueprint.get("/model")
+def model():
+    return jsonify(ready_service().model_info())
+
+
+@blueprint.get("/openapi.json")
+def openapi():
+    return jsonify(openapi_document())

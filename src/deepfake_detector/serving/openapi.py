@@ -1,0 +1,149 @@
+"""The OpenAPI 3 description of every route the app serves, served at /api/v1/openapi.json."""
+from __future__ import annotations
+
+from typing import Any
+
+from deepfake_detector import __version__
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+def _json(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+_BAD_INPUT = {
+    "400": _error("bad input: missing_image, invalid_image, invalid_json, invalid_base64, invalid_parameter"),
+    "413": _error("request_too_large, image_too_large or too_many_images"),
+    "415": _error("unsupported_media_type: neither multipart/form-data nor JSON"),
+    "503": _error("model_not_ready: no model is loaded yet"),
+}
+
+_IMAGE_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {"schema": {"type": "object", "properties": {
+            "file": {"type": "array", "items": {"type": "string", "format": "binary"},
+                     "description": "one or more images (repeat the field)"},
+            "explain": {"type": "boolean"}}}},
+        "application/json": {"schema": {"$ref": "#/components/schemas/Base64Images"}},
+    },
+}
+
+_SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object", "required": ["error"],
+        "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
+            "code": {"type": "string", "example": "invalid_image"},
+            "message": {"type": "string", "example": "a.jpg: truncated or corrupt image"}}}},
+    },
+    "Base64Images": {
+        "type": "object",
+        "properties": {
+            "image": {"type": "string", "description": "base64 image; a data: URL prefix is allowed"},
+            "images": {"type": "array", "items": {"type": "string"}},
+            "filename": {"type": "string"},
+            "explain": {"type": "boolean"},
+        },
+    },
+    "Box": {"type": "array", "items": {"type": "integer"}, "minItems": 4, "maxItems": 4,
+            "description": "[x, y, width, height] in the original (EXIF-upright) image"},
+    "Result": {
+        "type": "object",
+        "required": ["filename", "label", "fake_probability", "threshold", "model_version", "backend", "width",
+                     "height", "scored_region", "faces", "timings_ms"],
+        "properties": {
+            "filename": {"type": "string"},
+            "label": {"type": "string", "enum": ["fake", "real"]},
+            "fake_probability": {"type": "number", "minimum": 0, "maximum": 1},
+            "threshold": {"type": "number"},
+            "model_version": {"type": "string"},
+            "backend": {"type": "string"},
+            "width": {"type": "integer"}, "height": {"type": "integer"},
+            "scored_region": {"type": "string", "enum": ["whole_image", "face", "faces"]},
+            "note": {"type": "string", "description": "present when the face detector found no face"},
+            "faces": {"type": "array", "items": {"type": "object", "properties": {
+                "box": {"$ref": "#/components/schemas/Box"}, "score": {"type": "number", "nullable": True},
+                "fake_probability": {"type": "number"}, "label": {"type": "string"}}}},
+            "timings_ms": {"type": "object", "additionalProperties": {"type": "number"}},
+            "heatmap": {"type": "object", "description": "only with explain=true", "properties": {
+                "method": {"type": "string", "enum": ["grad-cam", "occlusion"]},
+                "box": {"$ref": "#/components/schemas/Box"},
+                "png": {"type": "string", "description": "data:image/png;base64 RGBA overlay for box"}}},
+        },
+    },
+    "Prediction": {
+        "type": "object",
+        "properties": {"model_version": {"type": "string"}, "backend": {"type": "string"},
+                       "variant": {"type": "string"}, "threshold": {"type": "number"},
+                       "results": {"type": "array", "items": {"$ref": "#/components/schemas/Result"}}},
+    },
+    "TrainingJob": {
+        "type": "object",
+        "properties": {"id": {"type": "string"}, "status": {"type": "string",
+                                                             "enum": ["running", "succeeded", "failed"]},
+                       "command": {"type": "array", "items": {"type": "string"}},
+                       "returncode": {"type": "integer", "nullable": True},
+                       "started": {"type": "string"}, "finished": {"type": "string", "nullable": True}},
+    },
+}
+
+
+def openapi_document() -> dict[str, Any]:
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "deepfake-detector", "version": __version__,
+                 "description": "Scores face images for signs of GAN synthesis: P(fake) and a label."},
+        "paths": {
+            "/": {"get": {"summary": "The web page", "responses": {"200": {"description": "HTML"}}}},
+            "/healthz": {"get": {"summary": "The process is up",
+                                 "responses": {"200": _json("up", {"type": "object"})}}},
+            "/readyz": {"get": {"summary": "A model is loaded and warmed up",
+                                "responses": {"200": _json("ready", {"type": "object"}),
+                                              "503": _error("not ready, with the reason")}}},
+            "/api/v1/model": {"get": {"summary": "What model answers: version, backend, threshold, test metrics",
+                                      "responses": {"200": _json("model metadata", {"type": "object"}),
+                                                    "503": _error("model_not_ready")}}},
+            "/api/v1/predict": {"post": {
+                "summary": "Score one or more images",
+                "parameters": [{"name": "explain", "in": "query", "schema": {"type": "boolean"},
+                                "description": "also compute a heatmap (slower)"}],
+                "requestBody": _IMAGE_BODY,
+                "responses": {"200": _json("one result per image", {"$ref": "#/components/schemas/Prediction"}),
+                              **_BAD_INPUT}}},
+            "/predict": {"post": {
+                "summary": "Original contract: JSON {\"image\": base64} in, [{image, confidence}] out",
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/Base64Images"}}}},
+                "responses": {"200": _json("verdict per image", {"type": "array", "items": {
+                    "type": "object", "properties": {"image": {"type": "string", "enum": ["Real", "Fake"]},
+                                                     "confidence": {"type": "string", "example": "93.00%"}}}}),
+                              **_BAD_INPUT}}},
+            "/api/v1/openapi.json": {"get": {"summary": "This document",
+                                             "responses": {"200": _json("OpenAPI 3", {"type": "object"})}}},
+            "/api/v1/train": {"post": {
+                "summary": "Run the training pipeline in the background (404 unless serve.training_enabled)",
+                "security": [{"bearer": []}],
+                "responses": {"202": _json("started", {"$ref": "#/components/schemas/TrainingJob"}),
+                              "401": _error("missing or wrong bearer token"), "404": _error("training disabled"),
+                              "409": _error("a training run is already in progress"),
+                              "503": _error("enabled but DEEPFAKE_DETECTOR_TRAIN_TOKEN is not set")}}},
+            "/api/v1/train/{job_id}": {"get": {
+                "summary": "Status of a training run",
+                "security": [{"bearer": []}],
+                "parameters": [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {"200": _json("status", {"$ref": "#/components/schemas/TrainingJob"}),
+                              "401": _error("missing or wrong bearer token"), "404": _error("no such run")}}},
+            "/static/{filename}": {"get": {
+                "summary": "Files of the web page",
+                "parameters": [{"name": "filename", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "the file"}, "404": _error("no such file")}}},
+        },
+        "components": {
+            "schemas": _SCHEMAS,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }

@@ -1,0 +1,132 @@
+"""Images out of an HTTP request: multipart `file` fields, or JSON {"image": base64} / {"images": [...]}.
+
+Everything stays in memory; every malformed request becomes an ApiError naming what is wrong.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Request
+
+from deepfake_detector.serving.errors import ApiError
+
+FILE_FIELD = "file"
+_DATA_URL = re.compile(r"^data:[\w.+-]*/?[\w.+-]*(;[\w.+-]+=[\w.+-]+)*;base64,", re.IGNORECASE)
+_WHITESPACE = re.compile(r"\s+")
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off", "")
+
+
+@dataclass(frozen=True)
+class Upload:
+    name: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class ImageRequest:
+    uploads: list[Upload]
+    explain: bool
+
+
+def read_image_request(request: Request, max_images: int) -> ImageRequest:
+    """The uploads and the explain flag of a predict request."""
+    if request.mimetype == "multipart/form-data":
+        uploads = _from_multipart(request)
+        explain = _flag("explain", request.args.get("explain", request.form.get("explain")))
+    elif request.is_json:
+        body = _json_body(request)
+        uploads = _from_json(body)
+        explain = _flag("explain", request.args.get("explain", body.get("explain")))
+    elif not request.get_data(cache=False):
+        raise ApiError(400, "missing_image", _HOW_TO_SEND)
+    else:
+        raise ApiError(415, "unsupported_media_type",
+                       f"content type {request.mimetype or 'none'!r} is not accepted: {_HOW_TO_SEND}")
+    if len(uploads) > max_images:
+        raise ApiError(413, "too_many_images",
+                       f"{len(uploads)} images in one request; at most {max_images} are accepted")
+    return ImageRequest(uploads, explain)
+
+
+_HOW_TO_SEND = ("send the image as multipart/form-data field 'file', or as JSON "
+                '{"image": "<base64>"} (or {"images": [...]}) with Content-Type application/json')
+
+
+def _from_multipart(request: Request) -> list[Upload]:
+    files = request.files.getlist(FILE_FIELD)
+    if not files:
+        other = sorted(request.files.keys())
+        found = f" (found file field(s) {', '.join(repr(k) for k in other)})" if other else ""
+        raise ApiError(400, "missing_image", f"no multipart field named '{FILE_FIELD}'{found}: {_HOW_TO_SEND}")
+    uploads = []
+    for index, storage in enumerate(files, start=1):
+        data = storage.read()
+        name = _clean_name(storage.filename) or f"{FILE_FIELD} {index}"
+        if not data and not storage.filename:
+            raise ApiError(400, "missing_image", f"multipart field '{FILE_FIELD}' is empty: no file was chosen")
+        uploads.append(Upload(name, data))
+    return uploads
+
+
+def _json_body(request: Request) -> dict[str, Any]:
+    raw = request.get_data(cache=True)
+    if not raw:
+        raise ApiError(400, "missing_image", f"empty JSON body: {_HOW_TO_SEND}")
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError) as error:  # ValueError covers bad UTF-8 and bad JSON
+        raise ApiError(400, "invalid_json", f"the body is not valid JSON: {error}") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_json", f"expected a JSON object, got {type(body).__name__}: {_HOW_TO_SEND}")
+    return body
+
+
+def _from_json(body: dict[str, Any]) -> list[Upload]:
+    if "image" in body:
+        name = _clean_name(body.get("filename")) or "image"
+        return [Upload(name, _decode_base64(body["image"], name))]
+    if "images" in body:
+        items = body["images"]
+        if not isinstance(items, list) or not items:
+            raise ApiError(400, "missing_image", "'images' must be a non-empty list of base64 strings")
+        return [Upload(f"images[{i}]", _decode_base64(item, f"images[{i}]")) for i, item in enumerate(items)]
+    keys = ", ".join(repr(k) for k in list(body)[:10]) or "none"
+    raise ApiError(400, "missing_image", f"no 'image' or 'images' key in the JSON body (keys: {keys})")
+
+
+def _decode_base64(value: Any, name: str) -> bytes:
+    if not isinstance(value, str):
+        raise ApiError(400, "invalid_base64", f"{name}: expected a base64 string, got {type(value).__name__}")
+    text = _WHITESPACE.sub("", _DATA_URL.sub("", value.strip(), count=1))
+    if not text:
+        raise ApiError(400, "missing_image", f"{name}: the base64 string is empty")
+    text += "=" * (-len(text) % 4)  # tolerate stripped padding
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise ApiError(400, "invalid_base64", f"{name}: not valid base64: {error}") from None
+
+
+def _flag(name: str, value: Any) -> bool:
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ApiError(400, "invalid_parameter", f"{name}={value!r}: expected true or false")
+
+
+def _clean_name(name: Any) -> str:
+    """A display name for an upload: the base name, printable, at most 200 characters."""
+    if not isinstance(name, str):
+        return ""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    return "".join(ch for ch in base if ch.isprintable())[:200]

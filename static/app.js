@@ -1,0 +1,352 @@
+// The upload page: choose or drop a photo, preview it, send it to /api/v1/predict, show the answer.
+// Plain browser JavaScript with no dependencies, so the page works offline.
+"use strict";
+
+(function () {
+  const ACCEPTED_TYPES = ["image/jpeg", "image/png", "image/gif", "image/bmp", "image/webp"];
+  const ACCEPTED_EXTENSIONS = [".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp"];
+  const PREDICT_URL = "/api/v1/predict?explain=true";
+
+  const config = JSON.parse(document.getElementById("page-config").textContent || "{}");
+  const limits = config.limits || {};
+  const maxBytes = (limits.max_request_mb || 16) * 1024 * 1024;
+  const maxPixels = limits.max_image_pixels || 0;
+
+  const $ = (id) => document.getElementById(id);
+  const fileInput = $("file-input");
+  const dropZone = $("drop-zone");
+  const fileName = $("file-name");
+  const analyzeButton = $("analyze-button");
+  const errorBox = $("error");
+  const preview = $("preview");
+  const previewEmpty = $("preview-empty");
+  const stage = $("stage");
+  const previewImage = $("preview-image");
+  const heatmap = $("heatmap");
+  const faceBoxes = $("face-boxes");
+  const heatmapToggle = $("heatmap-toggle");
+  const heatmapToggleLabel = $("heatmap-toggle-label");
+  const heatmapMethod = $("heatmap-method");
+  const heatmapLegend = $("heatmap-legend");
+  const result = $("result");
+  const resultIdle = $("result-idle");
+  const resultBody = $("result-body");
+
+  let currentFile = null;
+  let previewUrl = null;
+  let requestNumber = 0;
+
+  function percent(probability) {
+    return (probability * 100).toFixed(2) + " %";
+  }
+
+  function showError(message) {
+    errorBox.textContent = message;
+    errorBox.hidden = false;
+  }
+
+  function clearError() {
+    errorBox.textContent = "";
+    errorBox.hidden = true;
+  }
+
+  function resetResult() {
+    result.dataset.state = "idle";
+    resultBody.hidden = true;
+    resultIdle.hidden = false;
+    resultIdle.textContent = currentFile ? "Press Analyze to score this photo." : "Choose a photo and press Analyze.";
+    $("verdict").textContent = "";
+    $("verdict").className = "verdict";
+    $("fake-probability").textContent = "";
+    $("threshold").textContent = "";
+    heatmap.hidden = true;
+    heatmap.removeAttribute("src");
+    heatmapToggleLabel.hidden = true;
+    heatmapLegend.hidden = true;
+    faceBoxes.replaceChildren();
+  }
+
+  // Client-side checks save a pointless upload; the server repeats them and has the last word.
+  function checkFile(file) {
+    const name = file.name.toLowerCase();
+    const knownType = ACCEPTED_TYPES.includes(file.type);
+    const knownExtension = ACCEPTED_EXTENSIONS.some((extension) => name.endsWith(extension));
+    if (!knownType && !knownExtension) {
+      return `${file.name}: not a supported image type (JPEG, PNG, GIF, BMP or WebP).`;
+    }
+    if (file.size === 0) {
+      return `${file.name}: the file is empty.`;
+    }
+    if (file.size > maxBytes) {
+      const megabytes = (file.size / 1024 / 1024).toFixed(1);
+      return `${file.name}: ${megabytes} MB is too large (at most ${limits.max_request_mb || 16} MB).`;
+    }
+    return null;
+  }
+
+  function selectFile(file, analyzeNow) {
+    clearError();
+    const problem = checkFile(file);
+    if (problem) {
+      showError(problem);
+      return false;
+    }
+    currentFile = file;
+    fileName.textContent = `Chosen: ${file.name}`;
+    if (previewUrl) {
+      URL.revokeObjectURL(previewUrl);
+    }
+    previewUrl = URL.createObjectURL(file);
+    previewImage.style.imageOrientation = "";
+    sizeStage(1, 1);
+    previewImage.src = previewUrl;
+    previewImage.alt = `Preview of ${file.name}`;
+    stage.hidden = false;
+    previewEmpty.hidden = true;
+    preview.dataset.state = "loading";
+    analyzeButton.disabled = false;
+    resetResult();
+    if (analyzeNow) {
+      analyze();
+    }
+    return true;
+  }
+
+  // Scales the preview up or down to fit the panel and the window, keeping the photo's proportions.
+  function sizeStage(width, height) {
+    const ratio = width / height;
+    stage.style.width = `min(100%, calc(60vh * ${ratio}), 640px)`;
+    previewImage.style.aspectRatio = `${width} / ${height}`;
+  }
+
+  previewImage.addEventListener("load", () => {
+    preview.dataset.state = "ready";
+    sizeStage(previewImage.naturalWidth, previewImage.naturalHeight);
+    const pixels = previewImage.naturalWidth * previewImage.naturalHeight;
+    if (maxPixels && pixels > maxPixels) {
+      showError(`${currentFile.name}: ${previewImage.naturalWidth}×${previewImage.naturalHeight} pixels is too large ` +
+        `(at most ${maxPixels.toLocaleString()} pixels).`);
+    }
+  });
+
+  previewImage.addEventListener("error", () => {
+    // Not fatal: the browser may not display a format the server reads; the server decides.
+    preview.dataset.state = "unreadable";
+    if (currentFile) {
+      previewImage.alt = `${currentFile.name} cannot be displayed by this browser`;
+    }
+  });
+
+  async function readError(response) {
+    try {
+      const body = await response.json();
+      if (body && body.error && body.error.message) {
+        return body.error.message;
+      }
+    } catch (ignored) {
+      // Not JSON (a proxy's error page, for example): fall through to the status line.
+    }
+    return `The server answered ${response.status} ${response.statusText || ""}`.trim() + ".";
+  }
+
+  async function analyze() {
+    if (!currentFile) {
+      showError("Choose a photo first.");
+      return;
+    }
+    clearError();
+    const thisRequest = ++requestNumber;
+    const form = new FormData();
+    form.append("file", currentFile, currentFile.name);
+    analyzeButton.disabled = true;
+    analyzeButton.textContent = "Analyzing…";
+    result.dataset.state = "busy";
+    result.setAttribute("aria-busy", "true");
+    resultBody.hidden = true;
+    resultIdle.hidden = false;
+    resultIdle.textContent = "Analyzing…";
+    try {
+      let response;
+      try {
+        response = await fetch(PREDICT_URL, { method: "POST", body: form, headers: { Accept: "application/json" } });
+      } catch (networkError) {
+        throw new Error("Could not reach the server. Check that it is running and try again.");
+      }
+      if (!response.ok) {
+        throw new Error(await readError(response));
+      }
+      const body = await response.json();
+      if (thisRequest !== requestNumber) {
+        return;  // a newer photo was chosen meanwhile
+      }
+      const first = body.results && body.results[0];
+      if (!first) {
+        throw new Error("The server returned no result for this image.");
+      }
+      showResult(first);
+      noteModelArrived(body);
+    } catch (error) {
+      if (thisRequest === requestNumber) {
+        resetResult();
+        result.dataset.state = "error";
+        resultIdle.textContent = "No result.";
+        showError(error.message);
+      }
+    } finally {
+      if (thisRequest === requestNumber) {
+        analyzeButton.disabled = !currentFile;
+        analyzeButton.textContent = "Analyze";
+        result.removeAttribute("aria-busy");
+      }
+    }
+  }
+
+  // Positions a box given in original-image pixels as percentages of the preview, which scales with the page.
+  function place(element, box, width, height) {
+    const [x, y, w, h] = box;
+    element.style.left = `${(100 * x) / width}%`;
+    element.style.top = `${(100 * y) / height}%`;
+    element.style.width = `${(100 * w) / width}%`;
+    element.style.height = `${(100 * h) / height}%`;
+  }
+
+  // The server reports the size it scored; if the browser applied an EXIF rotation the server did not
+  // (or the reverse), the sides are swapped: show the pixels as stored so the overlays line up.
+  function matchServerOrientation(width, height) {
+    const shownWidth = previewImage.naturalWidth;
+    const shownHeight = previewImage.naturalHeight;
+    if (shownWidth && width !== height && shownWidth === height && shownHeight === width) {
+      previewImage.style.imageOrientation = "none";
+    }
+    // Also covers a photo the browser cannot display: the overlays keep the scored image's proportions.
+    sizeStage(width, height);
+  }
+
+  function showResult(entry) {
+    const isFake = entry.label === "fake";
+    const verdict = $("verdict");
+    verdict.textContent = isFake ? "Fake" : "Real";
+    verdict.className = `verdict ${isFake ? "is-fake" : "is-real"}`;
+    $("fake-probability").textContent = percent(entry.fake_probability);
+    $("fake-probability").dataset.value = String(entry.fake_probability);
+    $("threshold").textContent = percent(entry.threshold);
+    $("threshold").dataset.value = String(entry.threshold);
+    $("probability-bar").style.width = `${Math.max(0, Math.min(1, entry.fake_probability)) * 100}%`;
+    $("probability-bar").className = `meter-fill ${isFake ? "is-fake" : "is-real"}`;
+    $("threshold-marker").style.left = `${Math.max(0, Math.min(1, entry.threshold)) * 100}%`;
+    $("probability-meter").setAttribute("aria-label",
+      `Fake probability ${percent(entry.fake_probability)}, threshold ${percent(entry.threshold)}`);
+
+    const width = entry.width;
+    const height = entry.height;
+    matchServerOrientation(width, height);
+    const faces = entry.faces || [];
+    const region = $("scored-region");
+    if (entry.scored_region === "face") {
+      region.textContent = "Scored: the face found in the photo (box on the preview).";
+    } else if (entry.scored_region === "faces") {
+      region.textContent = `Scored: ${faces.length} faces; the verdict follows the most likely fake.`;
+    } else {
+      region.textContent = "Scored: the whole image (no face cropping).";
+    }
+    const list = $("faces-list");
+    list.replaceChildren();
+    faceBoxes.replaceChildren();
+    faces.forEach((face, index) => {
+      const box = document.createElement("div");
+      box.className = `face-box ${face.label === "fake" ? "is-fake" : "is-real"}`;
+      place(box, face.box, width, height);
+      if (faces.length > 1) {
+        const tag = document.createElement("span");
+        tag.className = "face-tag";
+        tag.textContent = String(index + 1);
+        box.appendChild(tag);
+        const item = document.createElement("li");
+        const faceLabel = face.label === "fake" ? "Fake" : "Real";
+        item.textContent = `Face ${index + 1}: ${faceLabel}, ${percent(face.fake_probability)}`;
+        list.appendChild(item);
+      }
+      faceBoxes.appendChild(box);
+    });
+
+    if (entry.heatmap && entry.heatmap.png) {
+      heatmap.src = entry.heatmap.png;
+      heatmap.alt = `Heatmap (${entry.heatmap.method}) of the regions that drove the score`;
+      place(heatmap, entry.heatmap.box || [0, 0, width, height], width, height);
+      heatmapMethod.textContent = `(${entry.heatmap.method})`;
+      heatmapToggleLabel.hidden = false;
+      heatmap.hidden = !heatmapToggle.checked;
+      heatmapLegend.hidden = false;
+    }
+
+    const timings = entry.timings_ms || {};
+    $("timings").textContent = Object.entries(timings)
+      .map(([step, milliseconds]) => `${step} ${Number(milliseconds).toFixed(1)} ms`)
+      .join(" · ");
+
+    resultIdle.hidden = true;
+    resultBody.hidden = false;
+    result.dataset.state = "done";
+  }
+
+  // The page was rendered before a model existed and the server has loaded one since.
+  function noteModelArrived(body) {
+    const banner = $("model-missing");
+    if (!banner) {
+      return;
+    }
+    banner.hidden = true;
+    const info = $("model-info");
+    info.dataset.loaded = "true";
+    info.textContent = `Model ${body.model_version} (${body.backend} ${body.variant || ""}) is now loaded; ` +
+      "reload the page for its details.";
+  }
+
+  fileInput.addEventListener("change", () => {
+    if (fileInput.files && fileInput.files[0]) {
+      selectFile(fileInput.files[0], false);
+    }
+  });
+
+  // A label opens the picker on click; Enter and Space must do the same for keyboard users.
+  dropZone.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" || event.key === " ") {
+      event.preventDefault();
+      fileInput.click();
+    }
+  });
+
+  ["dragenter", "dragover"].forEach((type) => {
+    dropZone.addEventListener(type, (event) => {
+      event.preventDefault();
+      event.dataTransfer.dropEffect = "copy";
+      dropZone.classList.add("is-dragging");
+    });
+  });
+  ["dragleave", "dragend"].forEach((type) => {
+    dropZone.addEventListener(type, () => dropZone.classList.remove("is-dragging"));
+  });
+  dropZone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    dropZone.classList.remove("is-dragging");
+    const files = event.dataTransfer.files;
+    if (files && files.length) {
+      if (selectFile(files[0], true) && files.length > 1) {
+        fileName.textContent += ` (the first of ${files.length} dropped files; one photo at a time)`;
+      }
+    }
+  });
+  // A file dropped beside the zone would otherwise make the browser navigate away to display it.
+  ["dragover", "drop"].forEach((type) => {
+    window.addEventListener(type, (event) => {
+      if (!dropZone.contains(event.target)) {
+        event.preventDefault();
+      }
+    });
+  });
+
+  analyzeButton.addEventListener("click", analyze);
+  heatmapToggle.addEventListener("change", () => {
+    heatmap.hidden = !heatmapToggle.checked || !heatmap.getAttribute("src");
+  });
+})();

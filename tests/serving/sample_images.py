@@ -1,0 +1,101 @@
+"""Small encoded images for the serving tests, good and hostile, made in memory."""
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import numpy as np
+from PIL import Image
+
+EXIF_ORIENTATION = 0x0112
+
+
+def pixels(width: int = 96, height: int = 64, seed: int = 0) -> np.ndarray:
+    """A smooth, asymmetric RGB picture (so rotations and flips change it)."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    base = np.stack([255 * x / width, 255 * y / height, 128 + 60 * np.sin(x / 7 + seed)], axis=-1)
+    return (base + rng.uniform(-20, 20, base.shape)).clip(0, 255).astype(np.uint8)
+
+
+def encode(image: Image.Image | np.ndarray, image_format: str, **options) -> bytes:
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(image)
+    buffer = io.BytesIO()
+    image.save(buffer, format=image_format, **options)
+    return buffer.getvalue()
+
+
+def jpeg(width: int = 96, height: int = 64, seed: int = 0, quality: int = 90) -> bytes:
+    return encode(pixels(width, height, seed), "JPEG", quality=quality)
+
+
+def png(width: int = 96, height: int = 64, seed: int = 0) -> bytes:
+    return encode(pixels(width, height, seed), "PNG")
+
+
+def truncated_jpeg() -> bytes:
+    data = jpeg(128, 128)
+    return data[: len(data) // 2]
+
+
+def cmyk_jpeg() -> bytes:
+    return encode(Image.fromarray(pixels()).convert("CMYK"), "JPEG", quality=90)
+
+
+def png_16_bit() -> bytes:
+    grey = (np.linspace(0, 65535, 64 * 96).reshape(64, 96)).astype(np.uint16)
+    return encode(Image.fromarray(grey), "PNG")
+
+
+def palette_png() -> bytes:
+    return encode(Image.fromarray(pixels()).convert("P", palette=Image.Palette.ADAPTIVE, colors=16), "PNG")
+
+
+def rgba_png() -> bytes:
+    rgba = np.dstack([pixels(), np.linspace(0, 255, 64 * 96).reshape(64, 96).astype(np.uint8)])
+    return encode(Image.fromarray(rgba), "PNG")
+
+
+def greyscale_jpeg() -> bytes:
+    return encode(Image.fromarray(pixels()).convert("L"), "JPEG", quality=90)
+
+
+def animated_gif() -> bytes:
+    frames = [Image.fromarray(pixels(seed=seed)).convert("P", palette=Image.Palette.ADAPTIVE) for seed in range(3)]
+    return encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+
+
+def decompression_bomb_png(width: int = 50_000, height: int = 50_000) -> bytes:
+    """A valid PNG header claiming width x height pixels, with a token amount of data behind it."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 1024))
+            + chunk(b"IEND", b""))
+
+
+def blocky_pixels(width: int = 96, height: int = 64, block: int = 16, seed: int = 1) -> np.ndarray:
+    """Flat 16x16 colour blocks: a 4:4:4 JPEG of it decodes to the same pixels however it is rotated."""
+    rng = np.random.default_rng(seed)
+    colours = rng.integers(0, 256, (height // block, width // block, 3), dtype=np.uint8)
+    return np.repeat(np.repeat(colours, block, axis=0), block, axis=1)
+
+
+def lossless_jpeg_of(image: np.ndarray) -> bytes:
+    return encode(image, "JPEG", quality=100, subsampling=0)
+
+
+def exif_rotated_jpeg(upright: np.ndarray, orientation: int = 6) -> bytes:
+    """The upright picture stored as a camera would: pixels turned, plus the EXIF tag that undoes it.
+
+    Orientation 6 means "rotate 90 degrees clockwise to view": the stored pixels are the upright
+    picture turned 90 degrees anticlockwise.
+    """
+    assert orientation == 6
+    stored = np.rot90(upright, k=1)  # anticlockwise
+    exif = Image.Exif()
+    exif[EXIF_ORIENTATION] = orientation
+    return encode(stored, "JPEG", quality=100, subsampling=0, exif=exif.tobytes())

@@ -1,0 +1,92 @@
+"""Optional face cropping: the largest face, or every face with the image scored by its most fake one;
+no face found means the whole image is scored and the answer says so."""
+import io
+
+import matplotlib.cbook
+import numpy as np
+import pytest
+from PIL import Image
+
+from deepfake_detector.serving.faces import Box
+from tests.serving import sample_images
+
+
+def portrait() -> np.ndarray:
+    """Grace Hopper's portrait from matplotlib's sample data: one clear frontal face."""
+    path = matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+def two_faces() -> np.ndarray:
+    """The portrait beside a smaller mirrored copy of itself."""
+    big = portrait()
+    small = np.asarray(Image.fromarray(big[:, ::-1]).resize((307, 360)))
+    canvas = np.full((600, 512 + 307, 3), 255, np.uint8)
+    canvas[:, :512] = big
+    canvas[120:480, 512:] = small
+    return canvas
+
+
+def post(client, image: np.ndarray, query: str = ""):
+    data = sample_images.encode(image, "PNG")
+    response = client.post("/api/v1/predict" + query, data={"file": (io.BytesIO(data), "faces.png")})
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    return response.get_json()["results"][0]
+
+
+@pytest.fixture(scope="module")
+def largest_client(make_app):
+    return make_app(load_model=True, face_detector="haar", face_policy="largest", face_min_size=48).test_client()
+
+
+@pytest.fixture(scope="module")
+def all_client(make_app):
+    return make_app(load_model=True, face_detector="haar", face_policy="all", face_min_size=48).test_client()
+
+
+def test_margin_grows_the_box_and_is_clipped_to_the_image():
+    assert Box(10, 10, 20, 20).with_margin(0.5, 100, 100) == Box(0, 0, 40, 40)
+    assert Box(50, 50, 20, 20).with_margin(0.25, 100, 100) == Box(45, 45, 30, 30)
+    assert Box(90, 90, 10, 10).with_margin(1.0, 100, 100) == Box(80, 80, 20, 20)
+
+
+def test_largest_face_is_scored_with_its_box(largest_client):
+    result = post(largest_client, portrait())
+    assert result["scored_region"] == "face"
+    [face] = result["faces"]
+    x, y, w, h = face["box"]
+    assert 100 <= x <= 200 and 50 <= y <= 150 and 150 <= w <= 300
+    assert face["score"] is None
+    assert face["fake_probability"] == result["fake_probability"]
+
+
+def test_heatmap_box_is_the_scored_crop(largest_client):
+    result = post(largest_client, portrait(), "?explain=true")
+    x, y, w, h = result["faces"][0]["box"]
+    hx, hy, hw, hh = result["heatmap"]["box"]
+    assert hx <= x and hy <= y and hx + hw >= x + w and hy + hh >= y + h
+
+
+def test_policy_all_scores_every_face_and_takes_the_most_fake(all_client):
+    result = post(all_client, two_faces())
+    assert result["scored_region"] == "faces"
+    assert len(result["faces"]) == 2
+    assert result["fake_probability"] == max(face["fake_probability"] for face in result["faces"])
+
+
+def test_largest_policy_keeps_only_the_biggest_of_two(largest_client):
+    result = post(largest_client, two_faces())
+    assert result["scored_region"] == "face"
+    assert result["faces"][0]["box"][0] < 512  # the full-size portrait on the left
+
+
+def test_no_face_means_the_whole_image_is_scored_and_said_so(largest_client):
+    result = post(largest_client, sample_images.pixels(300, 300))
+    assert result["scored_region"] == "whole_image"
+    assert result["faces"] == []
+    assert "no face" in result["note"]
+
+
+def test_detection_is_off_by_default(client):
+    result = post(client, portrait())
+    assert result["scored_region"] == "whole_image" and "note" not in result

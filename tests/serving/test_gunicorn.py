@@ -1,0 +1,127 @@
+"""The production server for real: gunicorn with 2 workers x 4 threads on 127.0.0.1, hammered by 8
+client threads with a mix of good and bad images; every answer must equal that image's answer alone."""
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+
+from deepfake_detector.serving.settings import repository_root
+from tests.serving import sample_images
+
+pytestmark = pytest.mark.slow
+
+GOOD = {
+    "a.jpg": sample_images.jpeg(300, 300, seed=1),
+    "b.jpg": sample_images.jpeg(120, 200, seed=2),
+    "c.png": sample_images.png(64, 64, seed=3),
+    "d.gif": sample_images.animated_gif(),
+    "e.jpg": sample_images.cmyk_jpeg(),
+    "f.png": sample_images.rgba_png(),
+}
+BAD = {"cut.jpg": sample_images.truncated_jpeg(), "bomb.png": sample_images.decompression_bomb_png()}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def supports_no_control_socket() -> bool:
+    help_text = subprocess.run([sys.executable, "-m", "gunicorn", "--help"], capture_output=True, text=True).stdout
+    return "--no-control-socket" in help_text
+
+
+@pytest.fixture(scope="module")
+def server(project, tmp_path_factory):
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
+    environment = {**os.environ, "DEEPFAKE_DETECTOR_MODEL": str(project / "model.h5"),
+                   "DEEPFAKE_DETECTOR_EXPORT_DIR": str(project / "export"), "DEEPFAKE_DETECTOR_BACKEND": "tflite"}
+    command = [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
+               "--workers", "2", "--threads", "4"]
+    if supports_no_control_socket():
+        command.append("--no-control-socket")
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(command, cwd=repository_root(), env=environment, stdout=log,
+                                   stderr=subprocess.STDOUT)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert process.poll() is None, f"gunicorn exited: {log_path.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, f"gunicorn never became ready: {log_path.read_text()[-3000:]}"
+            try:
+                if requests.get(f"{base_url}/readyz", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.5)
+        yield base_url, log_path, process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def predict(session: requests.Session, base_url: str, name: str, data: bytes) -> tuple[int, dict]:
+    response = session.post(f"{base_url}/api/v1/predict", files={"file": (name, data)}, timeout=60)
+    return response.status_code, response.json()
+
+
+def test_concurrent_answers_equal_single_answers(server):
+    base_url, log_path, process = server
+    with requests.Session() as session:
+        alone = {}
+        for name, data in GOOD.items():
+            status, body = predict(session, base_url, name, data)
+            assert status == 200, body
+            alone[name] = body["results"][0]["fake_probability"]
+    assert len(set(alone.values())) > 1, "the tiny model should tell these images apart"
+
+    rng = random.Random(0)
+    names = [rng.choice(list(GOOD)) for _ in range(190)] + list(BAD) * 5
+    rng.shuffle(names)
+
+    def call(name: str) -> tuple[str, int, dict]:
+        with requests.Session() as session:
+            return (name, *predict(session, base_url, name, {**GOOD, **BAD}[name]))
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(call, names))
+
+    assert len(answers) == 200
+    for name, status, body in answers:
+        if name in BAD:
+            assert 400 <= status < 500 and body["error"]["code"] in ("invalid_image", "image_too_large")
+        else:
+            assert status == 200, body
+            assert body["results"][0]["fake_probability"] == pytest.approx(alone[name], abs=1e-6)
+    assert process.poll() is None
+    assert "WORKER TIMEOUT" not in log_path.read_text() and "Worker exited" not in log_path.read_text()
+
+
+def test_request_id_is_echoed_and_logged_as_json(server):
+    base_url, log_path, _ = server
+    response = requests.get(f"{base_url}/healthz", headers={"X-Request-ID": "trace-42"}, timeout=10)
+    assert response.headers["X-Request-ID"] == "trace-42"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        entries = [json.loads(line) for line in Path(log_path).read_text().splitlines() if line.startswith("{")]
+        access = [e for e in entries if e.get("request_id") == "trace-42" and e.get("event") == "access"]
+        if access:
+            assert access[0]["status"] == 200 and access[0]["path"] == "/healthz"
+            return
+        time.sleep(0.2)
+    raise AssertionError("no JSON access log entry carries the request id")

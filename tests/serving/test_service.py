@@ -1,0 +1,59 @@
+"""DetectionService, the object the API and the CLI share: what it reports and how it picks
+its version and threshold."""
+import json
+import shutil
+
+import pytest
+
+from deepfake_detector.exceptions import ImageError, ModelError
+from deepfake_detector.serving.service import DetectionService
+from deepfake_detector.utils.files import sha256_file
+from tests.serving import sample_images
+from tests.serving.conftest import serving_config
+from tests.tiny_served_model import THRESHOLD
+
+
+def test_version_is_the_card_source_hash_prefix(service, project):
+    card = json.loads((project / "export" / "model_card.json").read_text())
+    assert service.model_version == card["source"]["sha256"][:12]
+    assert (service.backend, service.variant, service.threshold) == ("tflite", "float32", THRESHOLD)
+
+
+def test_analyze_raises_image_error_for_bad_bytes(service):
+    with pytest.raises(ImageError, match="^scan.png: "):
+        service.analyze(b"not an image", "scan.png")
+
+
+def test_analyze_is_deterministic(service):
+    data = sample_images.jpeg(seed=21)
+    assert service.analyze(data)["fake_probability"] == service.analyze(data)["fake_probability"]
+
+
+def test_configured_threshold_wins_over_the_card(project):
+    service = DetectionService.from_config(serving_config(project, threshold=0.3), environ={})
+    assert service.threshold == 0.3 and service.model_info()["threshold_source"] == "params.yaml serve.threshold"
+
+
+def test_environment_picks_the_model(project, tmp_path):
+    with pytest.raises(ModelError):
+        DetectionService.from_config(serving_config(project), environ={
+            "DEEPFAKE_DETECTOR_MODEL": str(tmp_path / "none.h5"),
+            "DEEPFAKE_DETECTOR_EXPORT_DIR": str(tmp_path / "none")})
+
+
+def test_a_card_for_another_model_is_not_trusted_for_version_or_threshold(project, tmp_path):
+    """model.h5 retrained after the export: the Keras model is served, with its own hash, and the
+    threshold comes from scores.json (the evaluate stage), not from the stale card."""
+    shutil.copytree(project / "export", tmp_path / "export")
+    card_file = tmp_path / "export" / "model_card.json"
+    card = json.loads(card_file.read_text())
+    card["source"]["sha256"] = "f" * 64
+    card["threshold"] = 0.9
+    card_file.write_text(json.dumps(card))
+    (tmp_path / "scores.json").write_text(json.dumps({"threshold": 0.42, "roc_auc": 0.7}))
+    shutil.copy(project / "model.h5", tmp_path / "model.h5")
+    service = DetectionService.from_config(serving_config(tmp_path, backend="auto"), environ={})
+    assert service.backend == "keras"
+    assert service.model_version == sha256_file(tmp_path / "model.h5")[:12]
+    assert (service.threshold, service.model_info()["threshold_source"]) == (0.42, "scores.json")
+    assert service.model_info()["training_data_sha256"] is None
