@@ -1,0 +1,313 @@
+"""The upload page in a real headless Chromium against a real gunicorn: a photo is analyzed and the page
+shows the API's own numbers with a heatmap; server errors, a missing model and the keyboard are handled."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.tiny_served_model import REPO_ROOT, TinyModel, tiny_model_for_session, write_photo
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+CHROMEDRIVER = shutil.which("chromedriver")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None or CHROMEDRIVER is None,
+    reason="needs chromium and chromedriver on PATH (Debian: apt-get install chromium chromium-driver)")
+
+WAIT_S = 30
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_gunicorn(environment: dict[str, str], log_file: Path,
+                   expect_ready: bool = True) -> tuple[subprocess.Popen, str]:
+    """gunicorn app:app on a free local port, as deployed but with one worker; returns (process, base URL)."""
+    port = free_port()
+    command = [sys.executable, "-m", "gunicorn", "app:app", "--bind", f"127.0.0.1:{port}", "--workers", "1",
+               "--threads", "2", "--no-control-socket"]
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "src"), **environment}
+    log = log_file.open("w")
+    process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base_url = f"http://127.0.0.1:{port}"
+    # Without a model the server never gets ready; it is enough that it answers.
+    probe = f"{base_url}/readyz" if expect_ready else f"{base_url}/healthz"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {process.returncode}:\n{log_tail(log_file)}")
+        try:
+            if requests.get(probe, timeout=2).status_code == 200:
+                return process, base_url
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.3)
+    stop(process)
+    raise RuntimeError(f"gunicorn not ready after 60 s:\n{log_tail(log_file)}")
+
+
+def log_tail(log_file: Path, characters: int = 4000) -> str:
+    return log_file.read_text(errors="replace")[-characters:]
+
+
+def stop(process: subprocess.Popen) -> None:
+    # SIGINT is gunicorn's quick shutdown: SIGTERM would wait out the browser's keep-alive connections.
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> TinyModel:
+    return tiny_model_for_session(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def server(tiny_model, tmp_path_factory) -> Iterator[str]:
+    # Face cropping on, so one server shows both a whole-image answer and face boxes.
+    process, base_url = start_gunicorn({**tiny_model.environment(), "DEEPFAKE_DETECTOR_FACE_DETECTOR": "haar"},
+                                       tmp_path_factory.mktemp("gunicorn") / "gunicorn.log")
+    yield base_url
+    stop(process)
+
+
+@pytest.fixture(scope="module")
+def server_without_model(tmp_path_factory) -> Iterator[str]:
+    folder = tmp_path_factory.mktemp("no_model")
+    process, base_url = start_gunicorn(
+        {"DEEPFAKE_DETECTOR_MODEL": str(folder / "absent.h5"), "DEEPFAKE_DETECTOR_EXPORT_DIR": str(folder)},
+        folder / "gunicorn.log", expect_ready=False)
+    yield base_url
+    stop(process)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager must never try to download a driver
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1200,1000",
+                     "--disable-gpu", "--no-first-run", "--disable-extensions"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    driver.set_page_load_timeout(WAIT_S)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory) -> Path:
+    return write_photo(tmp_path_factory.mktemp("photos") / "face.jpg", seed=5)
+
+
+def wait_for(driver, condition, timeout: float = WAIT_S):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout).until(condition)
+
+
+def element(driver, element_id: str):
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.ID, element_id)
+
+
+def verdict_shown(driver) -> bool:
+    return element(driver, "verdict").text in ("Real", "Fake")
+
+
+def error_shown(driver) -> bool:
+    return element(driver, "error").is_displayed() and bool(element(driver, "error").text)
+
+
+def api_answer(base_url: str, path: Path, content_type: str = "image/jpeg") -> requests.Response:
+    with path.open("rb") as handle:
+        return requests.post(f"{base_url}/api/v1/predict", params={"explain": "true"},
+                             files={"file": (path.name, handle, content_type)}, timeout=WAIT_S)
+
+
+def save_screenshot(driver, tmp_path: Path, name: str) -> Path:
+    path = tmp_path / name
+    driver.save_screenshot(str(path))
+    if directory := os.environ.get("SCREENSHOT_DIR"):
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(directory) / name)
+    print(f"screenshot: {path}" + (f" and {Path(directory) / name}" if directory else ""))
+    return path
+
+
+def test_page_describes_the_loaded_model(browser, server):
+    browser.get(server)
+    info = element(browser, "model-info")
+    assert info.get_attribute("data-loaded") == "true"
+    version = requests.get(f"{server}/api/v1/model", timeout=WAIT_S).json()["model_version"]
+    assert version in info.text
+    assert not browser.find_elements("id", "model-missing")
+
+
+def test_analyzing_a_photo_shows_the_apis_verdict_probability_threshold_and_heatmap(
+        browser, server, photo, tmp_path):
+    browser.get(server)
+    element(browser, "file-input").send_keys(str(photo))
+    wait_for(browser, lambda driver: element(driver, "preview").get_attribute("data-state") == "ready")
+    element(browser, "analyze-button").click()
+    wait_for(browser, verdict_shown)
+
+    answer = api_answer(server, photo).json()["results"][0]
+    assert element(browser, "verdict").text == answer["label"].capitalize()
+    assert element(browser, "fake-probability").text == f"{answer['fake_probability'] * 100:.2f} %"
+    assert element(browser, "threshold").text == f"{answer['threshold'] * 100:.2f} %"
+    heatmap = element(browser, "heatmap")
+    wait_for(browser, lambda driver: driver.execute_script("return arguments[0].complete && "
+                                                           "arguments[0].naturalWidth > 0", heatmap))
+    assert heatmap.is_displayed()
+    preview, overlay = element(browser, "preview-image").rect, heatmap.rect
+    assert overlay["width"] == pytest.approx(preview["width"], abs=2)  # whole image scored: heatmap covers it
+    assert answer["heatmap"]["method"] in element(browser, "heatmap-method").text
+    assert "total" in element(browser, "timings").text
+    save_screenshot(browser, tmp_path, "ui.png")
+
+    element(browser, "heatmap-toggle").click()
+    assert not heatmap.is_displayed()
+    element(browser, "heatmap-toggle").click()
+    assert heatmap.is_displayed()
+
+
+def test_a_found_face_is_boxed_on_the_preview_and_the_heatmap_covers_its_crop(browser, server, tmp_path):
+    import matplotlib.cbook
+
+    portrait = Path(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+    browser.get(server)
+    element(browser, "file-input").send_keys(str(portrait))
+    wait_for(browser, lambda driver: element(driver, "preview").get_attribute("data-state") == "ready")
+    element(browser, "analyze-button").click()
+    wait_for(browser, verdict_shown)
+
+    answer = api_answer(server, portrait).json()["results"][0]
+    assert answer["scored_region"] == "face"
+    assert element(browser, "fake-probability").text == f"{answer['fake_probability'] * 100:.2f} %"
+    assert "face" in element(browser, "scored-region").text
+    boxes = browser.find_elements("css selector", "#face-boxes .face-box")
+    assert len(boxes) == 1 and boxes[0].is_displayed()
+    shown = element(browser, "preview-image").rect
+    scale = shown["width"] / answer["width"]
+    x, y, width, height = answer["faces"][0]["box"]
+    assert boxes[0].rect["x"] - shown["x"] == pytest.approx(x * scale, abs=2)
+    assert boxes[0].rect["y"] - shown["y"] == pytest.approx(y * scale, abs=2)
+    assert boxes[0].rect["width"] == pytest.approx(width * scale, abs=2)
+    assert boxes[0].rect["height"] == pytest.approx(height * scale, abs=2)
+    heatmap_x, _, heatmap_width, _ = answer["heatmap"]["box"]
+    heatmap = element(browser, "heatmap")
+    assert heatmap.rect["x"] - shown["x"] == pytest.approx(heatmap_x * scale, abs=2)
+    assert heatmap.rect["width"] == pytest.approx(heatmap_width * scale, abs=2)
+    save_screenshot(browser, tmp_path, "ui-face.png")
+
+
+def test_a_dropped_photo_is_analyzed_at_once(browser, server):
+    browser.get(server)
+    browser.execute_script("""
+        const canvas = document.createElement("canvas");
+        canvas.width = 120; canvas.height = 90;
+        const context = canvas.getContext("2d");
+        context.fillStyle = "#c08060"; context.fillRect(0, 0, 120, 90);
+        context.fillStyle = "#402010"; context.fillRect(40, 20, 40, 50);
+        canvas.toBlob((blob) => {
+          const transfer = new DataTransfer();
+          transfer.items.add(new File([blob], "dropped.png", {type: "image/png"}));
+          const zone = document.getElementById("drop-zone");
+          zone.dispatchEvent(new DragEvent("dragover", {dataTransfer: transfer, bubbles: true, cancelable: true}));
+          zone.dispatchEvent(new DragEvent("drop", {dataTransfer: transfer, bubbles: true, cancelable: true}));
+        }, "image/png");
+    """)
+    wait_for(browser, verdict_shown)
+    assert "dropped.png" in element(browser, "file-name").text
+
+
+def test_the_servers_error_message_is_shown_for_a_file_that_is_not_an_image(browser, server, tmp_path):
+    fake_jpeg = tmp_path / "notes.jpg"
+    fake_jpeg.write_text("just some text, renamed to look like a photo")
+    response = api_answer(server, fake_jpeg)
+    assert response.status_code == 400
+    message = response.json()["error"]["message"]
+
+    browser.get(server)
+    element(browser, "file-input").send_keys(str(fake_jpeg))
+    element(browser, "analyze-button").click()
+    wait_for(browser, error_shown)
+    assert element(browser, "error").text == message
+    assert element(browser, "verdict").text == ""
+
+
+def test_a_file_of_the_wrong_type_is_refused_before_upload(browser, server, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a photo")
+    browser.get(server)
+    element(browser, "file-input").send_keys(str(notes))
+    wait_for(browser, error_shown)
+    assert "notes.txt: not a supported image type" in element(browser, "error").text
+    assert not element(browser, "analyze-button").is_enabled()
+
+
+def test_drop_zone_is_reached_by_tab_shows_focus_and_opens_the_picker_with_enter_and_space(browser, server):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    browser.get(server)
+    # Record the picker being asked for instead of opening a native dialog headless Chromium cannot show.
+    browser.execute_script("""
+        window.pickerRequests = 0;
+        document.getElementById("file-input").addEventListener("click", (event) => {
+          window.pickerRequests += 1; event.preventDefault();
+        });
+    """)
+    ActionChains(browser).send_keys(Keys.TAB).perform()
+    focused = browser.switch_to.active_element
+    assert focused.get_attribute("id") == "drop-zone"
+    assert focused.value_of_css_property("outline-style") != "none"
+    focused.send_keys(Keys.ENTER)
+    focused.send_keys(Keys.SPACE)
+    assert browser.execute_script("return window.pickerRequests") == 2
+    assert element(browser, "result").get_attribute("aria-live") == "polite"
+
+
+def test_page_fits_a_phone_screen(browser, server, tmp_path):
+    browser.get(server)
+    browser.set_window_size(390, 844)
+    try:
+        overflow = browser.execute_script("return document.documentElement.scrollWidth > window.innerWidth")
+        assert not overflow
+        save_screenshot(browser, tmp_path, "ui-phone.png")
+    finally:
+        browser.set_window_size(1200, 1000)
+
+
+def test_without_a_model_the_page_says_so_and_analysis_reports_the_server_refusal(
+        browser, server_without_model, photo):
+    browser.get(server_without_model)
+    banner = element(browser, "model-missing")
+    assert "No trained model loaded" in banner.text and "make run" in banner.text
+    assert element(browser, "model-info").get_attribute("data-loaded") == "false"
+    element(browser, "file-input").send_keys(str(photo))
+    element(browser, "analyze-button").click()
+    wait_for(browser, error_shown)
+    refusal = api_answer(server_without_model, photo)
+    assert refusal.status_code == 503 and refusal.json()["error"]["code"] == "model_not_ready"
+    assert element(browser, "error").text == refusal.json()["error"]["message"]
