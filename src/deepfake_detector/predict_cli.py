@@ -18,7 +18,8 @@ from tqdm import tqdm
 from deepfake_detector.exceptions import ConfigError, ImageError, ModelError
 from deepfake_detector.utils.files import write_text_atomic
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"})
+# The formats the shared decoder reads (inference.images.SUPPORTED_FORMATS), as TensorFlow does.
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp"})
 FORMATS = ("table", "csv", "json")
 OUTPUT_FORMATS = {".csv": "csv", ".json": "json"}
 CSV_COLUMNS = ("path", "label", "fake_probability", "threshold", "scored_region", "faces", "width", "height",
