@@ -1,0 +1,86 @@
+"""`python -m deepfake_detector.benchmarks`: measure, write bench/results.{json,md}, optionally the README."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from deepfake_detector.benchmarks.harness import check_inputs, run_benchmarks
+from deepfake_detector.benchmarks.report import find_markers, render_tables, update_readme, write_results
+from deepfake_detector.benchmarks.settings import BenchSettings
+from deepfake_detector.benchmarks.training import check_training_inputs
+from deepfake_detector.exceptions import DeepfakeDetectorError
+from deepfake_detector.logging_config import configure_logging
+
+logger = logging.getLogger(__name__)
+
+EXIT_CANNOT_RUN = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m deepfake_detector.benchmarks",
+        description="Benchmark inference runtimes, preprocessing, per-process memory, thread safety and the "
+                    "training input pipeline on this machine. Relative paths are resolved against --root.")
+    parser.add_argument("--root", type=Path, default=Path("."), help="repository root (default: .)")
+    parser.add_argument("--out", type=Path, default=Path("bench"), help="folder for results.json and results.md")
+    parser.add_argument("--model-file", type=Path, help="Keras .h5 model (default: the training stage's model)")
+    parser.add_argument("--export-dir", type=Path, help="export folder with model_card.json (default: the export "
+                                                        "stage's folder)")
+    parser.add_argument("--quick", action="store_true", help="tiny repetition counts: checks, not measurements")
+    parser.add_argument("--skip-training", action="store_true", help="leave out the training input benchmark")
+    parser.add_argument("--update-readme", nargs="?", const=Path("README.md"), type=Path, metavar="README",
+                        help="write the tables between the bench markers of README (default: README.md)")
+    return parser
+
+
+def _resolve(root: Path, path: Path | None) -> Path | None:
+    return None if path is None else (path if path.is_absolute() else root / path)
+
+
+def _configuration(args: argparse.Namespace, root: Path):
+    """Model file, export folder and training config; params.yaml is read only if something needs it."""
+    model_file, export_dir = _resolve(root, args.model_file), _resolve(root, args.export_dir)
+    training_config = None
+    if model_file is None or export_dir is None or not args.skip_training:
+        from deepfake_detector.config import ConfigurationManager
+
+        manager = ConfigurationManager(root=root)
+        export_config = manager.get_export_config()
+        model_file = model_file or export_config.model_file
+        export_dir = export_dir or export_config.root_dir
+        if not args.skip_training:
+            training_config = manager.get_training_config()
+    return model_file, export_dir, training_config
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(log_dir=None)
+    root = args.root.resolve()
+    settings = BenchSettings.quick() if args.quick else BenchSettings()
+    try:
+        model_file, export_dir, training_config = _configuration(args, root)
+        check_inputs(model_file, export_dir)
+        if training_config is not None:
+            check_training_inputs(training_config)
+        readme = _resolve(root, args.update_readme)
+        if readme is not None:
+            find_markers(readme)
+        results = run_benchmarks(model_file, export_dir, root, settings, training_config)
+        json_file, markdown_file = write_results(results, _resolve(root, args.out))
+        if readme is not None:
+            update_readme(readme, render_tables(results))
+    except DeepfakeDetectorError as error:
+        logger.error("%s", error)
+        return EXIT_CANNOT_RUN
+    print(f"Wrote {json_file}")
+    print(f"Wrote {markdown_file}")
+    if readme is not None:
+        print(f"Updated {readme}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""Section 2: cost of turning a JPEG into model input, Pillow (serving) vs TensorFlow (training)."""
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from deepfake_detector.benchmarks.errors import BenchmarkError
+from deepfake_detector.benchmarks.settings import BenchSettings
+from deepfake_detector.benchmarks.timing import ratio, summarise_ms, time_calls
+
+logger = logging.getLogger(__name__)
+
+SOURCE_SIZE = 300  # the demo dataset's image size, a typical face crop
+JPEG_QUALITY = 90
+
+
+def sample_jpeg(size: int = SOURCE_SIZE, seed: int = 0) -> bytes:
+    """A photo-like JPEG (smooth shapes plus sensor-like noise), so the decoder does realistic work."""
+    rng = np.random.default_rng(seed)
+    coarse = Image.fromarray(rng.uniform(0, 255, (8, 8, 3)).astype(np.uint8)).resize((size, size), Image.BICUBIC)
+    pixels = np.asarray(coarse, dtype=np.float32) + rng.normal(0, 6, (size, size, 3))
+    buffer = io.BytesIO()
+    Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(buffer, format="JPEG", quality=JPEG_QUALITY)
+    return buffer.getvalue()
+
+
+def measure_preprocessing(jpeg_file: Path, image_size: int, settings: BenchSettings) -> dict:
+    """p50 of file-to-array for both decoders; each output is checked to be the model's input shape."""
+    from deepfake_detector.components.datasets import decode_and_resize
+    from deepfake_detector.inference import load_image
+
+    expected = (image_size, image_size, 3)
+    paths = {
+        "pillow": lambda: load_image(jpeg_file, image_size),
+        "tensorflow": lambda: decode_and_resize(str(jpeg_file), image_size).numpy(),
+    }
+    results = {}
+    for name, call in paths.items():
+        shape = tuple(np.asarray(call()).shape[-3:])
+        if shape != expected:
+            raise BenchmarkError(f"{name} preprocessing returned shape {shape}, expected {expected}")
+        results[name] = summarise_ms(time_calls(call, settings.preprocess_reps, warmup=settings.warmup))
+        logger.info("Preprocessing %s: p50 %.2f ms", name, results[name]["p50_ms"])
+    with Image.open(jpeg_file) as image:
+        source = f"{image.width}x{image.height} JPEG"
+    return {"source": source, "image_size": image_size, "paths": results,
+            "tensorflow_over_pillow_p50": ratio(results["tensorflow"]["p50_ms"], results["pillow"]["p50_ms"])}

@@ -1,0 +1,172 @@
+"""Turns the results dict into results.json, results.md and the README's benchmark section."""
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from deepfake_detector.benchmarks.errors import MissingMarkersError
+from deepfake_detector.benchmarks.latency import batch_throughput
+from deepfake_detector.utils.files import write_json_atomic, write_text_atomic
+
+START_MARKER = "<!-- bench:start -->"
+END_MARKER = "<!-- bench:end -->"
+MISSING = "–"
+FEED_LABELS = {"files": "JPEG files (trainer's tf.data)", "memory": "in memory",
+               "memory_augmented": "in memory + augmentation"}
+
+
+def _number(value, digits: int = 1, suffix: str = "") -> str:
+    return MISSING if value is None else f"{value:.{digits}f}{suffix}"
+
+
+def _table(header: list[str], rows: list[list[str]], align: str | None = None) -> list[str]:
+    align = align or "l" + "r" * (len(header) - 1)
+    rule = ["---" if a == "l" else "---:" for a in align]
+    return [f"| {' | '.join(header)} |", f"| {' | '.join(rule)} |", *(f"| {' | '.join(r)} |" for r in rows)]
+
+
+def machine_line(results: dict) -> str:
+    machine, versions = results["machine"], results["machine"]["versions"]
+    flags = [name for name, present in machine["flags"].items() if present]
+    mhz = f" @ {machine['cpu_mhz'] / 1000:.2f} GHz" if machine["cpu_mhz"] else ""
+    commit = (machine["git_commit"] or "unknown")[:7]
+    return (f"Measured on {machine['cpu_model']}, {machine['cores']} cores{mhz} ({', '.join(flags) or 'no AVX2'}); "
+            f"Python {versions['python']}, TensorFlow {versions['tensorflow']}, Keras {versions['keras']}, "
+            f"ai-edge-litert {versions['ai-edge-litert']}; {machine['date'][:10]}, commit {commit}.")
+
+
+def _inference(results: dict) -> list[str]:
+    section, settings = results["inference"], results["settings"]
+    model = results["model"]
+    batch = settings["batch_size"]
+    rows = []
+    for row in section["rows"]:
+        rows.append([
+            row["name"], _number(row["single"]["p50_ms"], 2), _number(row["single"]["p95_ms"], 2),
+            _number(row["speedup_p50_vs_keras_predict"], 2, "x"),
+            _number(batch_throughput(row)),
+            _number(row["batch_throughput_vs_keras_predict"], 2, "x"),
+            _number(row["roofline"]["gflops"]), _number(row["roofline"]["percent_of_peak"], 1, "%"),
+        ])
+    lines = [f"**Inference**: {model['image_size']} px, {model['flops_per_image'] / 1e9:.2f} GFLOP per image; "
+             f"single image p50/p95 over {settings['single_reps']} calls (load per request: "
+             f"{settings['load_reps']}), batch of {batch} the median of {settings['batch_reps']}; LiteRT with "
+             f"{section['tflite_threads']} threads.", ""]
+    lines += _table(["runtime", "p50 ms", "p95 ms", "speed-up vs Keras predict", f"batch-{batch} img/s",
+                     "vs Keras predict", "GFLOP/s", "% of peak"], rows)
+    if section["skipped"]:
+        notes = "; ".join(f"{s['variant']} ({s['reason']})" for s in section["skipped"])
+        lines += ["", f"Not measured: {notes}."]
+    return lines
+
+
+def _preprocessing(results: dict) -> list[str]:
+    section = results["preprocessing"]
+    labels = {"pillow": "Pillow (`load_image`, serving)", "tensorflow": "TensorFlow (`decode_and_resize`, training)"}
+    rows = [[labels[name], _number(stats["p50_ms"], 2), _number(stats["p95_ms"], 2)]
+            for name, stats in section["paths"].items()]
+    return [f"**Preprocessing**: {section['source']} to {section['image_size']} px model input.", "",
+            *_table(["path", "p50 ms", "p95 ms"], rows)]
+
+
+def _memory(results: dict) -> list[str]:
+    section = results["memory"]
+    rows = [[backend, _number(p["peak_rss_mib"], 0), _number(p["import_s"], 2), _number(p["load_s"], 2),
+             _number(p["time_to_first_prediction_s"], 2), "yes" if p["tensorflow_imported"] else "no"]
+            for backend, p in section["processes"].items()]
+    return [f"**One serving process** (fresh interpreter, {section['images_per_process']} predictions of a JPEG):",
+            "", *_table(["backend", "peak RSS MiB", "import s", "load s", "first prediction s",
+                         "TensorFlow imported"], rows, "lrrrrl"), "",
+            f"Peak RSS keras / tflite: {_number(section['rss_ratio_keras_over_tflite'], 2, 'x')} "
+            "(target: at least 3x)."]
+
+
+def _threads(results: dict) -> list[str]:
+    section = results["threads"]
+    if "skipped" in section:
+        return [f"**Thread safety**: not measured ({section['skipped']})."]
+    labels = {"per_thread_interpreters": "an interpreter per thread",
+              "single_interpreter_locked": "one interpreter behind a lock"}
+    modes = section["modes"]
+    first = next(iter(modes.values()))
+    rows = [[labels[name], _number(m["requests_per_s"]), _number(m["latency"]["p50_ms"], 2),
+             _number(m["latency"]["p95_ms"], 2)] for name, m in modes.items()]
+    return [f"**Thread safety**: LiteRT float32 ({section['interpreter_threads']} threads each), {first['clients']} "
+            f"client threads sending {first['requests']} single-image requests in all.", "",
+            *_table(["mode", "requests/s", "p50 ms", "p95 ms"], rows), "",
+            f"Per-thread / locked throughput: {_number(section['per_thread_over_locked'], 2, 'x')}."]
+
+
+def _training(results: dict) -> list[str]:
+    section = results["training"]
+    if "skipped" in section:
+        return [f"**Training input pipeline**: not measured ({section['skipped']})."]
+    rows = []
+    for phase, measured in section["phases"].items():
+        memory_rate = measured["feeds"]["memory"]["images_per_s"]
+        for feed in ("files", "memory", "memory_augmented"):
+            stats = measured["feeds"][feed]
+            rows.append([phase, FEED_LABELS[feed], _number(stats["images_per_s"]), _number(stats["step"]["p50_ms"], 0),
+                         _number(stats["first_step_s"], 1), _number(stats["images_per_s"] / memory_rate, 2, "x")])
+    return [f"**Training input pipeline**: batch {section['batch_size']}, {section['image_size']} px, "
+            f"{section['steps']} timed steps after {section['warmup_steps']} warm-up per phase and feed (augmentation "
+            f"{'on' if section['augmentation'] else 'off'}, cache {'on' if section['cache'] else 'off'}); "
+            "first step: tracing (first feed) or filling the shuffle buffer.", "",
+            *_table(["phase", "feed", "images/s", "step p50 ms", "first step s", "vs in memory"], rows, "llrrrr"), "",
+            f"Target: JPEG files / in memory at least {section['target_files_over_memory']}."]
+
+
+def _contention_note(section: dict, threshold: float) -> list[str]:
+    share = section.get("other_processes_cpu_share")
+    if share is None or share <= threshold:
+        return []
+    return ["", f"Caution: other processes used {100 * share:.0f}% of the CPU while this was measured; these "
+                "numbers are pessimistic."]
+
+
+def render_tables(results: dict) -> str:
+    """The Markdown body shared by results.md and the README section: machine line, then tables."""
+    threshold = results.get("contention_warning_share", 0.1)
+    sections = (("inference", _inference), ("preprocessing", _preprocessing), ("memory", _memory),
+                ("threads", _threads), ("training", _training))
+    parts = [[machine_line(results)]]
+    parts += [render(results) + _contention_note(results[name], threshold) for name, render in sections]
+    parts.append([f"**Roofline**: {results['roofline']['assumption']}. GFLOP/s = images/s (batch, else 1 / p50) x "
+                  "FLOP per image; int8 rows are held against the same fp32 peak."])
+    return "\n\n".join("\n".join(part) for part in parts) + "\n"
+
+
+def write_results(results: dict, out_dir: Path) -> tuple[Path, Path]:
+    out_dir = Path(out_dir)
+    json_file = write_json_atomic(out_dir / "results.json", results)
+    markdown_file = write_text_atomic(out_dir / "results.md", "# Benchmarks\n\n" + render_tables(results))
+    return json_file, markdown_file
+
+
+def find_markers(readme: Path) -> tuple[list[str], int, int]:
+    """The README's lines and the indices of the start and end marker lines; raises if they are not
+    there exactly once each and in order (checked before measuring, so a bad README fails fast)."""
+    readme = Path(readme)
+    if not readme.is_file():
+        raise MissingMarkersError(f"{readme}: file not found")
+    lines = readme.read_text(encoding="utf-8").splitlines(keepends=True)
+    stripped = [line.strip() for line in lines]
+    if stripped.count(START_MARKER) != 1 or stripped.count(END_MARKER) != 1:
+        raise MissingMarkersError(f"{readme}: needs exactly one line '{START_MARKER}' and one line '{END_MARKER}' "
+                                  "around the benchmark section")
+    start, end = stripped.index(START_MARKER), stripped.index(END_MARKER)
+    if end < start:
+        raise MissingMarkersError(f"{readme}: '{END_MARKER}' comes before '{START_MARKER}'")
+    return lines, start, end
+
+
+def update_readme(readme: Path, tables: str) -> Path:
+    """Replace what lies between the bench markers, keeping the marker lines and everything else."""
+    readme = Path(readme)
+    lines, start, end = find_markers(readme)
+    body = "\n" + tables.rstrip("\n") + "\n\n"
+    mode = readme.stat().st_mode
+    write_text_atomic(readme, "".join(lines[:start + 1]) + body + "".join(lines[end:]))
+    os.chmod(readme, stat.S_IMODE(mode))  # the atomic write's temporary file is private (0600)
+    return readme

@@ -1,0 +1,30 @@
+"""How many repetitions each section runs: the full defaults fit in a few minutes on 2 cores,
+`quick` only checks that every section works."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    warmup: int = 3  # untimed calls before each timed series (tracing, allocators, caches)
+    single_reps: int = 50  # single-image latency samples per runtime
+    batch_size: int = 32
+    batch_reps: int = 5  # batch calls timed per runtime
+    load_reps: int = 3  # "load per request" repetitions: each loads the whole .h5
+    preprocess_reps: int = 50
+    process_images: int = 20  # predictions made by each serving subprocess
+    thread_clients: int = 4
+    thread_requests: int = 25  # single-image requests per client thread
+    train_warmup_steps: int = 2  # per phase and feed, not timed (the first also fills the shuffle buffer)
+    train_steps: int = 10  # timed per phase and feed
+    train_batch_size: int | None = None  # None: train.batch_size from params.yaml
+
+    @classmethod
+    def quick(cls) -> BenchSettings:
+        """Tiny counts for tests: every code path runs once or twice, timings mean nothing."""
+        return cls(warmup=1, single_reps=3, batch_size=8, batch_reps=1, load_reps=1, preprocess_reps=3,
+                   process_images=2, thread_clients=2, thread_requests=2, train_warmup_steps=1, train_steps=2)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
