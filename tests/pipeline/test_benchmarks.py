@@ -73,8 +73,8 @@ def quick_run(tiny_export) -> dict[str, Path]:
 
 def test_results_have_every_section(quick_run):
     results = json.loads(quick_run["results"].read_text())
-    for section in ("machine", "settings", "model", "roofline", "inference", "preprocessing", "memory", "threads",
-                    "training"):
+    for section in ("machine", "settings", "model", "roofline", "inference", "preprocessing", "memory", "serving",
+                    "threads", "training"):
         assert section in results
     assert results["training"] == {"skipped": "--skip-training"}
     assert results["machine"]["cores"] >= 1 and results["machine"]["versions"]["keras"]
@@ -104,6 +104,14 @@ def test_serving_processes_report_memory_and_tensorflow_use(quick_run):
     assert keras_process["tensorflow_imported"] is True
     assert tflite["tensorflow_imported"] is False
     assert memory["rss_ratio_keras_over_tflite"] > 1
+
+
+def test_api_is_measured_through_gunicorn_beside_the_bare_call(quick_run):
+    serving = json.loads(quick_run["results"].read_text())["serving"]
+    assert serving["backend"] == "tflite"
+    assert serving["api_single_client"]["p50_ms"] > 0 and serving["bare_in_process"]["p50_ms"] > 0
+    assert serving["api_concurrent"]["requests"] == 4 and serving["api_concurrent"]["requests_per_s"] > 0
+    assert "`POST /api/v1/predict`, one client" in quick_run["markdown"].read_text()
 
 
 def test_preprocessing_and_threads_are_measured(quick_run):

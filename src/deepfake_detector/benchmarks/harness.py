@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from deepfake_detector.benchmarks import latency, memory, preprocessing, roofline, threads, training
+from deepfake_detector.benchmarks import latency, memory, preprocessing, roofline, serving, threads, training
 from deepfake_detector.benchmarks.exports import RUN_PIPELINE_HINT, read_model_card, tflite_files
 from deepfake_detector.benchmarks.machine import ContentionMeter, cpu_count, machine_info
 from deepfake_detector.benchmarks.settings import BenchSettings
@@ -94,6 +94,8 @@ def run_benchmarks(model_file: Path, export_dir: Path, root: Path, settings: Ben
             "preprocessing", lambda: preprocessing.measure_preprocessing(jpeg_file, image_size, settings))
         results["memory"] = _timed("memory", lambda: memory.measure_processes(
             model_file, export_dir, jpeg_file, settings.process_images, cores))
+        results["serving"] = _timed("serving", lambda: serving.measure_serving(
+            model_file, export_dir, jpeg_file, Path(scratch), settings))
     if "float32" in files:
         results["threads"] = _timed("threads", lambda: threads.measure_threads(
             files["float32"], image_size, cores, settings))

@@ -98,6 +98,34 @@ def _threads(results: dict) -> list[str]:
             f"Per-thread / locked throughput: {_number(section['per_thread_over_locked'], 2, 'x')}."]
 
 
+def _serving(results: dict) -> list[str]:
+    section = results.get("serving")
+    if not section:
+        return ["**API**: not measured."]
+    load = next((row for row in results["inference"]["rows"] if row["name"] == "load per request"), None)
+    load_p50 = load["single"]["p50_ms"] if load else None
+    api, bare = section["api_single_client"], section["bare_in_process"]
+    concurrent = section["api_concurrent"]
+    rows = [
+        ["bare in-process decode + predict (`DetectionService.analyze`)", _number(bare["p50_ms"], 2),
+         _number(bare["p95_ms"], 2), "–", "1.00x"],
+        ["`POST /api/v1/predict`, one client", _number(api["p50_ms"], 2), _number(api["p95_ms"], 2),
+         _number(1000.0 / api["p50_ms"]), _number(section["api_p50_vs_bare_p50"], 2, "x")],
+        [f"`POST /api/v1/predict`, {concurrent['clients']} clients at once", _number(concurrent["p50_ms"], 2),
+         _number(concurrent["p95_ms"], 2), _number(concurrent["requests_per_s"]),
+         _number(concurrent["p50_ms"] / bare["p50_ms"], 2, "x")],
+        ["load the .h5, then predict, per request (the original app)", _number(load_p50, 1), "–",
+         _number(1000.0 / load_p50 if load_p50 else None, 2),
+         _number(load_p50 / bare["p50_ms"] if load_p50 else None, 0, "x")],
+    ]
+    speedup = load_p50 / api["p50_ms"] if load_p50 else None
+    return [f"**API**: one {section['image']} through gunicorn on 127.0.0.1 ({section['workers']} workers x "
+            f"{section['threads']} threads, `{section['backend']}` backend, face cropping off); server-side p50 "
+            f"{_number(section['api_server_side']['p50_ms'], 2)} ms.", "",
+            *_table(["path", "p50 ms", "p95 ms", "requests/s", "p50 vs bare"], rows), "",
+            f"The API answers {_number(speedup, 0, 'x')} faster than loading the model per request."]
+
+
 def _training(results: dict) -> list[str]:
     section = results["training"]
     if "skipped" in section:
@@ -114,7 +142,14 @@ def _training(results: dict) -> list[str]:
             f"{'on' if section['augmentation'] else 'off'}, cache {'on' if section['cache'] else 'off'}); "
             "first step: tracing (first feed) or filling the shuffle buffer.", "",
             *_table(["phase", "feed", "images/s", "step p50 ms", "first step s", "vs in memory"], rows, "llrrrr"), "",
-            f"Target: JPEG files / in memory at least {section['target_files_over_memory']}."]
+            f"Target: JPEG files / in memory at least {section['target_files_over_memory']}. With the same "
+            "augmentation on both sides, the cost of feeding from files alone: "
+            + ", ".join(f"{phase} {_number(_files_over_augmented(m['feeds']), 2, 'x')}"
+                        for phase, m in section["phases"].items()) + "."]
+
+
+def _files_over_augmented(feeds: dict) -> float:
+    return feeds["files"]["images_per_s"] / feeds["memory_augmented"]["images_per_s"]
 
 
 def _contention_note(section: dict, threshold: float) -> list[str]:
@@ -129,7 +164,7 @@ def render_tables(results: dict) -> str:
     """The Markdown body shared by results.md and the README section: machine line, then tables."""
     threshold = results.get("contention_warning_share", 0.1)
     sections = (("inference", _inference), ("preprocessing", _preprocessing), ("memory", _memory),
-                ("threads", _threads), ("training", _training))
+                ("serving", _serving), ("threads", _threads), ("training", _training))
     parts = [[machine_line(results)]]
     parts += [render(results) + _contention_note(results[name], threshold) for name, render in sections]
     parts.append([f"**Roofline**: {results['roofline']['assumption']}. GFLOP/s = images/s (batch, else 1 / p50) x "
