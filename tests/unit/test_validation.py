@@ -170,3 +170,31 @@ def test_same_picture_labelled_fake_and_real_is_quarantined(tmp_path: Path) -> N
     assert set(reasons) == {"fake/fake_0.jpg", "real/twin.jpg"}
     assert all(reason.startswith("label conflict") for reason in reasons.values())
     assert result.n_good == 19
+
+
+@pytest.mark.parametrize(("mode", "image_format", "suffix", "kind"), [
+    ("1", "BMP", "bmp", "1-bit BMP"),
+    ("P", "BMP", "bmp", "palette BMP"),
+    ("RGBA", "WEBP", "webp", "WebP with alpha"),
+])
+def test_files_the_training_decoder_misreads_are_quarantined(tmp_path: Path, mode, image_format, suffix,
+                                                             kind) -> None:
+    from deepfake_detector.components.image_checks import inspect_image
+
+    path = tmp_path / f"face.{suffix}"
+    image = Image.new(mode, (80, 80))
+    if mode == "P":  # a full palette, or Pillow writes a 1-bit BMP
+        image.putpalette([value % 256 for value in range(768)])
+    image.save(path, format=image_format)
+    check = inspect_image(path, min_size=32)
+    assert not check.is_usable
+    assert kind in check.problem
+
+
+def test_rgb_bmp_and_webp_stay_usable(tmp_path: Path) -> None:
+    from deepfake_detector.components.image_checks import inspect_image
+
+    for image_format, suffix in (("BMP", "bmp"), ("WEBP", "webp")):
+        path = tmp_path / f"face.{suffix}"
+        Image.new("RGB", (80, 80), (200, 30, 30)).save(path, format=image_format)
+        assert inspect_image(path, min_size=32).is_usable, image_format

@@ -17,8 +17,13 @@ from deepfake_detector.utils.files import sha256_bytes
 # pass here and then crash training mid-epoch.
 TRAINING_FORMATS = ("JPEG", "MPO", "PNG", "GIF", "BMP", "WEBP")
 
+# Files Pillow reads but tf.io.decode_image does not read faithfully: it raises for 1-bit BMPs and
+# RGBA WebPs when asked for 3 channels, and reads a palette BMP's indices as grey levels.
+TRAINING_DECODER_GAPS = {("BMP", "1"): "1-bit BMP", ("BMP", "P"): "palette BMP", ("WEBP", "RGBA"): "WebP with alpha"}
+
 # 16-bit greyscale (a PNG with 16-bit depth): Pillow's own conversion to 8 bits clips every
-# value above 255 to white, so it is rescaled here instead, as TensorFlow does when decoding.
+# value above 255 to white, so it is rescaled here instead (for the perceptual hash only; the
+# training decoder keeps the high byte).
 SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
 # 32-bit integer and float pixels have no defined range, so no faithful 8-bit RGB exists.
 UNSUPPORTED_MODES = ("I", "F")
@@ -65,6 +70,10 @@ def inspect_image(path: Path, min_size: int) -> ImageCheck:
             if image.format not in TRAINING_FORMATS:
                 return ImageCheck(sha256, None, f"unsupported format: {image.format} "
                                                 f"(training reads {', '.join(TRAINING_FORMATS)})")
+            gap = TRAINING_DECODER_GAPS.get((image.format, image.mode))
+            if gap:
+                return ImageCheck(sha256, None, f"unsupported by the training decoder: {gap} (TensorFlow cannot "
+                                                "decode it faithfully; convert it to PNG or JPEG)")
             width, height = image.size
             if width < min_size or height < min_size:
                 return ImageCheck(sha256, None, f"too small: {width}x{height} "
