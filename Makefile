@@ -30,8 +30,8 @@ $(VENV)/.installed: requirements.txt setup.py
 
 # The browser test drives Debian's Chromium; as root this installs it, otherwise it says how.
 setup-browser:  ## Install headless Chromium and its WebDriver (Debian packages) for the browser test
-	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then \
-		echo "chromium and chromedriver present"; \
+	@if { command -v chromium || command -v google-chrome; } >/dev/null && command -v chromedriver >/dev/null; then \
+		echo "a Chromium browser and chromedriver are present"; \
 	elif [ "$$(id -u)" = 0 ]; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 			chromium chromium-driver >/dev/null && echo "installed chromium and chromium-driver"; \
@@ -52,8 +52,11 @@ bench: setup  ## Speed and memory benchmarks on the exported model (bench/result
 test: setup  ## Run the test suite
 	$(PY) -m pytest
 
-lint: setup  ## Static checks
+lint: setup  ## Static checks: ruff, hadolint (Dockerfile), actionlint (workflows), shellcheck (deploy scripts)
 	$(BIN)/ruff check .
+	$(BIN)/hadolint Dockerfile
+	$(BIN)/actionlint
+	$(BIN)/shellcheck deploy/*.sh
 
 clean:  ## Remove pipeline outputs (not the virtual environment)
 	rm -rf artifacts logs scores.json export_metrics.json mlflow.db mlruns bench

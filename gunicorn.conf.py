@@ -18,7 +18,9 @@ threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 preload_app = False
 # A worker loads its model before it accepts requests; an explain=true request can take seconds.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
-graceful_timeout = 30
+# gthread workers wait out the whole grace period for idle keep-alive connections: keep it short
+# so a container stops (and a deploy rolls) in seconds.
+graceful_timeout = 10
 keepalive = 5
 # Heartbeat files on a RAM disk when there is one: a slow container disk must not look like a hung worker.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None

@@ -1,0 +1,1 @@
+"""Deployment helpers: getting a trained, verified model export to the machine that builds the image."""
