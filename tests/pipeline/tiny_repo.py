@@ -20,6 +20,11 @@ TINY_PARAMS = {
     "train.batch_size": 16,
     "train.fine_tune_epochs": 2,
     "evaluate.batch_size": 32,
+    # A two-epoch model on 80 images may sit at chance, where quantization noise reorders its
+    # near-equal scores: the AUC gate is tested on a model with known scores (test_exporter.py).
+    # One variant keeps the stage quick; test_dvc_pipeline.py asks for all of them.
+    "export.variants": ["float32"],
+    "export.max_auc_drop": 1.0,
 }
 
 
