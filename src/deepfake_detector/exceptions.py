@@ -29,5 +29,9 @@ class ImageError(DeepfakeDetectorError):
     """An input image is empty, corrupt, not an image, or too large to decode safely."""
 
 
+class ImageTooLargeError(ImageError):
+    """An image is bigger, in bytes or declared pixels, than the caps allow (a server answers 413)."""
+
+
 class ExportError(DeepfakeDetectorError):
     """An exported model could not be written, or is not faithful enough to the trained one."""

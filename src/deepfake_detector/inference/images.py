@@ -4,7 +4,7 @@ with numpy and Pillow only, so a TensorFlow-free server feeds the model the pixe
 Where Pillow's defaults differ from TensorFlow's decoders, this module reproduces TensorFlow:
 JPEGs use libjpeg's fast integer IDCT and its "fancy" chroma upsampling, 16-bit PNGs keep the high
 byte, transparent GIF pixels are black and CMYK JPEGs use TensorFlow's integer conversion. EXIF
-orientation is ignored, as in training.
+orientation is ignored, as in training, unless a caller asks for upright pixels (a served phone photo).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from deepfake_detector.exceptions import ImageError
+from deepfake_detector.exceptions import ImageError, ImageTooLargeError
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 MAX_IMAGE_PIXELS = 40_000_000
@@ -23,6 +23,18 @@ MAX_IMAGE_PIXELS = 40_000_000
 # write). Restricting Pillow to these keeps its riskier plugins (EPS runs Ghostscript) off uploads.
 SUPPORTED_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "WEBP")
 UPLOAD_NAME = "uploaded image"
+
+EXIF_ORIENTATION_TAG = 0x0112
+# What PIL.ImageOps.exif_transpose does for each EXIF orientation (1, upright, needs nothing).
+_TRANSPOSE_FOR_ORIENTATION = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 
@@ -35,31 +47,45 @@ _CB_TO_G = -int(0.34414 * 65536 + 0.5) * _CENTERED + 32768
 
 
 def decode_image(source: bytes | str | os.PathLike, *, max_bytes: int = MAX_IMAGE_BYTES,
-                 max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
+                 max_pixels: int = MAX_IMAGE_PIXELS, name: str | None = None, upright: bool = False) -> np.ndarray:
     """uint8 (H, W, 3) RGB: the pixels tf.io.decode_image(channels=3, expand_animations=False) gives.
 
     The first frame of an animation, alpha dropped, greyscale and palettes expanded. The size is
     checked from the header before any pixel is decoded, so a decompression bomb allocates nothing;
     the decode is complete, so a truncated file fails here. Every failure is an ImageError naming
-    the source (its file name, or "uploaded image" for bytes).
+    the source (`name`, else its file name, or "uploaded image" for bytes); the byte and pixel caps
+    raise ImageTooLargeError. `upright` applies the EXIF orientation, which training ignores.
     """
-    name, data = _read(source, max_bytes)
+    name, data = _read(source, max_bytes, name)
     if not data:
         raise ImageError(f"{name}: empty file, not an image")
     try:
         with Image.open(io.BytesIO(data), formats=SUPPORTED_FORMATS) as image:
             width, height = image.size
             if width * height > max_pixels:
-                raise ImageError(f"{name}: {width}x{height} pixels is too large "
-                                 f"(at most {max_pixels:,} pixels are decoded)")
-            return _decode_rgb(image)
+                raise ImageTooLargeError(f"{name}: {width}x{height} pixels is too large "
+                                         f"(at most {max_pixels:,} pixels are decoded)")
+            transpose = _TRANSPOSE_FOR_ORIENTATION.get(_orientation(image)) if upright else None
+            pixels = _decode_rgb(image)
     except UnidentifiedImageError:
         raise ImageError(f"{name}: not an image in a supported format "
                          f"({', '.join(SUPPORTED_FORMATS)})") from None
     except Image.DecompressionBombError as error:
-        raise ImageError(f"{name}: too large: {error}") from None
+        raise ImageTooLargeError(f"{name}: too large: {error}") from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError) as error:
         raise ImageError(f"{name}: truncated or corrupt image: {error}") from None
+    if transpose is None:
+        return pixels
+    return np.asarray(Image.fromarray(pixels).transpose(transpose))
+
+
+def _orientation(image: Image.Image) -> int:
+    """The EXIF orientation (1 = upright); a broken EXIF block, common in the wild, counts as upright."""
+    try:
+        value = image.getexif().get(EXIF_ORIENTATION_TAG, 1)
+    except Exception:
+        return 1
+    return value if isinstance(value, int) else 1
 
 
 def resize_for_model(image: np.ndarray, image_size: int) -> np.ndarray:
@@ -88,26 +114,27 @@ def load_image(source: bytes | str | os.PathLike, image_size: int, *, max_bytes:
     return resize_for_model(decode_image(source, max_bytes=max_bytes, max_pixels=max_pixels), image_size)
 
 
-def _read(source: bytes | str | os.PathLike, max_bytes: int) -> tuple[str, bytes]:
+def _read(source: bytes | str | os.PathLike, max_bytes: int, name: str | None) -> tuple[str, bytes]:
     """(name for messages, bytes), refusing oversized input before reading it whole."""
     if isinstance(source, (bytes, bytearray, memoryview)):
-        data = bytes(source)
-        if len(data) > max_bytes:
-            raise ImageError(f"{UPLOAD_NAME}: {len(data):,} bytes is too large (at most {max_bytes:,})")
-        return UPLOAD_NAME, data
+        name = name or UPLOAD_NAME
+        if len(source) > max_bytes:
+            raise ImageTooLargeError(f"{name}: {len(source):,} bytes is too large (at most {max_bytes:,})")
+        return name, bytes(source)
     path = Path(source)
+    name = name or path.name
     try:
         with open(path, "rb") as handle:
             data = handle.read(max_bytes + 1)
     except FileNotFoundError:
-        raise ImageError(f"{path.name}: file not found ({path})") from None
+        raise ImageError(f"{name}: file not found ({path})") from None
     except IsADirectoryError:
-        raise ImageError(f"{path.name}: is a directory, not an image file") from None
+        raise ImageError(f"{name}: is a directory, not an image file") from None
     except OSError as error:
-        raise ImageError(f"{path.name}: cannot read the file: {error.strerror or error}") from None
+        raise ImageError(f"{name}: cannot read the file: {error.strerror or error}") from None
     if len(data) > max_bytes:
-        raise ImageError(f"{path.name}: larger than {max_bytes:,} bytes")
-    return path.name, data
+        raise ImageTooLargeError(f"{name}: larger than {max_bytes:,} bytes")
+    return name, data
 
 
 def _decode_rgb(image: Image.Image) -> np.ndarray:
