@@ -11,9 +11,10 @@ import pytest
 from deepfake_detector.benchmarks import report, roofline
 from deepfake_detector.benchmarks.cli import EXIT_CANNOT_RUN, main
 from deepfake_detector.benchmarks.errors import MissingMarkersError
-from deepfake_detector.benchmarks.exports import CARD_NAME, tflite_files
+from deepfake_detector.benchmarks.exports import tflite_files
 from deepfake_detector.benchmarks.training import FEEDS, measure_training
 from deepfake_detector.components.model_factory import BACKBONE_NAME, OUTPUT_NAME
+from deepfake_detector.export_format import MODEL_CARD_NAME
 from deepfake_detector.utils.files import sha256_file
 from tests.pipeline.trainer_helpers import IMAGE_SIZE, training_config, write_dataset
 
@@ -54,7 +55,7 @@ def tiny_export(tmp_path_factory) -> dict[str, Path]:
     card = {"source": {"file": str(model_file), "sha256": sha256_file(model_file)}, "threshold": 0.5,
             "exports": {"float32": {"file": "model.tflite", "sha256": sha256_file(export_dir / "model.tflite")},
                         "float16": {"file": "model_fp16.tflite", "sha256": "0" * 64}}}
-    (export_dir / CARD_NAME).write_text(json.dumps(card))
+    (export_dir / MODEL_CARD_NAME).write_text(json.dumps(card))
     return {"root": root, "model_file": model_file, "export_dir": export_dir}
 
 

@@ -157,3 +157,10 @@ def test_weights_path_is_resolved_against_the_repo_root(repo_copy: Path) -> None
     edit_params(repo_copy, lambda p: p["model"].__setitem__("weights", "weights/backbone.h5"))
     assert ConfigurationManager(root=repo_copy).get_model_config().weights == str(
         repo_copy / "weights/backbone.h5")
+
+
+def test_params_accept_exactly_the_variants_the_export_folder_defines() -> None:
+    from deepfake_detector.config.schema import EXPORT_VARIANTS
+    from deepfake_detector.export_format import VARIANT_FILES
+
+    assert EXPORT_VARIANTS == tuple(VARIANT_FILES)

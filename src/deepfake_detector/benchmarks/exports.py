@@ -5,15 +5,13 @@ import json
 from pathlib import Path
 
 from deepfake_detector.exceptions import ModelError
+from deepfake_detector.export_format import MODEL_CARD_NAME, TFLITE_VARIANTS
 
-CARD_NAME = "model_card.json"
-# The LiteRT variants the export stage can write, in the order the tables list them.
-TFLITE_VARIANTS = ("float32", "float16", "int8_dynamic", "int8_full")
 RUN_PIPELINE_HINT = "run `dvc repro` (or `make run`) first"
 
 
 def read_model_card(export_dir: Path) -> dict:
-    card_file = Path(export_dir) / CARD_NAME
+    card_file = Path(export_dir) / MODEL_CARD_NAME
     if not card_file.is_file():
         raise ModelError(f"{card_file}: model card not found; the export stage has not run: {RUN_PIPELINE_HINT}")
     try:

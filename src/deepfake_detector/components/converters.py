@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from deepfake_detector.exceptions import ExportError
+from deepfake_detector.export_format import VARIANT_FILES
 from deepfake_detector.utils.files import atomic_path
 
 if TYPE_CHECKING:
@@ -22,15 +23,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Variant name -> file name inside the export folder. The names are part of the model card's
-# contract with the serving runtime, so they never depend on params.
-VARIANT_FILES: dict[str, str] = {
-    "keras": "model.keras",
-    "float32": "model.tflite",
-    "float16": "model_fp16.tflite",
-    "int8_dynamic": "model_int8.tflite",
-    "int8_full": "model_int8_full.tflite",
-}
 QUANTIZED_VARIANTS = ("float16", "int8_dynamic", "int8_full")
 VARIANT_DESCRIPTIONS = {
     "keras": "Keras 3 native format (for further training or the keras backend)",

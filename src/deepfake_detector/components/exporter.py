@@ -18,7 +18,6 @@ import numpy as np
 from deepfake_detector.components.converters import (
     QUANTIZED_VARIANTS,
     VARIANT_DESCRIPTIONS,
-    VARIANT_FILES,
     write_variant,
 )
 from deepfake_detector.components.datasets import build_dataset, read_manifest, split_rows
@@ -26,12 +25,12 @@ from deepfake_detector.components.metrics import compute_scores
 from deepfake_detector.components.model_card import build_model_card, render_markdown
 from deepfake_detector.entity import ExportConfig
 from deepfake_detector.exceptions import DataValidationError, ExportError, ModelError
+from deepfake_detector.export_format import MODEL_CARD_NAME, VARIANT_FILES
 from deepfake_detector.utils.files import atomic_directory, sha256_file, write_json_atomic, write_text_atomic
 from deepfake_detector.utils.provenance import git_commit
 
 logger = logging.getLogger(__name__)
 
-MODEL_CARD_JSON = "model_card.json"
 MODEL_CARD_MARKDOWN = "model_card.md"
 CALIBRATION_BINS = 10
 
@@ -86,12 +85,12 @@ class Exporter:
                 params=config.params, image_size=config.image_size, total_parameters=int(model.count_params()),
                 threshold=threshold, test_metrics=scores, exports=metrics, source=self._source(),
                 dataset=self._dataset_fingerprint(manifest), git=git_commit(config.project_root))
-            write_json_atomic(staging / MODEL_CARD_JSON, card)
+            write_json_atomic(staging / MODEL_CARD_NAME, card)
             write_text_atomic(staging / MODEL_CARD_MARKDOWN, render_markdown(card))
         write_json_atomic(config.metrics_file, metrics)
         logger.info("Wrote %s and %s", config.root_dir, config.metrics_file)
         return ExportResult(export_dir=config.root_dir, metrics_file=config.metrics_file,
-                            model_card_file=config.root_dir / MODEL_CARD_JSON,
+                            model_card_file=config.root_dir / MODEL_CARD_NAME,
                             model_card_markdown=config.root_dir / MODEL_CARD_MARKDOWN, metrics=metrics,
                             files={v: config.root_dir / VARIANT_FILES[v] for v in config.variants})
 

@@ -24,12 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deepfake_detector.exceptions import DeepfakeDetectorError
+from deepfake_detector.export_format import MODEL_CARD_NAME
 from deepfake_detector.utils.files import atomic_directory, sha256_file
 
 logger = logging.getLogger(__name__)
 
 EXPORT_ARTIFACT_PATH = "export"  # where pipeline/export.py logs the export folder in the training run
-MODEL_CARD_NAME = "model_card.json"
 DEFAULT_ALIAS = "production"
 
 

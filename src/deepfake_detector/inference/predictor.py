@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from deepfake_detector.exceptions import ModelError
+from deepfake_detector.export_format import MODEL_CARD_NAME, TFLITE_VARIANTS
 from deepfake_detector.inference.explanations import DEFAULT_THRESHOLD, build_grad_cam, occlusion_map
 from deepfake_detector.inference.images import load_image
 from deepfake_detector.utils.files import sha256_file
@@ -24,8 +25,6 @@ from deepfake_detector.utils.files import sha256_file
 logger = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "tflite", "keras")
-TFLITE_VARIANTS = ("float32", "float16", "int8_dynamic", "int8_full")
-MODEL_CARD_NAME = "model_card.json"
 
 
 @dataclass(frozen=True)

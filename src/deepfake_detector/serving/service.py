@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from deepfake_detector.entity import ServingConfig
+from deepfake_detector.export_format import MODEL_CARD_NAME
 from deepfake_detector.inference.images import resize_for_model
 from deepfake_detector.labels import CLASS_NAMES, FAKE, POSITIVE_CLASS, REAL
 from deepfake_detector.serving.faces import Box, FaceDetector
@@ -28,7 +29,6 @@ from deepfake_detector.utils.files import sha256_file
 
 logger = logging.getLogger(__name__)
 
-MODEL_CARD_FILE = "model_card.json"
 DEFAULT_THRESHOLD = 0.5
 VERSION_LENGTH = 12
 
@@ -165,7 +165,7 @@ def describe_model(config: ServingConfig, served_file: Path) -> ModelFacts:
     The card speaks for the model only when the served file is one of its exports or its recorded
     source hash is the model.h5 being served; otherwise (retrained, not re-exported) it is ignored.
     """
-    card = _read_json(config.export_dir / MODEL_CARD_FILE)
+    card = _read_json(config.export_dir / MODEL_CARD_NAME)
     card_source = str(((card or {}).get("source") or {}).get("sha256") or "")
     from_export = _is_within(served_file, config.export_dir)
     if from_export or not config.model_file.is_file():
@@ -175,7 +175,7 @@ def describe_model(config: ServingConfig, served_file: Path) -> ModelFacts:
     card_applies = card is not None and card_source == model_sha
     if card is not None and not card_applies:
         logger.warning("%s describes another model (source %s, serving %s): ignoring it",
-                       config.export_dir / MODEL_CARD_FILE, card_source[:VERSION_LENGTH], model_sha[:VERSION_LENGTH])
+                       config.export_dir / MODEL_CARD_NAME, card_source[:VERSION_LENGTH], model_sha[:VERSION_LENGTH])
     scores = _read_json(config.scores_file)
     threshold, source = _choose_threshold(config, card if card_applies else None, scores)
     metrics = scores
@@ -191,15 +191,15 @@ def _choose_threshold(config: ServingConfig, card: Mapping[str, Any] | None,
         return float(config.threshold), "params.yaml serve.threshold"
     candidates = []
     if card is not None:
-        candidates += [(card.get("threshold"), MODEL_CARD_FILE),
-                       ((card.get("output") or {}).get("threshold"), MODEL_CARD_FILE)]
+        candidates += [(card.get("threshold"), MODEL_CARD_NAME),
+                       ((card.get("output") or {}).get("threshold"), MODEL_CARD_NAME)]
     if scores is not None:
         candidates.append((scores.get("threshold"), config.scores_file.name))
     for value, source in candidates:
         if isinstance(value, (int, float)) and 0.0 < float(value) < 1.0:
             return float(value), source
     logger.warning("no decision threshold in %s or %s: using %.1f; run the evaluate and export stages",
-                   config.export_dir / MODEL_CARD_FILE, config.scores_file, DEFAULT_THRESHOLD)
+                   config.export_dir / MODEL_CARD_NAME, config.scores_file, DEFAULT_THRESHOLD)
     return DEFAULT_THRESHOLD, "default"
 
 
