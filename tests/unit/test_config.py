@@ -46,7 +46,8 @@ def test_reading_config_creates_no_directories(repo_copy: Path) -> None:
     manager = ConfigurationManager(root=repo_copy)
     for getter in (manager.get_data_ingestion_config, manager.get_data_validation_config,
                    manager.get_model_config, manager.get_training_config, manager.get_evaluation_config,
-                   manager.get_export_config, manager.get_serving_config):
+                   manager.get_export_config, manager.get_serving_config, manager.get_robustness_config,
+                   manager.get_cross_dataset_config, manager.get_shortcut_audit_config, manager.get_report_config):
         getter()
     assert sorted(p.name for p in repo_copy.iterdir()) == before
 
@@ -164,3 +165,43 @@ def test_params_accept_exactly_the_variants_the_export_folder_defines() -> None:
     from deepfake_detector.export_format import VARIANT_FILES
 
     assert EXPORT_VARIANTS == tuple(VARIANT_FILES)
+
+
+def test_evaluation_entities_carry_the_trust_settings(repo_copy: Path) -> None:
+    manager = ConfigurationManager(root=repo_copy)
+    evaluation = manager.get_evaluation_config()
+    assert (evaluation.bootstrap, evaluation.calibrate) == (1000, True)
+    robustness = manager.get_robustness_config()
+    assert robustness.severities["jpeg"] == (90.0, 70.0, 50.0, 30.0)
+    assert set(robustness.severities) == {"jpeg", "rescale", "blur", "noise", "crop", "brightness_contrast"}
+    cross = manager.get_cross_dataset_config()
+    assert [(s.name, s.source) for s in cross.extra_sets] == [("demo-style-b", "demo:b")]
+    assert manager.get_shortcut_audit_config().warn_auc == 0.8
+
+
+@pytest.mark.parametrize(("extra_sets", "message"), [
+    ([{"name": "a b", "source": "demo:b"}], "name must be letters"),
+    ([{"name": "x", "source": "demo:b"}, {"name": "x", "source": "demo"}], "names listed twice"),
+    ([{"name": "x"}], "exactly 'name' and 'source'"),
+])
+def test_bad_extra_sets_are_refused_with_the_entry(repo_copy: Path, extra_sets, message) -> None:
+    edit_params(repo_copy, lambda p: p["evaluate"].update(extra_sets=extra_sets))
+    error = load_error(repo_copy)
+    assert "params.yaml: evaluate.extra_sets:" in error and message in error
+
+
+def test_robustness_severity_out_of_range_names_the_key(repo_copy: Path) -> None:
+    edit_params(repo_copy, lambda p: p["evaluate"]["robustness"].update(jpeg=[90, 0]))
+    assert "params.yaml: evaluate.robustness.jpeg: expected a list of distinct numbers in [1, 100]" in load_error(
+        repo_copy)
+
+
+def test_unknown_strategy_is_refused(repo_copy: Path) -> None:
+    edit_params(repo_copy, lambda p: p["train"].update(strategy="horovod"))
+    assert "params.yaml: train.strategy: expected one of auto, mirrored, multi_worker, one_device" in load_error(
+        repo_copy)
+
+
+def test_mixed_precision_accepts_yaml_on_off(repo_copy: Path) -> None:
+    edit_params(repo_copy, lambda p: p["train"].update(mixed_precision=False))
+    assert ConfigurationManager(root=repo_copy).get_training_config().mixed_precision == "off"

@@ -14,13 +14,18 @@ from box import ConfigBox
 from deepfake_detector.config.schema import CONFIG_SCHEMA, PARAMS_SCHEMA, check_against_schema
 from deepfake_detector.entity import (
     AugmentationConfig,
+    CrossDatasetConfig,
     DataIngestionConfig,
     DataValidationConfig,
     DemoDataConfig,
     EvaluationConfig,
     ExportConfig,
+    ExtraSetConfig,
     ModelConfig,
+    ReportConfig,
+    RobustnessConfig,
     ServingConfig,
+    ShortcutAuditConfig,
     SplitFractions,
     TrackingConfig,
     TrainingConfig,
@@ -95,7 +100,8 @@ class ConfigurationManager:
 
     def _data_source(self, source: str) -> str:
         """A local path in data.source is relative to the repo root, like every other path."""
-        if source.lower() == "demo" or source.lower().startswith("kaggle:") or "://" in source:
+        lowered = source.lower()
+        if lowered == "demo" or lowered.startswith(("demo:", "kaggle:")) or "://" in source:
             return source
         return str(self._path(str(Path(source).expanduser())))
 
@@ -190,6 +196,10 @@ class ConfigurationManager:
             cache=bool(train.cache),
             seed=int(train.seed),
             augment=AugmentationConfig(**train.augment.to_dict()),
+            strategy=train.strategy,
+            learning_rate_scaling=train.learning_rate_scaling,
+            # YAML reads bare on/off as booleans.
+            mixed_precision={True: "on", False: "off"}.get(train.mixed_precision, train.mixed_precision),
         )
 
     def get_evaluation_config(self) -> EvaluationConfig:
@@ -209,6 +219,73 @@ class ConfigurationManager:
             batch_size=int(evaluate.batch_size),
             threshold=threshold if isinstance(threshold, str) else float(threshold),
             calibration_bins=int(evaluate.calibration_bins),
+            bootstrap=int(evaluate.bootstrap),
+            calibrate=bool(evaluate.calibrate),
+            seed=int(evaluate.seed),
+        )
+
+    def get_robustness_config(self) -> RobustnessConfig:
+        paths, evaluate = self.config.robustness, self.params.evaluate
+        return RobustnessConfig(
+            model_file=self._path(self.config.training.model_file),
+            manifest_file=self._path(self.config.data_validation.manifest_file),
+            dataset_dir=self._path(self.config.data_ingestion.dataset_dir),
+            scores_file=self._path(self.config.evaluation.scores_file),
+            metrics_file=self._path(paths.metrics_file),
+            plot_file=self._path(paths.plot_file),
+            png_file=self._path(paths.png_file),
+            training_run_file=self._path(self.config.training.run_file),
+            image_size=int(self.params.model.image_size),
+            batch_size=int(evaluate.batch_size),
+            severities={name: tuple(float(v) for v in values)
+                        for name, values in evaluate.robustness.to_dict().items()},
+            seed=int(evaluate.seed),
+        )
+
+    def get_cross_dataset_config(self) -> CrossDatasetConfig:
+        paths, evaluate = self.config.cross_dataset, self.params.evaluate
+        return CrossDatasetConfig(
+            root_dir=self._path(paths.root_dir),
+            results_file=self._path(paths.results_file),
+            model_file=self._path(self.config.training.model_file),
+            scores_file=self._path(self.config.evaluation.scores_file),
+            training_run_file=self._path(self.config.training.run_file),
+            ingestion=self.get_data_ingestion_config(),
+            min_image_size=int(self.params.data.min_image_size),
+            image_size=int(self.params.model.image_size),
+            batch_size=int(evaluate.batch_size),
+            extra_sets=tuple(ExtraSetConfig(name=entry["name"], source=self._data_source(entry["source"]))
+                             for entry in evaluate.extra_sets),
+        )
+
+    def get_shortcut_audit_config(self) -> ShortcutAuditConfig:
+        evaluate = self.params.evaluate
+        return ShortcutAuditConfig(
+            results_file=self._path(self.config.shortcut_audit.results_file),
+            model_file=self._path(self.config.training.model_file),
+            manifest_file=self._path(self.config.data_validation.manifest_file),
+            dataset_dir=self._path(self.config.data_ingestion.dataset_dir),
+            training_run_file=self._path(self.config.training.run_file),
+            image_size=int(self.params.model.image_size),
+            batch_size=int(evaluate.batch_size),
+            warn_auc=float(evaluate.shortcut_warn_auc),
+            seed=int(evaluate.seed),
+        )
+
+    def get_report_config(self) -> ReportConfig:
+        evaluation, robustness = self.config.evaluation, self.config.robustness
+        return ReportConfig(
+            html_file=self._path(self.config.report.html_file),
+            scores_file=self._path(evaluation.scores_file),
+            predictions_file=self._path(evaluation.predictions_file),
+            plots_dir=self._path(evaluation.plots_dir),
+            dataset_dir=self._path(self.config.data_ingestion.dataset_dir),
+            robustness_metrics_file=self._path(robustness.metrics_file),
+            robustness_png_file=self._path(robustness.png_file),
+            cross_dataset_file=self._path(self.config.cross_dataset.results_file),
+            shortcut_audit_file=self._path(self.config.shortcut_audit.results_file),
+            training_run_file=self._path(self.config.training.run_file),
+            params={k: v for k, v in self.params.to_dict().items() if k != "serve"},
         )
 
     def get_export_config(self) -> ExportConfig:

@@ -3,6 +3,7 @@ one readable error naming the file, the dotted key, the value and what was expec
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -107,6 +108,40 @@ def _one_of(value: Any, choices: tuple[str, ...]) -> str | None:
     return None if value in choices else f"expected one of {', '.join(choices)}, got {value!r}"
 
 
+DEMO_STYLES = ("a", "b")
+EXTRA_SET_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def _is_extra_set_list(value: Any) -> str | None:
+    """evaluate.extra_sets: a list of {name, source} with unique, folder-safe names."""
+    if not isinstance(value, list):
+        return f"expected a list of {{name, source}} mappings, got {value!r}"
+    names = []
+    for index, entry in enumerate(value):
+        if not isinstance(entry, dict) or set(entry) != {"name", "source"}:
+            return f"entry {index}: expected a mapping with exactly 'name' and 'source', got {entry!r}"
+        name, source = entry["name"], entry["source"]
+        if not isinstance(name, str) or not EXTRA_SET_NAME.match(name):
+            return f"entry {index}: name must be letters, digits, '.', '_' or '-', got {name!r}"
+        if not isinstance(source, str) or not source.strip():
+            return f"entry {index} ({name}): source must be a non-empty string, got {source!r}"
+        names.append(name)
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    return f"names listed twice: {duplicated}" if duplicated else None
+
+
+def severities(minimum: float, maximum: float, exclusive_minimum: bool = False) -> Field:
+    """A list of perturbation severities within bounds (may be empty to skip that perturbation)."""
+    def check(value: Any) -> str | None:
+        ok = all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                 and (minimum < v if exclusive_minimum else minimum <= v) and v <= maximum for v in value)
+        if ok and len(set(value)) == len(value):
+            return None
+        low = "(" if exclusive_minimum else "["
+        return f"expected a list of distinct numbers in {low}{minimum}, {maximum}], got {value!r}"
+    return Field((list,), check=check, description=f"a list of numbers in [{minimum}, {maximum}]")
+
+
 def _is_variant_list(value: Any) -> str | None:
     if not value or not all(isinstance(v, str) for v in value):
         return f"expected a non-empty list of {', '.join(EXPORT_VARIANTS)}, got {value!r}"
@@ -138,6 +173,10 @@ CONFIG_SCHEMA: Schema = {
     "evaluation": {
         "root_dir": text(), "scores_file": text(), "predictions_file": text(), "plots_dir": text(),
     },
+    "robustness": {"root_dir": text(), "metrics_file": text(), "plot_file": text(), "png_file": text()},
+    "cross_dataset": {"root_dir": text(), "results_file": text()},
+    "shortcut_audit": {"results_file": text()},
+    "report": {"root_dir": text(), "html_file": text()},
     "export": {"root_dir": text(), "metrics_file": text()},
     "serving": {"model_file": text(), "export_dir": text(), "scores_file": text()},
     "tracking": {"tracking_uri": text(), "experiment_name": text(), "registered_model_name": text()},
@@ -162,6 +201,7 @@ PARAMS_SCHEMA: Schema = {
             "sensor_noise": number(0, 1),
             "jpeg_quality_min": integer(1, 100),
             "jpeg_quality_max": integer(1, 100),
+            "style": text(check=lambda v: _one_of(v, DEMO_STYLES)),
         },
         "min_image_size": integer(1),
         "max_bad_fraction": fraction(),
@@ -202,6 +242,10 @@ PARAMS_SCHEMA: Schema = {
         "class_weights": flag(),
         "cache": flag(),
         "seed": integer(0),
+        "strategy": text(check=lambda v: _one_of(v, ("auto", "mirrored", "multi_worker", "one_device"))),
+        "learning_rate_scaling": text(check=lambda v: _one_of(v, ("linear", "none"))),
+        "mixed_precision": Field((str, bool), description="'auto', 'on' or 'off'",
+                                 check=lambda v: None if isinstance(v, bool) else _one_of(v, ("auto", "on", "off"))),
         "augment": {
             "enabled": flag(),
             "flip": flag(),
@@ -224,6 +268,19 @@ PARAMS_SCHEMA: Schema = {
                            else f"expected a number in (0, 1), 'eer' or 'youden', got {v!r}"),
         "batch_size": integer(1),
         "calibration_bins": integer(2, 100),
+        "seed": integer(0),
+        "bootstrap": integer(0),
+        "calibrate": flag(),
+        "extra_sets": Field((list,), description="a list of {name, source} mappings", check=_is_extra_set_list),
+        "shortcut_warn_auc": number(0.5, 1),
+        "robustness": {
+            "jpeg": severities(1, 100),
+            "rescale": severities(0, 1, exclusive_minimum=True),
+            "blur": severities(0, 20, exclusive_minimum=True),
+            "noise": severities(0, 255, exclusive_minimum=True),
+            "crop": severities(0, 1, exclusive_minimum=True),
+            "brightness_contrast": severities(0, 0.9, exclusive_minimum=True),
+        },
     },
     "export": {
         "variants": Field((list,), description=f"a non-empty list of {', '.join(EXPORT_VARIANTS)}",

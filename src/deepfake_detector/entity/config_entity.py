@@ -18,6 +18,7 @@ class DemoDataConfig:
     sensor_noise: float
     jpeg_quality_min: int
     jpeg_quality_max: int
+    style: str = "a"  # a: checkerboard fingerprint, studio scenes; b: another fingerprint family and scenes
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,19 @@ class TrainingConfig:
     cache: bool
     seed: int
     augment: AugmentationConfig
+    # Scale-out: the tf.distribute strategy, how the learning rate follows the global batch, and
+    # float16 compute on GPUs that support it.
+    strategy: Literal["auto", "mirrored", "multi_worker", "one_device"] = "auto"
+    learning_rate_scaling: Literal["linear", "none"] = "linear"
+    mixed_precision: Literal["auto", "on", "off"] = "auto"
+
+
+@dataclass(frozen=True)
+class ExtraSetConfig:
+    """A dataset from another source, scored with the trained model to measure generalisation."""
+
+    name: str
+    source: str      # anything data.source accepts, or demo:<style>
 
 
 @dataclass(frozen=True)
@@ -131,6 +145,75 @@ class EvaluationConfig:
     batch_size: int
     threshold: float | Literal["eer", "youden"]
     calibration_bins: int
+    bootstrap: int = 0                 # stratified resamples for the 95 % intervals; 0 = none
+    calibrate: bool = False            # fit a temperature on val and report calibrated P(fake)
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class RobustnessConfig:
+    """Re-scoring the test split under each perturbation (what sharing sites do to images)."""
+
+    model_file: Path
+    manifest_file: Path
+    dataset_dir: Path
+    scores_file: Path                  # the evaluate stage's threshold and temperature
+    metrics_file: Path
+    plot_file: Path
+    png_file: Path
+    training_run_file: Path
+    image_size: int
+    batch_size: int
+    severities: Mapping[str, tuple[float, ...]]  # perturbation name -> severities, mild to harsh
+    seed: int
+
+
+@dataclass(frozen=True)
+class CrossDatasetConfig:
+    """Scoring the trained model on datasets from other sources, at the validation-chosen threshold."""
+
+    root_dir: Path                     # where each extra set is ingested
+    results_file: Path
+    model_file: Path
+    scores_file: Path
+    training_run_file: Path
+    ingestion: DataIngestionConfig     # how sources are fetched; each set gets its own folders
+    min_image_size: int
+    image_size: int
+    batch_size: int
+    extra_sets: tuple[ExtraSetConfig, ...]
+
+
+@dataclass(frozen=True)
+class ShortcutAuditConfig:
+    """Probing accidental cues (file size, JPEG history, framing...) one by one on the train split."""
+
+    results_file: Path
+    model_file: Path                   # scores heavily down-scaled thumbnails, when present
+    manifest_file: Path
+    dataset_dir: Path
+    training_run_file: Path
+    image_size: int
+    batch_size: int
+    warn_auc: float
+    seed: int
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """The single static HTML page that shows the model: every evaluation output in one file."""
+
+    html_file: Path
+    scores_file: Path
+    predictions_file: Path
+    plots_dir: Path
+    dataset_dir: Path
+    robustness_metrics_file: Path
+    robustness_png_file: Path
+    cross_dataset_file: Path
+    shortcut_audit_file: Path
+    training_run_file: Path
+    params: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
