@@ -1,20 +1,20 @@
 """Training-time augmentation: Keras' geometric and photometric layers plus forensic ones.
 
 The forensic layers imitate what happens to faces on the way to a detector (re-compression,
-blur, re-scaling) so it cannot lean on pristine pixels. Everything works on float batches in
+blur, re-scaling) so it cannot lean on pristine pixels; they call the ops in perturbations.py, the
+same ones the robustness evaluation measures the detector against. Everything works on float batches in
 [0, 255], is active only with training=True, and runs in the tf.data pipeline; it is never
 saved inside the model.
 """
 from __future__ import annotations
 
-import math
-
 import keras
 import tensorflow as tf
 
+from deepfake_detector.components import perturbations
+from deepfake_detector.components.perturbations import PIXEL_RANGE
 from deepfake_detector.entity import AugmentationConfig
 
-PIXEL_RANGE = (0.0, 255.0)
 BLUR_SIGMA_RANGE = (0.5, 1.5)
 
 
@@ -61,8 +61,7 @@ class RandomJpegQuality(RandomPerImage):
 
     def transform(self, image, parameter):
         quality = tf.clip_by_value(tf.cast(tf.floor(parameter), tf.int32), *self.quality_range)
-        pixels = tf.cast(tf.round(tf.clip_by_value(image, *PIXEL_RANGE)), tf.uint8)
-        return tf.cast(tf.image.adjust_jpeg_quality(pixels, quality), tf.float32)
+        return perturbations.jpeg(image, quality)
 
 
 class RandomGaussianBlur(RandomPerImage):
@@ -70,17 +69,9 @@ class RandomGaussianBlur(RandomPerImage):
 
     def __init__(self, probability: float, seed: int | None = None, **kwargs):
         super().__init__(probability, *BLUR_SIGMA_RANGE, seed=seed, **kwargs)
-        self.radius = math.ceil(3 * BLUR_SIGMA_RANGE[1])
 
     def transform(self, image, parameter):
-        offsets = tf.range(-self.radius, self.radius + 1, dtype=tf.float32)
-        weights = tf.exp(-(offsets ** 2) / (2.0 * parameter ** 2))
-        weights /= tf.reduce_sum(weights)
-        channels = image.shape[-1]
-        kernel = tf.tile((weights[:, None] * weights[None, :])[:, :, None, None], [1, 1, channels, 1])
-        r = self.radius
-        padded = tf.pad(image[None], [[0, 0], [r, r], [r, r], [0, 0]], mode="REFLECT")
-        return tf.nn.depthwise_conv2d(padded, kernel, strides=[1, 1, 1, 1], padding="VALID")[0]
+        return perturbations.gaussian_blur(image, parameter)
 
 
 class RandomRescale(RandomPerImage):
@@ -90,10 +81,7 @@ class RandomRescale(RandomPerImage):
         super().__init__(probability, min_factor, 1.0, seed=seed, **kwargs)
 
     def transform(self, image, parameter):
-        size = tf.shape(image)[:2]
-        smaller = tf.maximum(tf.cast(tf.round(tf.cast(size, tf.float32) * parameter), tf.int32), 1)
-        image = tf.image.resize(image, smaller, method="bilinear", antialias=True)
-        return tf.image.resize(image, size, method="bilinear")
+        return perturbations.rescale(image, parameter)
 
 
 class ClipPixels(keras.layers.Layer):

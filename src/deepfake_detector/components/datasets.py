@@ -42,15 +42,27 @@ def split_rows(manifest: pd.DataFrame, split: str, dataset_dir: Path) -> tuple[l
     return paths, rows["label"].astype(int).tolist()
 
 
-def decode_and_resize(path, image_size: int):
-    """Read one image file into a float32 [image_size, image_size, 3] tensor in [0, 255]."""
+def decode_native(path):
+    """One image file as float32 (H, W, 3) in [0, 255] at its own size (first frame, RGB): what a
+    perturbation sees before the model's resize."""
     import tensorflow as tf
 
-    data = tf.io.read_file(path)
-    image = tf.io.decode_image(data, channels=3, expand_animations=False)
+    image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+    return tf.cast(image, tf.float32)
+
+
+def resize_for_model(image, image_size: int):
+    """Bilinear with antialias to (image_size, image_size, 3), clipped to [0, 255]."""
+    import tensorflow as tf
+
     image = tf.image.resize(image, (image_size, image_size), method="bilinear", antialias=True)
     image.set_shape((image_size, image_size, 3))
     return tf.clip_by_value(image, 0.0, 255.0)
+
+
+def decode_and_resize(path, image_size: int):
+    """Read one image file into a float32 [image_size, image_size, 3] tensor in [0, 255]."""
+    return resize_for_model(decode_native(path), image_size)
 
 
 def build_dataset(paths: list[str], labels: list[int], image_size: int, batch_size: int, *,

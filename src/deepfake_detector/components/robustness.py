@@ -1,0 +1,155 @@
+"""How well the detector holds up after what social networks do to images: the test images are
+scored again under each perturbation of perturbations.py, and the drop in AUC is reported.
+
+Each image is degraded at its own size, as a platform would, and only then resized for the model
+exactly as training resized it.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from deepfake_detector.components.datasets import decode_native, resize_for_model
+from deepfake_detector.components.metrics import compute_scores
+from deepfake_detector.components.perturbations import apply_perturbation, get_perturbation
+from deepfake_detector.utils.files import atomic_path, write_json_atomic
+
+logger = logging.getLogger(__name__)
+
+CLEAN = "none"
+SCORE_COLUMNS = ("roc_auc", "accuracy", "eer")
+COLUMNS = ("perturbation", "severity", *SCORE_COLUMNS, "n")
+# compute_scores needs a bin count for its calibration error, which this table does not report.
+CALIBRATION_BINS = 10
+PANEL_COLUMNS = 3
+DPI = 120
+
+
+
+
+def perturbed_dataset(paths: Sequence[str], *, image_size: int, batch_size: int, perturbation: str,
+                      severity: float | None, seed: int):
+    """Batches of model inputs: each image decoded at its own size, perturbed (perturbation "none"
+    leaves it alone), then resized. Image i's noise uses the stateless seed (seed, i), so every run
+    and every severity draws the same noise pattern for the same image."""
+    def load(path, index):
+        image = decode_native(path)
+        if perturbation != CLEAN:
+            image = apply_perturbation(perturbation, image, severity,
+                                       seed=tf.stack([tf.constant(seed, tf.int64), index]))
+        return resize_for_model(image, image_size)
+
+    dataset = tf.data.Dataset.from_tensor_slices((list(paths), tf.range(len(paths), dtype=tf.int64)))
+    dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def _conditions(severities: Mapping[str, Sequence[float]]) -> list[tuple[str, float | None]]:
+    """("none", None) then every (perturbation, severity), each checked before any image is read."""
+    conditions: list[tuple[str, float | None]] = [(CLEAN, None)]
+    for name, values in severities.items():
+        perturbation = get_perturbation(name)
+        conditions.extend((name, perturbation.check(value)) for value in values)
+    return conditions
+
+
+def score_under_perturbations(model, paths: Sequence[str], labels: Sequence[int], *, image_size: int,
+                              batch_size: int, severities: Mapping[str, Sequence[float]], threshold: float,
+                              seed: int) -> pd.DataFrame:
+    """One row per condition, the clean images first (perturbation "none", severity None), then
+    each (perturbation, severity) in the order given; columns perturbation, severity, roc_auc,
+    accuracy (P(fake) >= threshold is called fake), eer and n. Deterministic for a given seed."""
+    if not paths:
+        raise ValueError("no images to score for robustness")
+    if len(paths) != len(labels):
+        raise ValueError(f"{len(paths)} image paths but {len(labels)} labels")
+    conditions = _conditions(severities)
+    rows = []
+    for number, (name, severity) in enumerate(conditions, start=1):
+        dataset = perturbed_dataset(paths, image_size=image_size, batch_size=batch_size, perturbation=name,
+                                    severity=severity, seed=seed)
+        probs = np.asarray(model.predict(dataset, verbose=0), dtype=np.float64).ravel()
+        scores = compute_scores(labels, probs, threshold, CALIBRATION_BINS)
+        rows.append({"perturbation": name, "severity": severity,
+                     **{column: scores[column] for column in SCORE_COLUMNS}, "n": len(paths)})
+        logger.info("Robustness %d/%d: %s%s: AUC %.4f", number, len(conditions), name,
+                    "" if severity is None else f" at {severity:g}", scores["roc_auc"])
+    table = pd.DataFrame(rows, columns=list(COLUMNS))
+    # Object dtype keeps the clean row's severity None; a float column would turn it into NaN.
+    table["severity"] = pd.Series([row["severity"] for row in rows], dtype=object)
+    return table
+
+
+def _severity_key(severity: float) -> str:
+    return f"{severity:g}"
+
+
+def _scores(row: Mapping[str, Any]) -> dict[str, float]:
+    return {column: float(row[column]) for column in SCORE_COLUMNS}
+
+
+def robustness_metrics(table: pd.DataFrame) -> dict[str, Any]:
+    """{"clean": {roc_auc, accuracy, eer}, "<perturbation>": {"<severity>": {...}}} for dvc metrics;
+    severities are keyed as short numbers ("90", "0.5")."""
+    clean = table[table["perturbation"] == CLEAN]
+    if len(clean) != 1:
+        raise ValueError(f"the robustness table needs exactly one {CLEAN!r} row, found {len(clean)}")
+    metrics: dict[str, Any] = {"clean": _scores(clean.iloc[0])}
+    for row in table[table["perturbation"] != CLEAN].to_dict("records"):
+        metrics.setdefault(row["perturbation"], {})[_severity_key(row["severity"])] = _scores(row)
+    return metrics
+
+
+def robustness_plot_records(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """One record per perturbed condition {perturbation, severity, roc_auc, accuracy, eer}, for a
+    DVC plot of AUC against severity; the clean row is left out (it is in the metrics file)."""
+    return [{"perturbation": row["perturbation"], "severity": float(row["severity"]), **_scores(row)}
+            for row in table[table["perturbation"] != CLEAN].to_dict("records")]
+
+
+def render_robustness(path: Path, table: pd.DataFrame) -> Path:
+    """One small panel per perturbation: AUC against severity from mild (left) to harsh (right),
+    the clean AUC dashed and chance dotted."""
+    clean_auc = robustness_metrics(table)["clean"]["roc_auc"]
+    names = list(dict.fromkeys(table.loc[table["perturbation"] != CLEAN, "perturbation"]))
+    columns = max(1, min(PANEL_COLUMNS, len(names)))
+    rows = max(1, math.ceil(len(names) / columns))
+    figure = Figure(figsize=(3.4 * columns, 2.9 * rows), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    panels = figure.subplots(rows, columns, squeeze=False).ravel()
+    for axes, name in zip(panels[:len(names)], names, strict=True):
+        perturbation = get_perturbation(name)
+        auc_by_severity = dict(table.loc[table["perturbation"] == name, ["severity", "roc_auc"]]
+                               .itertuples(index=False, name=None))
+        ordered = perturbation.mild_to_harsh(auc_by_severity)
+        axes.plot(ordered, [auc_by_severity[s] for s in ordered], marker="o", color="tab:red", lw=2)
+        if perturbation.harsher_when_lower:
+            axes.invert_xaxis()
+        axes.axhline(clean_auc, color="black", ls="--", lw=1, label=f"clean ({clean_auc:.3f})")
+        axes.axhline(0.5, color="grey", ls=":", lw=1, label="chance")
+        axes.set(title=name, xlabel=perturbation.severity_label, ylabel="ROC AUC", ylim=(0.0, 1.02))
+        axes.grid(alpha=0.3)
+        axes.legend(loc="lower left", fontsize="small")
+    for axes in panels[len(names):]:
+        axes.set_visible(False)
+    figure.suptitle("Detector AUC under perturbations (mild to harsh)")
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=DPI)
+    return Path(path)
+
+
+def write_robustness_outputs(table: pd.DataFrame, metrics_file: Path, plot_file: Path, png_file: Path) -> None:
+    """Write the metrics JSON, the plot records JSON and the PNG panels for one robustness table."""
+    write_json_atomic(metrics_file, robustness_metrics(table))
+    write_json_atomic(plot_file, robustness_plot_records(table))
+    render_robustness(png_file, table)
+    logger.info("Wrote robustness results to %s, %s and %s", metrics_file, plot_file, png_file)
