@@ -1,7 +1,8 @@
 """The built-in demo dataset: deterministic, in HardFake's layout, and telling its classes apart
-only by the fake class' up-sampling fingerprint."""
+only by the fake class' up-sampling fingerprint; style b has its own fingerprint and scenes."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,8 +11,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from deepfake_detector.components.demo_data import generate_demo_dataset
+from deepfake_detector.components.demo_data import generate_demo_dataset, render_demo_image
 from deepfake_detector.entity import DemoDataConfig
+from deepfake_detector.labels import FAKE, REAL
 
 SMALL = DemoDataConfig(seed=42, images_per_class=3, image_size=64, fingerprint_strength=0.06,
                        sensor_noise=0.02, jpeg_quality_min=75, jpeg_quality_max=95)
@@ -24,6 +26,15 @@ def files_of(folder: Path) -> dict[str, bytes]:
 def nyquist_peak_ratio(path: Path) -> float:
     """Power at half the sampling rate along each axis, over the median power around it: a
     stride-2 up-sampling checkerboard shows there as a sharp peak."""
+    return spectral_peak_ratio(path, divisor=2)
+
+
+def third_peak_ratio(path: Path) -> float:
+    """The same at a third of the sampling rate, where stride-3 up-sampling leaves its peaks."""
+    return spectral_peak_ratio(path, divisor=3)
+
+
+def spectral_peak_ratio(path: Path, divisor: int) -> float:
     grey = np.asarray(Image.open(path).convert("L"), dtype=np.float64)
     grey -= grey.mean()
     size = grey.shape[0]
@@ -32,7 +43,7 @@ def nyquist_peak_ratio(path: Path) -> float:
     ring = np.ones((9, 9), dtype=bool)
     ring[3:6, 3:6] = False
     ratios = []
-    for row, column in ((0, size // 2), (size // 2, 0)):
+    for row, column in ((0, size // divisor), (size // divisor, 0)):
         patch = power[np.ix_((np.arange(-4, 5) + row) % size, (np.arange(-4, 5) + column) % size)]
         ratios.append(patch[4, 4] / np.median(patch[ring]))
     return float(np.mean(ratios))
@@ -93,3 +104,80 @@ def test_without_fingerprint_fakes_show_no_peaks(tmp_path: Path) -> None:
     generate_demo_dataset(replace(SMALL, images_per_class=6, image_size=96, fingerprint_strength=0.0), tmp_path)
     ratios = [nyquist_peak_ratio(path) for path in sorted(tmp_path.glob("fake/*.jpg"))]
     assert max(ratios) < 20, ratios
+
+
+# --- styles ----------------------------------------------------------------------------------
+
+# sha256 of two style-a images, computed from the generator before styles existed: the default
+# pipeline's data (and its locked results) depend on style a never changing.
+STYLE_A_SHA256 = {
+    (FAKE, 1): "3f9b6d500361d27972047719c7b37a2ef1f7c5840421717a0e7b9803a65f18ff",
+    (REAL, 2): "691a3e1393c7108594f98f4e482de4c15c48860e4d1cc11ea8183fab1dabcc26",
+}
+
+
+@pytest.mark.parametrize("config", [SMALL, replace(SMALL, style="a"), replace(SMALL, style="A")],
+                         ids=["default", "a", "upper-case A"])
+def test_style_a_images_are_the_ones_made_before_styles_existed(config: DemoDataConfig) -> None:
+    for (label, index), expected in STYLE_A_SHA256.items():
+        assert hashlib.sha256(render_demo_image(config, label, index)).hexdigest() == expected
+
+
+def test_style_b_is_deterministic(tmp_path: Path) -> None:
+    style_b = replace(SMALL, style="b")
+    generate_demo_dataset(style_b, tmp_path / "first")
+    generate_demo_dataset(style_b, tmp_path / "second")
+    assert files_of(tmp_path / "first") == files_of(tmp_path / "second")
+
+
+def test_style_b_draws_other_images_in_the_same_layout(tmp_path: Path) -> None:
+    counts_a = generate_demo_dataset(SMALL, tmp_path / "a")
+    counts_b = generate_demo_dataset(replace(SMALL, style="b"), tmp_path / "b")
+    style_a, style_b = files_of(tmp_path / "a"), files_of(tmp_path / "b")
+    assert counts_a == counts_b
+    assert style_a.keys() == style_b.keys()
+    assert style_a["data.csv"] == style_b["data.csv"]
+    assert all(style_a[name] != style_b[name] for name in style_a if name.endswith(".jpg"))
+
+
+def test_unknown_style_is_refused_with_the_known_ones(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"'c'.*a, b"):
+        generate_demo_dataset(replace(SMALL, style="c"), tmp_path)
+    assert not (tmp_path / "fake").exists()
+
+
+@pytest.fixture(scope="module")
+def spectral_sample_b(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("spectral_b")
+    generate_demo_dataset(replace(SMALL, images_per_class=12, image_size=96, style="b"), folder)
+    return folder
+
+
+def test_style_b_fakes_peak_at_a_third_of_the_sampling_rate_not_at_half(spectral_sample_b: Path) -> None:
+    fakes = sorted(spectral_sample_b.glob("fake/*.jpg"))
+    assert min(third_peak_ratio(path) for path in fakes) > 50
+    assert max(nyquist_peak_ratio(path) for path in fakes) < 20
+
+
+def test_style_a_fakes_have_no_peak_at_a_third_of_the_sampling_rate(spectral_sample: Path) -> None:
+    assert max(third_peak_ratio(path) for path in sorted(spectral_sample.glob("fake/*.jpg"))) < 20
+
+
+def test_style_b_reals_have_no_upsampling_peaks(spectral_sample_b: Path) -> None:
+    reals = sorted(spectral_sample_b.glob("real/*.jpg"))
+    assert max(third_peak_ratio(path) for path in reals) < 20
+    assert max(nyquist_peak_ratio(path) for path in reals) < 20
+
+
+def test_style_b_scenes_are_darker_with_bigger_heads(spectral_sample: Path, spectral_sample_b: Path) -> None:
+    """Low-key close-ups: the mean brightness drops, and the face fills more of the centre, so
+    the centre differs more from the border (a vignette and a background darker than skin)."""
+    def brightness(folder: Path) -> tuple[float, float]:
+        greys = [np.asarray(Image.open(path).convert("L"), dtype=np.float64) for path in sorted(folder.rglob("*.jpg"))]
+        return (float(np.mean([g.mean() for g in greys])),
+                float(np.mean([g[32:64, 32:64].mean() - g.mean() for g in greys])))
+
+    mean_a, centre_a = brightness(spectral_sample)
+    mean_b, centre_b = brightness(spectral_sample_b)
+    assert mean_b < mean_a - 10
+    assert centre_b > centre_a

@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -17,6 +18,7 @@ import pytest
 import requests
 
 from deepfake_detector.components.data_ingestion import DataIngestion
+from deepfake_detector.components.demo_data import generate_demo_dataset
 from deepfake_detector.exceptions import IngestionError
 from tests.unit.ingest_fixtures import (
     files_under,
@@ -313,3 +315,32 @@ def test_demo_source_generates_a_hardfake_style_dataset(tmp_path: Path) -> None:
     assert (report["kind"], result.layout) == ("demo", "hardfake_csv")
     assert result.class_counts == {"fake": 4, "real": 4}
     assert all((result.dataset_dir / row["path"]).is_file() for row in read_index(result.index_file))
+
+
+def demo_images(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*.jpg"))}
+
+
+@pytest.mark.parametrize("source", ["demo:b", "DEMO:B", " demo:b "])
+def test_demo_source_with_a_style_generates_that_style(tmp_path: Path, source: str) -> None:
+    config = make_config(tmp_path, source)
+    result = DataIngestion(config).run()
+    generate_demo_dataset(replace(config.demo, style="b"), tmp_path / "expected")
+    assert demo_images(result.dataset_dir) == demo_images(tmp_path / "expected")
+    assert read_report(result.report_file)["source"] == "demo:b"
+    assert result.class_counts == {"fake": 4, "real": 4}
+
+
+def test_plain_demo_source_keeps_the_configured_style(tmp_path: Path) -> None:
+    config = make_config(tmp_path, "demo")
+    config = replace(config, demo=replace(config.demo, style="b"))
+    result = DataIngestion(config).run()
+    generate_demo_dataset(config.demo, tmp_path / "style_b")
+    generate_demo_dataset(replace(config.demo, style="a"), tmp_path / "style_a")
+    assert demo_images(result.dataset_dir) == demo_images(tmp_path / "style_b")
+    assert demo_images(result.dataset_dir) != demo_images(tmp_path / "style_a")
+
+
+def test_unknown_demo_style_names_the_value_and_the_known_styles(tmp_path: Path) -> None:
+    message = expect_failure(tmp_path, "demo:z")
+    assert "'z'" in message and "a, b" in message and "data.source" in message

@@ -1,10 +1,15 @@
 """The built-in demo dataset: procedural face-like scenes in HardFake's layout, where only a GAN
-up-sampling fingerprint (fake) or camera sensor noise (real) tells the two classes apart."""
+up-sampling fingerprint (fake) or camera sensor noise (real) tells the two classes apart.
+
+Two styles stand in for two generators: "a" (the default) leaves a stride-2 checkerboard on studio
+portraits; "b" leaves stride-3 traces on darker close-ups, so a detector trained on one can be
+scored on the other to show how far it generalises."""
 from __future__ import annotations
 
 import io
 import logging
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,16 +34,72 @@ HAIR_COLOURS = np.array([
     (0.55, 0.22, 0.10), (0.62, 0.62, 0.62), (0.88, 0.80, 0.62),
 ])
 IRIS_COLOURS = np.array([(0.30, 0.18, 0.08), (0.20, 0.35, 0.55), (0.25, 0.40, 0.25), (0.40, 0.42, 0.45)])
+# Style b grades skin pinker or more olive and has dyed hair among its colours.
+SKIN_TONES_B = np.array([
+    (0.98, 0.80, 0.76), (0.90, 0.70, 0.64), (0.80, 0.64, 0.46), (0.70, 0.56, 0.36),
+    (0.56, 0.40, 0.32), (0.40, 0.27, 0.24),
+])
+HAIR_COLOURS_B = np.array([
+    (0.02, 0.02, 0.03), (0.30, 0.16, 0.10), (0.85, 0.70, 0.40), (0.45, 0.10, 0.08),
+    (0.90, 0.90, 0.92), (0.18, 0.12, 0.30),
+])
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: the palettes are arrays, which == cannot compare
+class DemoStyle:
+    """What one style draws from: its scenes' statistics, its fakes' up-sampling stride and its
+    reals' noise. Every range is a (low, high) pair for a uniform draw."""
+
+    stream: tuple[int, ...]  # appended to each image's seed, so styles draw unrelated scenes
+    upsampling_stride: int  # 2: checkerboard at half the sampling rate; 3: peaks at a third of it
+    skin_tones: np.ndarray
+    hair_colours: np.ndarray
+    background: tuple[float, float]  # each RGB channel of the background gradient's two colours
+    head_half_width: tuple[float, float]  # as a fraction of the image size
+    head_aspect: tuple[float, float]  # half height over half width
+    lens_blur: tuple[float, float]
+    exposure: tuple[float, float]
+    light_slope: tuple[float, float]  # how strongly the light falls off across the image
+    vignette: tuple[float, float]
+    noise_scale: float  # times data.demo.sensor_noise, for the real class
+    demosaic_blur: tuple[float, float]
+
+
+STYLES = {
+    # Style a keeps an empty stream and the original ranges: its images predate styles and must
+    # stay byte-identical.
+    "a": DemoStyle(stream=(), upsampling_stride=2, skin_tones=SKIN_TONES, hair_colours=HAIR_COLOURS,
+                   background=(0.08, 0.92), head_half_width=(0.13, 0.23), head_aspect=(1.18, 1.42),
+                   lens_blur=(0.3, 0.9), exposure=(0.8, 1.1), light_slope=(0.05, 0.3), vignette=(0.0, 0.2),
+                   noise_scale=1.0, demosaic_blur=(0.3, 0.6)),
+    # Style b: low-key close-ups (dark backgrounds, bigger rounder heads, harder side light, a
+    # stronger vignette), sharper lenses, and reals from a cleaner, more heavily demosaiced sensor.
+    "b": DemoStyle(stream=(ord("b"),), upsampling_stride=3, skin_tones=SKIN_TONES_B,
+                   hair_colours=HAIR_COLOURS_B, background=(0.02, 0.5), head_half_width=(0.2, 0.3),
+                   head_aspect=(1.05, 1.25), lens_blur=(0.1, 0.5), exposure=(0.75, 1.05),
+                   light_slope=(0.25, 0.6), vignette=(0.15, 0.45), noise_scale=0.6,
+                   demosaic_blur=(0.5, 0.8)),
+}
+DEMO_STYLES = tuple(STYLES)
+
+
+def demo_style(name: str) -> DemoStyle:
+    """The style data.demo.style names (any case); ValueError listing the known ones otherwise."""
+    style = STYLES.get(str(name).strip().lower())
+    if style is None:
+        raise ValueError(f"data.demo.style {name!r} is not a demo style; known styles: {', '.join(DEMO_STYLES)}")
+    return style
 
 
 def generate_demo_dataset(config: DemoDataConfig, target_dir: Path) -> dict[str, int]:
     """Write images_per_class fake and real JPEGs plus data.csv into target_dir.
 
     Byte-identical for the same config: every image draws from its own generator seeded by
-    (seed, class, index), so no image depends on another. Both classes come from the same scene
+    (seed, class, index, style), so no image depends on another. Both classes come from the same scene
     generator with the same distributions, JPEG qualities included, so content cannot tell them
     apart. Returns the number of images written per class name.
     """
+    style = demo_style(config.style)
     target_dir = Path(target_dir)
     jobs = [(label, index) for label in (FAKE, REAL) for index in range(1, config.images_per_class + 1)]
     for label in (FAKE, REAL):
@@ -47,31 +108,34 @@ def generate_demo_dataset(config: DemoDataConfig, target_dir: Path) -> dict[str,
     for label, index in tqdm(jobs, desc="demo images", unit="img", leave=False):
         image_id = f"{CLASS_NAMES[label]}_{index}"
         (target_dir / CLASS_NAMES[label] / f"{image_id}.jpg").write_bytes(
-            render_demo_image(config, label, index))
+            render_demo_image(config, label, index, style))
         rows.append(f"{image_id},{CLASS_NAMES[label]}")
     write_text_atomic(target_dir / CSV_NAME, "\n".join(rows) + "\n")
     counts = {CLASS_NAMES[label]: config.images_per_class for label in (FAKE, REAL)}
-    logger.info("Demo dataset: %d fake and %d real %dx%d JPEGs in %s", counts["fake"], counts["real"],
-                config.image_size, config.image_size, target_dir)
+    logger.info("Demo dataset (style %s): %d fake and %d real %dx%d JPEGs in %s", config.style, counts["fake"],
+                counts["real"], config.image_size, config.image_size, target_dir)
     return counts
 
 
-def render_demo_image(config: DemoDataConfig, label: int, index: int) -> bytes:
-    """One demo image as JPEG bytes; a pure function of (config, label, index)."""
-    rng = np.random.default_rng([config.seed, label, index])
-    scene = draw_scene(rng, config.image_size)
+def render_demo_image(config: DemoDataConfig, label: int, index: int, style: DemoStyle | None = None) -> bytes:
+    """One demo image as JPEG bytes; a pure function of (config, label, index).
+
+    style, when given, must be config.style's (it saves looking it up once per image)."""
+    style = style or demo_style(config.style)
+    rng = np.random.default_rng([config.seed, label, index, *style.stream])
+    scene = draw_scene(rng, config.image_size, style)
     quality = int(rng.integers(config.jpeg_quality_min, config.jpeg_quality_max, endpoint=True))
     if label == FAKE:
-        pixels = add_upsampling_fingerprint(scene, config.fingerprint_strength)
+        pixels = add_upsampling_fingerprint(scene, config.fingerprint_strength, style.upsampling_stride)
     else:
-        pixels = add_sensor_noise(scene, rng, config.sensor_noise)
+        pixels = add_sensor_noise(scene, rng, config.sensor_noise * style.noise_scale, style.demosaic_blur)
     image = Image.fromarray(np.clip(np.rint(pixels * 255.0), 0, 255).astype(np.uint8), "RGB")
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=quality)
     return buffer.getvalue()
 
 
-def add_upsampling_fingerprint(scene: np.ndarray, strength: float) -> np.ndarray:
+def add_upsampling_fingerprint(scene: np.ndarray, strength: float, stride: int = 2) -> np.ndarray:
     """Add the periodic residual a stride-2 transposed convolution leaves on its output.
 
     A transposed convolution with a 3-tap kernel [a, b, a] writes b * x to even output pixels
@@ -85,14 +149,22 @@ def add_upsampling_fingerprint(scene: np.ndarray, strength: float) -> np.ndarray
 
     At 300 px the pattern still shows after JPEG and the pipeline's antialiased resize to
     224 px: half the sampling rate (150 cycles per image) folds to 74 cycles at 224 px.
+
+    stride 3 (x3 up-sampling decoders) gives the same kind of residual with a period of three
+    pixels, peaks at a third of the sampling rate (100 cycles at 300 px, below 224 px' Nyquist
+    limit, so they survive the resize unfolded) and none at half of it.
     """
+    if stride not in UPSAMPLERS:
+        raise ValueError(f"up-sampling stride must be one of {sorted(UPSAMPLERS)}, got {stride}")
     height, width = scene.shape[:2]
-    low = _downsample_2x(scene)
-    residual = _transposed_conv_2x(low, strength) - _transposed_conv_2x(low, 0.0)
+    low = _downsample(scene, stride)
+    upsample = UPSAMPLERS[stride]
+    residual = upsample(low, strength) - upsample(low, 0.0)
     return scene + residual[:height, :width]
 
 
-def add_sensor_noise(scene: np.ndarray, rng: np.random.Generator, level: float) -> np.ndarray:
+def add_sensor_noise(scene: np.ndarray, rng: np.random.Generator, level: float,
+                     demosaic_blur: tuple[float, float] = (0.3, 0.6)) -> np.ndarray:
     """Camera-like noise: signal-dependent (shot plus read) noise on the raw values, then the
     mild blur a demosaicing interpolation leaves, which correlates the noise of neighbours.
 
@@ -102,18 +174,18 @@ def add_sensor_noise(scene: np.ndarray, rng: np.random.Generator, level: float) 
     iso_gain = rng.uniform(0.6, 1.4)  # images were "shot" at different sensitivities
     std = level * iso_gain * np.sqrt(0.25 + 0.75 * np.clip(scene, 0.0, 1.0))
     noisy = scene + std * rng.standard_normal(scene.shape, dtype=np.float32)
-    return _binomial_blur(noisy, weight=rng.uniform(0.3, 0.6))
+    return _binomial_blur(noisy, weight=rng.uniform(*demosaic_blur))
 
 
-def draw_scene(rng: np.random.Generator, size: int) -> np.ndarray:
-    """A head-and-shoulders scene (float32 RGB in [0, 1]) drawn from rng alone, class-blind."""
-    background = _draw_background(rng, size).convert("RGBA")
-    image = Image.alpha_composite(background, _draw_person(rng, size)).convert("RGB")
+def draw_scene(rng: np.random.Generator, size: int, style: DemoStyle = STYLES["a"]) -> np.ndarray:
+    """A head-and-shoulders scene (float32 RGB in [0, 1]) drawn from rng and style alone, class-blind."""
+    background = _draw_background(rng, size, style).convert("RGBA")
+    image = Image.alpha_composite(background, _draw_person(rng, size, style)).convert("RGB")
     pixels = np.asarray(image, dtype=np.float32) / 255.0
-    pixels = _binomial_blur(pixels, weight=rng.uniform(0.3, 0.9))  # lens softness
-    pixels = pixels * _lighting(rng, size)[:, :, None]
+    pixels = _binomial_blur(pixels, weight=rng.uniform(*style.lens_blur))  # lens softness
+    pixels = pixels * _lighting(rng, size, style)[:, :, None]
     white_balance = 1.0 + rng.uniform(-0.06, 0.06, size=3).astype(np.float32)
-    return np.clip(pixels * white_balance * rng.uniform(0.8, 1.1), 0.0, 1.0).astype(np.float32)
+    return np.clip(pixels * white_balance * rng.uniform(*style.exposure), 0.0, 1.0).astype(np.float32)
 
 
 def _colour(base: np.ndarray, rng: np.random.Generator, jitter: float = 0.05) -> tuple[int, int, int]:
@@ -125,7 +197,7 @@ def _shade(colour: tuple[int, ...], factor: float) -> tuple[int, int, int]:
     return tuple(int(min(255, max(0, round(c * factor)))) for c in colour[:3])
 
 
-def _draw_background(rng: np.random.Generator, size: int) -> Image.Image:
+def _draw_background(rng: np.random.Generator, size: int, style: DemoStyle) -> Image.Image:
     """A two-colour gradient at a random angle, a soft colour field and a few out-of-focus shapes
     (a wall, a window, a lamp), so that backgrounds differ in their low frequencies.
 
@@ -133,7 +205,7 @@ def _draw_background(rng: np.random.Generator, size: int) -> Image.Image:
     way to blur it."""
     small = max(8, size // 4)
     angle = rng.uniform(0, 2 * math.pi)
-    first, second = rng.uniform(0.08, 0.92, size=(2, 3)).astype(np.float32)
+    first, second = rng.uniform(*style.background, size=(2, 3)).astype(np.float32)
     coords = np.linspace(-1.0, 1.0, small, dtype=np.float32)
     ramp = (coords[None, :] * math.cos(angle) + coords[:, None] * math.sin(angle)) * 0.5 + 0.5
     pixels = first * (1 - ramp[:, :, None]) + second * ramp[:, :, None]
@@ -154,15 +226,15 @@ def _draw_background(rng: np.random.Generator, size: int) -> Image.Image:
     return image.resize((size, size), Image.Resampling.BICUBIC)
 
 
-def _draw_person(rng: np.random.Generator, size: int) -> Image.Image:
+def _draw_person(rng: np.random.Generator, size: int, style: DemoStyle) -> Image.Image:
     """Shoulders, neck, hair, head, ears and a face on a transparent layer, tilted at random."""
     layer = Image.new("RGBA", (size, size), (0, 0, 0, 0))
     draw = ImageDraw.Draw(layer)
-    half_w = size * rng.uniform(0.13, 0.23)
-    half_h = half_w * rng.uniform(1.18, 1.42)
+    half_w = size * rng.uniform(*style.head_half_width)
+    half_h = half_w * rng.uniform(*style.head_aspect)
     cx, cy = size * rng.uniform(0.32, 0.68), size * rng.uniform(0.34, 0.6)
-    skin = _colour(SKIN_TONES[rng.integers(len(SKIN_TONES))], rng, 0.04)
-    hair = _colour(HAIR_COLOURS[rng.integers(len(HAIR_COLOURS))], rng, 0.05)
+    skin = _colour(style.skin_tones[rng.integers(len(style.skin_tones))], rng, 0.04)
+    hair = _colour(style.hair_colours[rng.integers(len(style.hair_colours))], rng, 0.05)
     turn = rng.uniform(-0.15, 0.15) * half_w  # a head turned sideways shifts its features
 
     # Shoulders and clothes, then the neck.
@@ -286,20 +358,25 @@ def _draw_face(draw: ImageDraw.ImageDraw, rng: np.random.Generator, cx: float, c
                    start=20, end=160, fill=beard)
 
 
-def _lighting(rng: np.random.Generator, size: int) -> np.ndarray:
+def _lighting(rng: np.random.Generator, size: int, style: DemoStyle) -> np.ndarray:
     """A directional ramp times a vignette: light from a random side at a random strength."""
     coords = np.linspace(-1.0, 1.0, size, dtype=np.float32)
     angle = rng.uniform(0, 2 * math.pi)
     ramp = coords[None, :] * math.cos(angle) + coords[:, None] * math.sin(angle)
     radius2 = coords[None, :] ** 2 + coords[:, None] ** 2
-    return (1.0 + rng.uniform(0.05, 0.3) * ramp) * (1.0 - rng.uniform(0.0, 0.2) * radius2 / 2)
+    return (1.0 + rng.uniform(*style.light_slope) * ramp) * (1.0 - rng.uniform(*style.vignette) * radius2 / 2)
 
 
-def _downsample_2x(pixels: np.ndarray) -> np.ndarray:
-    """2x2 box average (edge rows and columns repeated when a side is odd)."""
+def _downsample(pixels: np.ndarray, factor: int) -> np.ndarray:
+    """factor x factor box average (edge rows and columns repeated when a side does not divide)."""
     height, width = pixels.shape[:2]
-    padded = np.pad(pixels, ((0, height % 2), (0, width % 2), (0, 0)), mode="edge")
-    return 0.25 * (padded[0::2, 0::2] + padded[1::2, 0::2] + padded[0::2, 1::2] + padded[1::2, 1::2])
+    padded = np.pad(pixels, ((0, -height % factor), (0, -width % factor), (0, 0)), mode="edge")
+    total = padded[0::factor, 0::factor]
+    for column in range(factor):
+        for row in range(factor):
+            if row or column:
+                total = total + padded[row::factor, column::factor]
+    return (1.0 / factor ** 2) * total
 
 
 def _transposed_conv_2x(pixels: np.ndarray, strength: float) -> np.ndarray:
@@ -314,6 +391,26 @@ def _transposed_conv_2x(pixels: np.ndarray, strength: float) -> np.ndarray:
         output[1::2] = side * (source + following)
         pixels = np.moveaxis(output, 0, axis)
     return pixels
+
+
+def _transposed_conv_3x(pixels: np.ndarray, strength: float) -> np.ndarray:
+    """Stride-3 transposed convolution with the separable kernel [c, d, e, d, c]: strength 0 is
+    linear interpolation ([1/3, 2/3, 1, 2/3, 1/3]); otherwise the pixel on the input grid gets
+    gain 1 + strength and the two between get 1 - strength / 2, a 3-periodic gain of mean 1."""
+    centre, between = np.float32(1.0 + strength), np.float32(1.0 - strength / 2.0)
+    near, far = between * np.float32(2.0 / 3.0), between * np.float32(1.0 / 3.0)
+    for axis in (0, 1):
+        source = np.moveaxis(pixels, axis, 0)
+        following = np.concatenate([source[1:], source[-1:]])  # the last input pixel repeated
+        output = np.empty((3 * len(source), *source.shape[1:]), dtype=np.float32)
+        output[0::3] = centre * source
+        output[1::3] = near * source + far * following
+        output[2::3] = far * source + near * following
+        pixels = np.moveaxis(output, 0, axis)
+    return pixels
+
+
+UPSAMPLERS = {2: _transposed_conv_2x, 3: _transposed_conv_3x}
 
 
 def _binomial_blur(pixels: np.ndarray, weight: float) -> np.ndarray:

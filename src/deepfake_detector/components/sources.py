@@ -1,7 +1,8 @@
 """Resolve params.yaml's data.source and fetch it into a staging folder.
 
-A source is the built-in demo generator, a local folder or archive (also as a file:// URL), an
-http(s):// URL to an archive, or a Kaggle dataset (kaggle:<owner>/<dataset>).
+A source is the built-in demo generator (demo, or demo:<style> for one of its styles), a local
+folder or archive (also as a file:// URL), an http(s):// URL to an archive, or a Kaggle dataset
+(kaggle:<owner>/<dataset>).
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import logging
 import os
 import re
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -34,8 +35,8 @@ logger = logging.getLogger(__name__)
 SourceKind = Literal["demo", "folder", "archive", "url", "kaggle"]
 
 CHUNK = 1 << 20
-ACCEPTED_SOURCES = ("demo, a folder, a " + "/".join(ARCHIVE_SUFFIXES) + " archive, a file:// or http(s):// "
-                    "URL to one, or kaggle:<owner>/<dataset>")
+ACCEPTED_SOURCES = ("demo (or demo:<style>), a folder, a " + "/".join(ARCHIVE_SUFFIXES) + " archive, a file:// "
+                    "or http(s):// URL to one, or kaggle:<owner>/<dataset>")
 _KAGGLE_HANDLE = re.compile(r"^[\w.-]+/[\w.-]+(/versions/\d+)?$")
 KAGGLE_CREDENTIALS_HELP = (
     "{source} needs Kaggle credentials and none were found. Set KAGGLE_API_TOKEN (or KAGGLE_USERNAME "
@@ -47,7 +48,8 @@ KAGGLE_CREDENTIALS_HELP = (
 @dataclass(frozen=True)
 class Source:
     kind: SourceKind
-    location: str  # what fetching uses: a local path, the URL, or the Kaggle handle
+    location: str  # what fetching uses: a local path, the URL, the Kaggle handle, or the demo style
+    #                ("" for the demo's configured style)
     display: str  # safe to log and to report: no credentials, no query string
 
 
@@ -57,15 +59,18 @@ class FetchResult:
     archive_sha256: str | None = None
 
 
-def resolve_source(source: str) -> Source:
-    """Decide what kind of source data.source names, without fetching anything."""
+def resolve_source(source: str, setting: str = "data.source") -> Source:
+    """Decide what kind of source the params.yaml key setting names, without fetching anything;
+    errors name that key."""
     text = source.strip()
     if text.lower() == "demo":
-        return Source("demo", "demo", "demo")
+        return Source("demo", "", "demo")
+    if text.lower().startswith("demo:"):
+        return _demo_source(text, setting)
     if text.lower().startswith("kaggle:"):
         handle = text[len("kaggle:"):].strip().strip("/")
         if not _KAGGLE_HANDLE.match(handle):
-            raise IngestionError(f"params.yaml: data.source {text!r}: expected kaggle:<owner>/<dataset> "
+            raise IngestionError(f"params.yaml: {setting} {text!r}: expected kaggle:<owner>/<dataset> "
                                  "(optionally /versions/<n>)")
         return Source("kaggle", handle, f"kaggle:{handle}")
     if "://" in text:
@@ -75,25 +80,36 @@ def resolve_source(source: str) -> Source:
             return Source("url", text, redact_url(text))
         if scheme == "file":
             if parts.netloc not in ("", "localhost"):
-                raise IngestionError(f"params.yaml: data.source {text!r}: only local file:// URLs are "
+                raise IngestionError(f"params.yaml: {setting} {text!r}: only local file:// URLs are "
                                      "supported (no host name)")
-            return _local_source(Path(url2pathname(unquote(parts.path))), display=f"file://{parts.path}")
-        raise IngestionError(f"params.yaml: data.source {redact_url(text)!r}: unsupported URL scheme "
+            return _local_source(Path(url2pathname(unquote(parts.path))), f"file://{parts.path}", setting)
+        raise IngestionError(f"params.yaml: {setting} {redact_url(text)!r}: unsupported URL scheme "
                              f"{parts.scheme!r}; expected {ACCEPTED_SOURCES}")
     if not text:
-        raise IngestionError(f"params.yaml: data.source is empty; expected {ACCEPTED_SOURCES}")
-    return _local_source(Path(text).expanduser(), display=text)
+        raise IngestionError(f"params.yaml: {setting} is empty; expected {ACCEPTED_SOURCES}")
+    return _local_source(Path(text).expanduser(), text, setting)
 
 
-def _local_source(path: Path, display: str) -> Source:
+def _demo_source(text: str, setting: str) -> Source:
+    # Imported here: only the demo source needs the generator (and its image dependencies).
+    from deepfake_detector.components.demo_data import DEMO_STYLES
+
+    style = text[len("demo:"):].strip().lower()
+    if style not in DEMO_STYLES:
+        raise IngestionError(f"params.yaml: {setting} {text!r}: unknown demo style {style!r}; expected "
+                             f"demo or demo:<style> with a style among {', '.join(DEMO_STYLES)}")
+    return Source("demo", style, f"demo:{style}")
+
+
+def _local_source(path: Path, display: str, setting: str) -> Source:
     if path.is_dir():
         return Source("folder", str(path), display)
     if path.is_file():
         if has_archive_suffix(path):
             return Source("archive", str(path), display)
-        raise IngestionError(f"params.yaml: data.source {display!r} is a file but not a supported archive; "
+        raise IngestionError(f"params.yaml: {setting} {display!r} is a file but not a supported archive; "
                              f"expected {ACCEPTED_SOURCES}")
-    raise IngestionError(f"params.yaml: data.source {display!r}: no such file or folder (relative paths "
+    raise IngestionError(f"params.yaml: {setting} {display!r}: no such file or folder (relative paths "
                          f"are relative to the repository root); expected {ACCEPTED_SOURCES}")
 
 
@@ -118,7 +134,8 @@ def fetch_source(source: Source, staging: Path, work_dir: Path, config: DataInge
                              f"a {source.kind}, not an archive; set data.sha256 to null")
     limits = ExtractionLimits(config.max_archive_members, config.max_extracted_bytes)
     if source.kind == "demo":
-        generate_demo(config.demo, staging)
+        demo = replace(config.demo, style=source.location) if source.location else config.demo
+        generate_demo(demo, staging)
         return FetchResult("demo")
     if source.kind == "folder":
         copy_folder(Path(source.location), staging)
@@ -152,7 +169,8 @@ def generate_demo(config: DemoDataConfig, staging: Path) -> None:
     # Imported here: only the demo source needs the generator (and its image dependencies).
     from deepfake_detector.components.demo_data import generate_demo_dataset
 
-    logger.info("Generating the built-in demo dataset (%d images per class)", config.images_per_class)
+    logger.info("Generating the built-in demo dataset (style %s, %d images per class)", config.style,
+                config.images_per_class)
     generate_demo_dataset(config, staging)
 
 

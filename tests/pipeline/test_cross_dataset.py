@@ -1,0 +1,152 @@
+"""Cross-dataset evaluation: extra sets are ingested into their own folders, cleaned like the
+validate stage would, and scored with the trained model beside the in-distribution reference."""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from PIL import Image
+
+from deepfake_detector.components.cross_dataset import (
+    prepare_extra_set,
+    score_extra_sets,
+    write_cross_dataset,
+)
+from deepfake_detector.components.demo_data import generate_demo_dataset
+from deepfake_detector.entity import DataIngestionConfig, ExtraSetConfig
+from deepfake_detector.exceptions import IngestionError
+from deepfake_detector.labels import FAKE, REAL
+from tests.pipeline.flat_colour_model import IMAGE_SIZE, write_flat_image, write_red_is_fake_model
+from tests.unit.ingest_fixtures import make_config
+
+ROW_KEYS = ["name", "source", "n", "n_fake", "n_real", "roc_auc", "accuracy", "eer", "average_precision", "note"]
+# The model scores red - green: ranked 100F 50F 30R -20F -100R, so 5 of the 6 fake-real pairs are
+# in order (ROC AUC 5/6), and at P(fake) >= 0.5 (a difference >= 0) 3 of 5 are right.
+FOLDER_SET = {"fake": [100, 50, -20], "real": [30, -100]}
+
+
+def ingestion_config(tmp_path: Path) -> DataIngestionConfig:
+    """The training set's ingestion settings, with a tiny demo."""
+    config = make_config(tmp_path, "demo")
+    return replace(config, demo=replace(config.demo, images_per_class=8, image_size=64, seed=5))
+
+
+def write_folder_set(root: Path, differences: dict[str, list[int]]) -> Path:
+    for class_name, values in differences.items():
+        (root / class_name).mkdir(parents=True, exist_ok=True)
+        for value in values:
+            write_flat_image(root / class_name / f"flat_{value}.png", value, "PNG")
+    return root
+
+
+@pytest.fixture(scope="module")
+def demo_b_set(tmp_path_factory) -> tuple[pd.DataFrame, Path, DataIngestionConfig]:
+    tmp_path = tmp_path_factory.mktemp("demo_b")
+    ingestion = ingestion_config(tmp_path)
+    work_dir = tmp_path / "extra"
+    frame = prepare_extra_set(ExtraSetConfig("style_b", "demo:b"), ingestion, work_dir, min_image_size=32)
+    return frame, work_dir, ingestion
+
+
+def test_demo_extra_set_is_ingested_into_its_own_folder_with_both_classes(demo_b_set) -> None:
+    frame, work_dir, _ = demo_b_set
+    assert list(frame.columns) == ["path", "label"]
+    assert frame["label"].value_counts().to_dict() == {FAKE: 8, REAL: 8}
+    paths = [Path(path) for path in frame["path"]]
+    assert all(path.is_absolute() and path.is_file() for path in paths)
+    assert all(path.is_relative_to(work_dir / "style_b" / "dataset") for path in paths)
+    report = json.loads((work_dir / "style_b" / "ingest.json").read_text(encoding="utf-8"))
+    assert report["source"] == "demo:b"
+
+
+def test_demo_extra_set_is_style_b_drawn_with_the_next_seed(demo_b_set, tmp_path: Path) -> None:
+    frame, _, ingestion = demo_b_set
+    generate_demo_dataset(replace(ingestion.demo, style="b", seed=ingestion.demo.seed + 1), tmp_path / "next")
+    generate_demo_dataset(replace(ingestion.demo, style="b"), tmp_path / "same")
+    for path, label in zip(frame["path"], frame["label"], strict=True):
+        name = Path(path).name
+        folder = "fake" if label == FAKE else "real"
+        assert Path(path).parent.name == folder
+        assert Path(path).read_bytes() == (tmp_path / "next" / folder / name).read_bytes()
+        assert Path(path).read_bytes() != (tmp_path / "same" / folder / name).read_bytes()
+
+
+def test_folder_extra_set_drops_unusable_images_and_says_how_many(tmp_path: Path, caplog) -> None:
+    source = write_folder_set(tmp_path / "other", FOLDER_SET)
+    (source / "real" / "empty.png").write_bytes(b"")
+    Image.new("RGB", (IMAGE_SIZE // 2, IMAGE_SIZE // 2)).save(source / "fake" / "too_small.png")
+    with caplog.at_level(logging.WARNING, logger="deepfake_detector.components.cross_dataset"):
+        frame = prepare_extra_set(ExtraSetConfig("other", str(source)), ingestion_config(tmp_path),
+                                  tmp_path / "extra", min_image_size=IMAGE_SIZE)
+    assert sorted(Path(path).name for path in frame["path"]) == sorted(
+        f"flat_{value}.png" for values in FOLDER_SET.values() for value in values)
+    assert frame["label"].value_counts().to_dict() == {FAKE: 3, REAL: 2}
+    assert "dropped 2 of 7 images" in caplog.text
+
+
+@pytest.mark.parametrize("name", ["../escape", "a/b", "", "..", "with space", "naïve"])
+def test_unsafe_set_name_is_refused_before_anything_is_written(tmp_path: Path, name: str) -> None:
+    with pytest.raises(ValueError, match="safe folder name"):
+        prepare_extra_set(ExtraSetConfig(name, "demo:b"), ingestion_config(tmp_path), tmp_path / "extra",
+                          min_image_size=32)
+    assert not (tmp_path / "extra").exists()
+
+
+def test_bad_extra_source_names_its_setting(tmp_path: Path) -> None:
+    with pytest.raises(IngestionError, match=r"evaluate\.extra_sets\[other\]\.source 'demo:z'.*a, b"):
+        prepare_extra_set(ExtraSetConfig("other", "demo:z"), ingestion_config(tmp_path), tmp_path / "extra",
+                          min_image_size=32)
+    assert not (tmp_path / "extra").exists()
+
+
+@pytest.fixture(scope="module")
+def red_is_fake_model(tmp_path_factory):
+    import keras
+
+    path = tmp_path_factory.mktemp("model") / "model.keras"
+    write_red_is_fake_model(path)
+    return keras.models.load_model(path, compile=False)
+
+
+def flat_set(root: Path, differences: dict[str, list[int]]) -> pd.DataFrame:
+    write_folder_set(root, differences)
+    return pd.DataFrame([{"path": str(root / class_name / f"flat_{value}.png"), "label": int(class_name == "fake")}
+                         for class_name, values in differences.items() for value in values])
+
+
+def test_each_set_gets_one_row_with_its_counts_and_scores(tmp_path: Path, red_is_fake_model, demo_b_set) -> None:
+    sets = {"flat": flat_set(tmp_path / "flat", FOLDER_SET), "style_b": demo_b_set[0]}
+    rows = score_extra_sets(red_is_fake_model, sets, image_size=IMAGE_SIZE, batch_size=4, threshold=0.5,
+                            sources={"flat": "inputs/flat", "style_b": "demo:b"})
+
+    assert [row["name"] for row in rows] == ["flat", "style_b"]
+    assert all(list(row) == ROW_KEYS for row in rows)
+    flat, style_b = rows
+    assert (flat["source"], flat["n"], flat["n_fake"], flat["n_real"]) == ("inputs/flat", 5, 3, 2)
+    assert flat["roc_auc"] == pytest.approx(5 / 6)
+    assert flat["accuracy"] == pytest.approx(3 / 5)
+    assert flat["note"] is None
+    assert (style_b["n"], style_b["n_fake"], style_b["n_real"]) == (16, 8, 8)
+    assert all(0.0 <= style_b[key] <= 1.0 for key in ("roc_auc", "accuracy", "eer", "average_precision"))
+
+
+def test_a_one_class_set_gets_accuracy_only_with_a_note(tmp_path: Path, red_is_fake_model) -> None:
+    sets = {"fakes": flat_set(tmp_path / "fakes", {"fake": [100, 50, -20]})}
+    (row,) = score_extra_sets(red_is_fake_model, sets, image_size=IMAGE_SIZE, batch_size=4, threshold=0.5,
+                              sources={"fakes": "inputs/fakes"})
+    assert (row["n"], row["n_fake"], row["n_real"]) == (3, 3, 0)
+    assert row["accuracy"] == pytest.approx(2 / 3)
+    assert (row["roc_auc"], row["eer"], row["average_precision"]) == (None, None, None)
+    assert "only fake images" in row["note"]
+
+
+def test_json_holds_the_reference_row_and_the_sets(tmp_path: Path) -> None:
+    reference = {"name": "test", "source": "demo", "n": 120, "roc_auc": 0.99, "accuracy": 0.97}
+    sets = [{"name": "style_b", "source": "demo:b", "n": 16, "roc_auc": 0.61, "accuracy": 0.5}]
+    path = write_cross_dataset(sets, tmp_path / "evaluation" / "cross_dataset.json", reference)
+    assert json.loads(path.read_text(encoding="utf-8")) == {"reference": reference, "sets": sets}
+    assert [p.name for p in path.parent.iterdir()] == ["cross_dataset.json"]
