@@ -1,0 +1,298 @@
+"""The HTML evaluation report: every section, CI values, worst errors, no external request, escaping,
+and a note instead of a crash for each input a run did not produce."""
+from __future__ import annotations
+
+import base64
+import io
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from PIL import Image
+
+from deepfake_detector.components.report import SECTIONS, build_report
+
+SECTION_IDS = ["summary", "metrics", "confusion", "curves", "calibration", "robustness", "cross-dataset",
+               "shortcut-audit", "errors", "params"]
+NOT_PRODUCED = "not produced by this run"
+THRESHOLD = 0.5
+SCORES = {
+    "accuracy": 0.9, "balanced_accuracy": 0.9, "precision": 0.875, "recall": 0.95, "f1": 0.91,
+    "roc_auc": 0.96, "average_precision": 0.95, "eer": 0.08, "tpr_at_fpr_1pct": 0.4, "log_loss": 0.3,
+    "ece": 0.05, "threshold": THRESHOLD, "total_parameters": 2259265, "n_test": 8, "n_val": 4,
+    "accuracy_ci_low": 0.81234, "accuracy_ci_high": 0.95678, "roc_auc_ci_low": 0.9012, "roc_auc_ci_high": 0.9987,
+    "eer_ci_low": 0.031, "eer_ci_high": 0.142, "temperature": 1.7, "ece_calibrated": 0.021,
+}
+PARAMS = {"model": {"alpha": 0.35, "weights": None, "flip": True, "sizes": [32, 64]},
+          "train": {"learning_rate": 0.001, "epochs": 3}, "evaluate": {"threshold": "eer"}}
+# (path, label, split, p_fake): two false positives and two false negatives on test, distractors on val.
+ROWS = [
+    ("real/calm.jpg", 0, "test", 0.10),
+    ("real/mild_fp.jpg", 0, "test", 0.62),
+    ("real/worst_fp.jpg", 0, "test", 0.97),
+    ("fake/caught.jpg", 1, "test", 0.88),
+    ("fake/mild_fn.jpg", 1, "test", 0.41),
+    ("fake/worst_fn.jpg", 1, "test", 0.03),
+    ("fake/caught2.jpg", 1, "test", 0.91),
+    ("real/calm2.jpg", 0, "test", 0.20),
+    ("real/val_only.jpg", 0, "val", 0.999),
+    ("fake/val_only.jpg", 1, "val", 0.001),
+]
+
+
+class Page(HTMLParser):
+    """Every tag's attributes, the section ids, and the text of <style> blocks."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.styles: list[str] = []
+        self._in_style = False
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+        self._in_style = tag == "style"
+
+    def handle_endtag(self, tag):
+        self._in_style = False if tag == "style" else self._in_style
+
+    def handle_data(self, data):
+        if self._in_style:
+            self.styles.append(data)
+
+    def attributes(self, tag: str, name: str) -> list[str | None]:
+        return [attrs.get(name) for found, attrs in self.tags if found == tag]
+
+
+def write_png(path: Path, colour: tuple[int, int, int] = (200, 40, 40)) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = Image.new("RGB", (48, 32), colour)
+    image.paste((20, 20, 160), (8, 8, 24, 24))
+    image.save(path, format="PNG")
+    return path
+
+
+def write_jpeg(path: Path, size: tuple[int, int] = (48, 48), orientation: int | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = Image.new("RGB", size, (120, 90, 60))
+    exif = Image.Exif()
+    if orientation is not None:
+        exif[0x0112] = orientation
+    image.save(path, format="JPEG", exif=exif.tobytes())
+    return path
+
+
+@pytest.fixture
+def inputs(tmp_path) -> dict:
+    dataset = tmp_path / "dataset"
+    for path, *_ in ROWS:
+        write_jpeg(dataset / path)
+    plots_dir = tmp_path / "plots"
+    plots = {name: write_png(plots_dir / f"{name}.png") for name in
+             ("roc", "precision_recall", "calibration", "confusion_matrix", "score_histogram")}
+    return {
+        "out_file": tmp_path / "report" / "index.html",
+        "scores": SCORES,
+        "params": PARAMS,
+        "plots": plots,
+        "predictions": pd.DataFrame(ROWS, columns=["path", "label", "split", "p_fake"]).assign(
+            predicted=lambda frame: (frame["p_fake"] >= THRESHOLD).astype(int)),
+        "dataset_dir": dataset,
+        "threshold": THRESHOLD,
+        "robustness": {"clean": {"roc_auc": 0.96, "accuracy": 0.9, "eer": 0.08},
+                       "jpeg": {"90": {"roc_auc": 0.95, "accuracy": 0.88, "eer": 0.09},
+                                "30": {"roc_auc": 0.71, "accuracy": 0.66, "eer": 0.31}},
+                       "blur": {"1.5": {"roc_auc": 0.83, "accuracy": 0.74, "eer": 0.2}}},
+        "robustness_png": write_png(plots_dir / "robustness.png", (40, 160, 40)),
+        "cross_dataset": {"reference": {"name": "demo test", "n": 8, "roc_auc": 0.96, "accuracy": 0.9, "eer": 0.08},
+                          "sets": [{"name": "other-gan", "source": "folder:/data/other", "n": 1200, "n_fake": 600,
+                                    "n_real": 600, "roc_auc": 0.612, "accuracy": 0.55, "eer": 0.41,
+                                    "average_precision": 0.6},
+                                   {"name": "only-fakes", "source": "folder:/data/fakes", "n": 10, "n_fake": 10,
+                                    "n_real": 0, "roc_auc": None, "accuracy": 0.7, "eer": None,
+                                    "average_precision": None, "note": "only fake images"}]},
+        "shortcut_audit": {"warn_auc": 0.8, "flagged": ["jpeg_quality"], "n_images": 40, "folds": 5,
+                           "cues": {"jpeg_quality": {"auc": 0.97, "description": "estimated JPEG quality",
+                                                     "flagged": True},
+                                    "brightness": {"auc": 0.55, "description": "mean brightness", "flagged": False}}},
+        "reliability_png": write_png(plots_dir / "reliability_calibrated.png", (90, 90, 200)),
+        "git": {"commit": "0123456789abcdef0123", "dirty": False},
+    }
+
+
+def render(**inputs) -> str:
+    """The written report with the whitespace between tags taken out, so patterns ignore line breaks."""
+    return re.sub(r">\s+<", "><", build_report(**inputs).read_text(encoding="utf-8"))
+
+
+def section(html: str, section_id: str) -> str:
+    match = re.search(rf'<section id="{re.escape(section_id)}">(.*?)</section>', html, re.S)
+    assert match, f"no section {section_id}"
+    return match.group(1)
+
+
+def captions(html_fragment: str) -> list[str]:
+    return [re.sub(r"<br>.*", "", text, flags=re.S) for text in re.findall(r"<figcaption>(.*?)</figcaption>",
+                                                                             html_fragment, re.S)]
+
+
+def test_every_section_is_present_once_and_linked_from_the_nav(inputs):
+    html = render(**inputs)
+    page = Page(html)
+    assert [attrs["id"] for tag, attrs in page.tags if tag == "section"] == SECTION_IDS
+    assert [section_id for section_id, _ in SECTIONS] == SECTION_IDS
+    nav = re.search(r"<nav>(.*?)</nav>", html, re.S).group(1)
+    assert re.findall(r'href="#([^"]+)"', nav) == SECTION_IDS
+
+
+def test_metrics_show_values_with_their_95_percent_confidence_intervals(inputs):
+    metrics = section(render(**inputs), "metrics")
+    accuracy_row = re.search(r'<tr data-metric="accuracy">(.*?)</tr>', metrics, re.S).group(1)
+    assert "0.900" in accuracy_row and "0.812 – 0.957" in accuracy_row
+    assert "0.901 – 0.999" in re.search(r'<tr data-metric="roc_auc">(.*?)</tr>', metrics, re.S).group(1)
+    # No CI given for F1: its row has the value and an empty CI cell, never a made-up interval.
+    f1_row = re.search(r'<tr data-metric="f1">(.*?)</tr>', metrics, re.S).group(1)
+    assert "0.910" in f1_row and "–" not in f1_row
+    assert 'data-metric="accuracy_ci_low"' not in metrics and 'data-metric="n_test"' not in metrics
+
+
+def test_summary_and_header_show_headline_numbers_commit_and_parameter_count(inputs):
+    html = render(**inputs)
+    summary = section(html, "summary")
+    assert "0.960" in summary and "95 % CI 0.901 – 0.999" in summary
+    assert "8 test images" in summary and "jpeg_quality" in summary
+    header = re.search(r"<header>(.*?)<nav>", html, re.S).group(1)
+    assert "0123456789ab" in header and "2,259,265 model parameters" in header
+    assert re.search(r"Generated \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", header)
+    assert "commit" not in re.search(r"<header>(.*?)<nav>", render(**{**inputs, "git": None}), re.S).group(1)
+
+
+def test_worst_false_positive_is_the_real_test_image_scored_most_fake(inputs):
+    errors = section(render(**inputs), "errors")
+    false_positives, false_negatives = errors.split("False negatives")
+    assert captions(false_positives) == ["worst_fp.jpg", "mild_fp.jpg"]
+    assert captions(false_negatives) == ["worst_fn.jpg", "mild_fn.jpg"]
+    assert "P(fake) 0.9700" in false_positives and "P(fake) 0.0300" in false_negatives
+    assert "val_only" not in errors
+
+
+def test_worst_k_caps_each_gallery(inputs):
+    errors = section(render(**{**inputs, "worst_k": 1}), "errors")
+    false_positives, false_negatives = errors.split("False negatives")
+    assert captions(false_positives) == ["worst_fp.jpg"] and captions(false_negatives) == ["worst_fn.jpg"]
+
+
+def test_a_run_without_mistakes_says_there_are_none(inputs):
+    errors = section(render(**{**inputs, "threshold": 0.0}), "errors")
+    assert "No false positives" not in errors
+    assert "No false negatives on the test split" in errors
+
+
+def test_thumbnails_are_upright_jpegs_no_larger_than_112_pixels(inputs):
+    # EXIF orientation 6: the camera stored a portrait photo sideways; viewers (and the report) turn it.
+    write_jpeg(inputs["dataset_dir"] / "real/worst_fp.jpg", size=(300, 150), orientation=6)
+    errors = section(render(**inputs), "errors")
+    sources = [src for src in Page(errors).attributes("img", "src")]
+    assert len(sources) == 4
+    thumbnail = Image.open(io.BytesIO(base64.b64decode(sources[0].split(",", 1)[1])))
+    assert thumbnail.format == "JPEG"
+    assert thumbnail.size == (56, 112)
+
+
+def test_every_image_is_an_embedded_data_uri_and_nothing_points_off_the_page(inputs):
+    html = render(**inputs)
+    page = Page(html)
+    sources = page.attributes("img", "src")
+    assert len(sources) == 5 + 1 + 1 + 4  # five plots, robustness, reliability, four error thumbnails
+    assert all(src and re.match(r"data:image/(png|jpeg);base64,[A-Za-z0-9+/=]+$", src) for src in sources)
+    references = [value for _, attrs in page.tags for name, value in attrs.items()
+                  if name in ("src", "href", "srcset", "action", "data") and value]
+    references += re.findall(r"url\(([^)]*)\)", " ".join(page.styles))
+    assert references
+    assert not [ref for ref in references if re.match(r"\s*['\"]?\s*(https?:)?//", ref, re.I)]
+    assert not re.search(r"https?://", html)
+    assert "<script" not in html and "<link" not in html
+
+
+def test_without_optional_inputs_each_section_says_it_was_not_produced(tmp_path):
+    html = render(out_file=tmp_path / "index.html", scores=SCORES, params={}, plots={}, predictions=None,
+                  dataset_dir=None, threshold=THRESHOLD, robustness=None, robustness_png=None, cross_dataset=None,
+                  shortcut_audit=None, reliability_png=None)
+    for section_id in ("confusion", "curves", "robustness", "cross-dataset", "shortcut-audit", "errors", "params"):
+        assert NOT_PRODUCED in section(html, section_id), section_id
+    # Calibration numbers are in the scores, so that section has something to show.
+    assert "Temperature" in section(html, "calibration") and NOT_PRODUCED not in section(html, "calibration")
+    assert NOT_PRODUCED not in section(html, "metrics")
+    assert "<img" not in html
+
+
+def test_a_plot_or_thumbnail_file_that_is_gone_is_noted_instead_of_failing(inputs):
+    inputs["plots"]["roc"].unlink()
+    (inputs["dataset_dir"] / "real/worst_fp.jpg").write_bytes(b"not a jpeg")
+    html = render(**inputs)
+    assert "roc.png: file not found" in section(html, "curves")
+    errors = section(html, "errors")
+    assert captions(errors.split("False negatives")[0]) == ["worst_fp.jpg", "mild_fp.jpg"]
+    assert "image unreadable" in errors
+
+
+def test_without_a_dataset_folder_errors_are_listed_without_thumbnails(inputs):
+    errors = section(render(**{**inputs, "dataset_dir": None}), "errors")
+    assert "worst_fp.jpg" in errors and "<img" not in errors
+    assert "no dataset folder was given" in errors
+
+
+def test_html_special_characters_in_names_and_descriptions_are_escaped(inputs):
+    hostile = 'real/a<b onload=x>&"c".jpg'
+    write_jpeg(inputs["dataset_dir"] / hostile)
+    predictions = inputs["predictions"].copy()
+    predictions.loc[predictions["path"] == "real/worst_fp.jpg", "path"] = hostile
+    audit = {**inputs["shortcut_audit"], "cues": {"<i>cue</i>": {"auc": 0.5, "description": "<script>x</script>",
+                                                                  "flagged": False}}}
+    html = render(**{**inputs, "predictions": predictions, "shortcut_audit": audit})
+    assert "a&lt;b onload=x&gt;&amp;&#34;c&#34;.jpg" in section(html, "errors")
+    assert "<b onload" not in html and "<script" not in html and "<i>cue" not in html
+    assert "&lt;script&gt;x&lt;/script&gt;" in section(html, "shortcut-audit")
+
+
+def test_flagged_shortcut_cues_are_marked(inputs):
+    audit = section(render(**inputs), "shortcut-audit")
+    rows = {name: marker for marker, name in re.findall(r'<tr( class="flagged")?><td>([^<]+)</td>', audit)}
+    assert rows == {"jpeg_quality": ' class="flagged"', "brightness": ""}
+    assert audit.count("⚠ flagged") == 1 and "0.800" in audit
+    assert "1 flagged (audited on 40 images, 5-fold cross-validation)" in audit
+
+
+def test_robustness_table_compares_each_perturbation_with_clean_and_embeds_its_plot(inputs):
+    robustness = section(render(**inputs), "robustness")
+    rows = re.findall(r"<tr><td>([^<]*)</td><td>([^<]*)</td>.*?<td class=\"num\">([^<]*)</td></tr>", robustness)
+    assert rows == [("clean", "", "+0.000"), ("jpeg", "90", "-0.010"), ("jpeg", "30", "-0.250"),
+                    ("blur", "1.5", "-0.130")]
+    assert len(Page(robustness).attributes("img", "src")) == 1
+
+
+def test_cross_dataset_table_reads_na_for_metrics_a_set_cannot_have(inputs):
+    cross = section(render(**inputs), "cross-dataset")
+    only_fakes = re.search(r"<tr><td>only-fakes</td>(.*?)</tr>", cross, re.S).group(1)
+    assert only_fakes.count("n/a") == 3 and "0.700" in only_fakes and "only fake images" in only_fakes
+    assert "1,200" in cross and "0.612" in cross and "demo test" in cross
+
+
+def test_params_are_listed_under_their_dotted_keys(inputs):
+    params = section(render(**inputs), "params")
+    assert re.search(r"<code>train.learning_rate</code></td><td><code>0.001</code>", params)
+    assert re.search(r"<code>model.weights</code></td><td><code>null</code>", params)
+    assert re.search(r"<code>model.flip</code></td><td><code>true</code>", params)
+    assert re.search(r"<code>model.sizes</code></td><td><code>\[32, 64\]</code>", params)
+    assert re.search(r"<code>evaluate.threshold</code></td><td><code>eer</code>", params)
+
+
+def test_predictions_without_a_needed_column_are_refused_and_the_old_report_is_kept(inputs):
+    previous = build_report(**inputs).read_text(encoding="utf-8")
+    with pytest.raises(ValueError, match="p_fake"):
+        build_report(**{**inputs, "predictions": inputs["predictions"].drop(columns="p_fake")})
+    assert inputs["out_file"].read_text(encoding="utf-8") == previous
+    assert [path.name for path in inputs["out_file"].parent.iterdir()] == ["index.html"]
