@@ -23,7 +23,7 @@ from tests.pipeline.flat_colour_model import (
 )
 
 
-def make_config(root, model_file, threshold="eer"):
+def make_config(root, model_file, threshold="eer", **trust):
     return EvaluationConfig(
         root_dir=root / "evaluation",
         model_file=model_file,
@@ -38,6 +38,7 @@ def make_config(root, model_file, threshold="eer"):
         batch_size=4,
         threshold=threshold,
         calibration_bins=5,
+        **trust,
     )
 
 
@@ -91,7 +92,7 @@ def test_test_scores_apply_the_val_threshold_to_test(evaluation):
 
 def test_predictions_cover_val_and_test_rows_only(evaluation):
     predictions = pd.read_csv(evaluation.predictions_file)
-    assert list(predictions.columns) == ["path", "label", "split", "p_fake", "predicted"]
+    assert list(predictions.columns) == ["path", "label", "split", "p_fake", "p_fake_uncalibrated", "predicted"]
     assert len(predictions) == len(VAL["fake"] + VAL["real"] + TEST["fake"] + TEST["real"])
     assert set(predictions["split"]) == {"val", "test"}
     assert (predictions["predicted"] == (predictions["p_fake"] >= evaluation.threshold)).all()
@@ -150,3 +151,33 @@ def test_model_for_another_image_size_is_refused(project, model_file):
     config = dataclasses.replace(make_config(project, model_file), image_size=64)
     with pytest.raises(ModelError, match="model.image_size is 64"):
         Evaluator(config).run()
+
+
+@pytest.fixture(scope="module")
+def calibrated(project, model_file, tmp_path_factory):
+    root = tmp_path_factory.mktemp("calibrated")
+    config = dataclasses.replace(make_config(project, model_file, bootstrap=300, calibrate=True, seed=3),
+                                 scores_file=root / "scores.json", predictions_file=root / "predictions.csv",
+                                 plots_dir=root / "plots")
+    return Evaluator(config).run()
+
+
+def test_calibration_changes_probabilities_but_not_ranking_or_decisions(evaluation, calibrated):
+    plain, scores = evaluation.scores, calibrated.scores
+    assert scores["temperature"] != pytest.approx(1.0, abs=1e-3)
+    for name in ("roc_auc", "accuracy", "eer", "f1", "average_precision"):
+        assert scores[name] == pytest.approx(plain[name]), name
+    assert scores["threshold_uncalibrated"] == pytest.approx(plain["threshold"], abs=1e-6)
+    assert scores["log_loss"] <= scores["log_loss_uncalibrated"] + 0.05
+    predictions = pd.read_csv(calibrated.predictions_file)
+    from deepfake_detector.inference.temperature import apply_temperature
+    assert predictions["p_fake"].to_numpy() == pytest.approx(
+        apply_temperature(predictions["p_fake_uncalibrated"].to_numpy(), scores["temperature"]), abs=1e-9)
+    assert (calibrated.plot_files["reliability.png"]).stat().st_size > 0
+
+
+def test_bootstrap_intervals_bracket_each_headline_metric(calibrated):
+    scores = calibrated.scores
+    for name in ("accuracy", "roc_auc", "eer", "f1", "average_precision"):
+        assert scores[f"{name}_ci_low"] <= scores[name] <= scores[f"{name}_ci_high"], name
+    assert scores["accuracy_ci_low"] < scores["accuracy_ci_high"], "10 test images cannot pin accuracy exactly"

@@ -1,7 +1,9 @@
 """The evaluate stage's worker: scores the trained model on the held-out test split.
 
-The decision threshold is fixed on the validation split first, so nothing about the test split
-leaks into the numbers reported for it.
+The temperature (calibration) and the decision threshold are fixed on the validation split first,
+so nothing about the test split leaks into the numbers reported for it. Every P(fake) this stage
+writes, and the threshold, are calibrated; `threshold_uncalibrated` is the same decision boundary
+on the model's raw output, for stages that score model.h5 directly.
 """
 from __future__ import annotations
 
@@ -12,9 +14,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from deepfake_detector.components.bootstrap import bootstrap_intervals
+from deepfake_detector.components.calibration import (
+    apply_temperature,
+    calibrate_threshold,
+    fit_temperature,
+    write_reliability_diagram,
+)
 from deepfake_detector.components.datasets import build_dataset, read_manifest, split_rows
 from deepfake_detector.components.metrics import choose_threshold, compute_scores, predict_labels
 from deepfake_detector.components.plots import write_plots
+from deepfake_detector.components.trained_model import load_trained_model
 from deepfake_detector.entity import EvaluationConfig
 from deepfake_detector.exceptions import DataValidationError, ModelError
 from deepfake_detector.labels import CLASS_NAMES, FAKE, REAL
@@ -22,7 +32,8 @@ from deepfake_detector.utils.files import atomic_path, write_json_atomic
 
 logger = logging.getLogger(__name__)
 
-PREDICTION_COLUMNS = ("path", "label", "split", "p_fake", "predicted")
+PREDICTION_COLUMNS = ("path", "label", "split", "p_fake", "p_fake_uncalibrated", "predicted")
+RELIABILITY_FILES = ("reliability.png", "reliability.json")
 EVALUATED_SPLITS = ("val", "test")
 THRESHOLD_LABELS = {"eer": "EER on val", "youden": "Youden's J on val"}
 
@@ -40,7 +51,12 @@ class EvaluationResult:
 class SplitPredictions:
     rows: pd.DataFrame                 # the split's manifest rows, in manifest order
     labels: np.ndarray
-    probs: np.ndarray                  # P(fake) per row
+    raw_probs: np.ndarray              # the model's P(fake) per row
+    probs: np.ndarray                  # calibrated P(fake) (the raw ones until calibrated)
+
+    def calibrated(self, temperature: float) -> SplitPredictions:
+        return SplitPredictions(self.rows, self.labels, self.raw_probs,
+                                apply_temperature(self.raw_probs, temperature))
 
 
 class Evaluator:
@@ -58,26 +74,51 @@ class Evaluator:
 
         model = self._load_model()
         val = self._predict(model, manifest, "val")
+        temperature = self._fit_temperature(val)
+        val = val.calibrated(temperature)
         threshold = choose_threshold(val.labels, val.probs, config.threshold)
         logger.info("Threshold %.4f (%s)", threshold, self._threshold_label())
-        test = self._predict(model, manifest, "test")
+        test = self._predict(model, manifest, "test").calibrated(temperature)
 
         scores = compute_scores(test.labels, test.probs, threshold, config.calibration_bins)
-        scores.update(total_parameters=int(model.count_params()), n_test=int(test.labels.size),
-                      n_val=int(val.labels.size))
+        raw = compute_scores(test.labels, test.raw_probs, threshold, config.calibration_bins)
+        scores.update(
+            temperature=temperature,
+            threshold_uncalibrated=calibrate_threshold(threshold, 1.0 / temperature),
+            ece_uncalibrated=raw["ece"], log_loss_uncalibrated=raw["log_loss"],
+            total_parameters=int(model.count_params()), n_test=int(test.labels.size), n_val=int(val.labels.size))
+        if config.bootstrap:
+            scores.update(bootstrap_intervals(test.labels, test.probs, threshold, resamples=config.bootstrap,
+                                              seed=config.seed))
         logger.info("Test: accuracy %.4f, balanced accuracy %.4f, ROC AUC %.4f, EER %.4f on %d images",
                     scores["accuracy"], scores["balanced_accuracy"], scores["roc_auc"], scores["eer"],
                     scores["n_test"])
+        if config.bootstrap:
+            logger.info("95 %% bootstrap intervals (%d resamples): accuracy %.4f-%.4f, ROC AUC %.4f-%.4f",
+                        config.bootstrap, scores["accuracy_ci_low"], scores["accuracy_ci_high"],
+                        scores["roc_auc_ci_low"], scores["roc_auc_ci_high"])
 
         self._write_predictions([val, test], threshold)
         plot_files = write_plots(config.plots_dir, test.labels, test.probs, threshold,
                                  config.calibration_bins, self._threshold_label())
+        reliability = [config.plots_dir / name for name in RELIABILITY_FILES]
+        write_reliability_diagram(test.labels, test.raw_probs, test.probs, config.calibration_bins, *reliability)
+        plot_files.update({path.name: path for path in reliability})
         write_json_atomic(config.scores_file, scores)
         logger.info("Wrote %s, %s and plots in %s", config.scores_file, config.predictions_file,
                     config.plots_dir)
         return EvaluationResult(scores=scores, scores_file=config.scores_file,
                                 predictions_file=config.predictions_file, plot_files=plot_files,
                                 threshold=threshold)
+
+    def _fit_temperature(self, val: SplitPredictions) -> float:
+        """Temperature scaling on val (1.0 when calibration is off): one parameter, so the ranking,
+        the AUC and every decision stay as they were; only the probabilities become honest."""
+        if not self.config.calibrate:
+            return 1.0
+        temperature = fit_temperature(val.labels, val.raw_probs)
+        logger.info("Calibration: temperature %.3f fitted on %d val images", temperature, val.labels.size)
+        return temperature
 
     def _check_split(self, manifest: pd.DataFrame, split: str) -> None:
         """Fail before any prediction if a split cannot be scored: both classes are needed for an
@@ -91,23 +132,7 @@ class Evaluator:
                 "both classes in val and test, so add images or change data.split in params.yaml")
 
     def _load_model(self):
-        import keras
-
-        path = self.config.model_file
-        if not path.is_file():
-            raise ModelError(f"{path}: trained model not found; run the train stage first")
-        try:
-            model = keras.models.load_model(path, compile=False)
-        except (OSError, ValueError, TypeError) as error:
-            raise ModelError(f"{path}: cannot load the model: {error}") from error
-        if tuple(model.output_shape[1:]) != (1,):
-            raise ModelError(f"{path}: expected one P(fake) output per image, got output shape "
-                             f"{model.output_shape}")
-        height, width = model.input_shape[1:3]
-        if {height, width} - {None, self.config.image_size}:
-            raise ModelError(f"{path}: the model takes {height}x{width} images but params.yaml: "
-                             f"model.image_size is {self.config.image_size}")
-        return model
+        return load_trained_model(self.config.model_file, self.config.image_size)
 
     def _predict(self, model, manifest: pd.DataFrame, split: str) -> SplitPredictions:
         config = self.config
@@ -121,7 +146,8 @@ class Evaluator:
             raise ModelError(f"{config.model_file}: outputs must be probabilities P(fake) in [0, 1] "
                              f"(a sigmoid output); got {probs.min():g} to {probs.max():g} on {split}")
         rows = manifest[manifest["split"] == split]
-        return SplitPredictions(rows=rows, labels=np.asarray(labels, dtype=np.int64), probs=probs)
+        return SplitPredictions(rows=rows, labels=np.asarray(labels, dtype=np.int64), raw_probs=probs,
+                                probs=probs)
 
     def _write_predictions(self, splits: list[SplitPredictions], threshold: float) -> None:
         frames = [
@@ -130,6 +156,7 @@ class Evaluator:
                 "label": split.labels,
                 "split": split.rows["split"].to_numpy(),
                 "p_fake": split.probs,
+                "p_fake_uncalibrated": split.raw_probs,
                 "predicted": predict_labels(split.probs, threshold),
             })
             for split in splits

@@ -61,7 +61,9 @@ class Exporter:
         config = self.config
         model = self._load_model()
         scores = self._read_scores()
-        threshold = float(scores["threshold"])
+        # Exports are compared on the model's raw output, so they are judged at the raw-output
+        # threshold; the card records the calibrated one that serving applies after the temperature.
+        threshold = float(scores.get("threshold_uncalibrated", scores["threshold"]))
         manifest = read_manifest(config.manifest_file)
         test = self._test_split(manifest)
         reference = _keras_probabilities(model, test.images, config.batch_size)
@@ -83,7 +85,8 @@ class Exporter:
             self._check_gates(metrics)
             card = build_model_card(
                 params=config.params, image_size=config.image_size, total_parameters=int(model.count_params()),
-                threshold=threshold, test_metrics=scores, exports=metrics, source=self._source(),
+                threshold=float(scores["threshold"]), temperature=float(scores.get("temperature", 1.0)),
+                test_metrics=scores, exports=metrics, source=self._source(),
                 dataset=self._dataset_fingerprint(manifest), git=git_commit(config.project_root))
             write_json_atomic(staging / MODEL_CARD_NAME, card)
             write_text_atomic(staging / MODEL_CARD_MARKDOWN, render_markdown(card))

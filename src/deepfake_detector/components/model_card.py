@@ -29,7 +29,8 @@ LIMITATIONS = [
 
 
 def build_model_card(*, params: Mapping[str, Any], image_size: int, total_parameters: int,
-                     threshold: float, test_metrics: Mapping[str, Any], exports: Mapping[str, Mapping[str, Any]],
+                     threshold: float, temperature: float = 1.0, test_metrics: Mapping[str, Any],
+                     exports: Mapping[str, Mapping[str, Any]],
                      source: Mapping[str, Any], dataset: Mapping[str, Any],
                      git: Mapping[str, Any]) -> dict[str, Any]:
     """Assemble the card from facts the export stage measured; nothing here is computed anew."""
@@ -64,6 +65,9 @@ def build_model_card(*, params: Mapping[str, Any], image_size: int, total_parame
             "classes": {str(FAKE): CLASS_NAMES[FAKE], str(REAL): CLASS_NAMES[REAL]},
             "threshold": float(threshold),
             "threshold_rule": str(params.get("evaluate", {}).get("threshold")),
+            # Temperature scaling fitted on val: P(fake) = sigmoid(logit(model output) / temperature).
+            # The threshold applies to that calibrated P(fake); 1.0 means uncalibrated.
+            "temperature": float(temperature),
         },
         "test_metrics": dict(test_metrics),
         "exports": {name: dict(entry) for name, entry in exports.items()},
@@ -102,17 +106,21 @@ def render_markdown(card: Mapping[str, Any]) -> str:
         f"in [{inp['value_range'][0]:g}, {inp['value_range'][1]:g}].",
         f"- Resize: {inp['resize']}. Preprocessing: {inp['preprocessing']}.",
         f"- Output `{out['name']}`: {out['meaning']}; classes {out['classes']}.",
-        f"- Decision threshold: {out['threshold']:.4f} (rule `{out['threshold_rule']}`, chosen on the "
-        "validation split); P(fake) at or above it means fake.",
+        f"- Calibration: temperature {out.get('temperature', 1.0):.3f} fitted on the validation split; "
+        "P(fake) = sigmoid(logit(model output) / temperature). Serving applies it.",
+        f"- Decision threshold: {out['threshold']:.4f} on the calibrated P(fake) (rule `{out['threshold_rule']}`, "
+        "chosen on the validation split); P(fake) at or above it means fake.",
         "",
-        "## Test metrics (held-out test split, Keras model)",
-        "| metric | value |",
-        "| --- | --- |",
+        "## Test metrics (held-out test split, Keras model, 95 % stratified bootstrap intervals)",
+        "| metric | value | 95 % interval |",
+        "| --- | --- | --- |",
     ]
-    for name in ("accuracy", "balanced_accuracy", "roc_auc", "eer", "precision", "recall", "f1", "ece",
-                 "n_test"):
+    for name in ("accuracy", "balanced_accuracy", "roc_auc", "eer", "average_precision", "precision", "recall",
+                 "f1", "ece", "ece_uncalibrated", "n_test"):
         if name in metrics:
-            lines.append(f"| {name} | {_number(metrics[name])} |")
+            low, high = metrics.get(f"{name}_ci_low"), metrics.get(f"{name}_ci_high")
+            interval = f"{_number(low)} – {_number(high)}" if low is not None and high is not None else ""
+            lines.append(f"| {name} | {_number(metrics[name])} | {interval} |")
     lines += [
         "",
         "## Exports",
