@@ -57,3 +57,25 @@ def test_a_card_for_another_model_is_not_trusted_for_version_or_threshold(projec
     assert service.model_version == sha256_file(tmp_path / "model.h5")[:12]
     assert (service.threshold, service.model_info()["threshold_source"]) == (0.42, "scores.json")
     assert service.model_info()["training_data_sha256"] is None
+
+
+def test_card_temperature_calibrates_served_probabilities_and_keeps_decisions(project, tmp_path):
+    """The evaluate stage's temperature, recorded in the card, is applied to every P(fake) served."""
+    from deepfake_detector.inference.temperature import apply_temperature
+
+    shutil.copytree(project / "export", tmp_path / "export")
+    shutil.copy(project / "model.h5", tmp_path / "model.h5")
+    card_file = tmp_path / "export" / "model_card.json"
+    card = json.loads(card_file.read_text())
+    card.setdefault("output", {})["temperature"] = 2.5
+    card["threshold"] = float(apply_temperature(THRESHOLD, 2.5))
+    card_file.write_text(json.dumps(card))
+    plain = DetectionService.from_config(serving_config(project), environ={})
+    calibrated = DetectionService.from_config(serving_config(tmp_path), environ={})
+    assert calibrated.model_info()["temperature"] == 2.5 and plain.model_info()["temperature"] == 1.0
+    for seed in (3, 4, 5):
+        data = sample_images.jpeg(seed=seed)
+        before, after = plain.analyze(data), calibrated.analyze(data)
+        assert after["fake_probability"] == pytest.approx(
+            float(apply_temperature(before["fake_probability"], 2.5)), abs=1e-6)
+        assert after["label"] == before["label"]

@@ -20,6 +20,7 @@ from deepfake_detector.exceptions import ModelError
 from deepfake_detector.export_format import MODEL_CARD_NAME, TFLITE_VARIANTS
 from deepfake_detector.inference.explanations import DEFAULT_THRESHOLD, build_grad_cam, occlusion_map
 from deepfake_detector.inference.images import load_image
+from deepfake_detector.inference.temperature import apply_temperature
 from deepfake_detector.utils.files import sha256_file
 
 logger = logging.getLogger(__name__)
@@ -38,6 +39,8 @@ class Predictor(abc.ABC):
     """One loaded model: float32 RGB batches in [0, 255] in, P(fake) out. Safe to share between threads.
 
     `threshold` only decides which class an explanation argues for (P(fake) >= threshold is fake).
+    `temperature` calibrates every P(fake) returned (the evaluate stage's temperature scaling); both
+    apply to the calibrated P(fake).
     """
 
     backend: str = ""
@@ -47,14 +50,20 @@ class Predictor(abc.ABC):
     max_batch_size = 8
     occlusion_grid = 8        # occlusion explanations hide 8 x 8 patches, one at a time
 
-    def __init__(self, model_path: Path, image_size: int, variant: str, threshold: float = DEFAULT_THRESHOLD):
+    def __init__(self, model_path: Path, image_size: int, variant: str, threshold: float = DEFAULT_THRESHOLD,
+                 temperature: float = 1.0):
         self.model_path = Path(model_path)
         self.image_size = int(image_size)
         self.variant = variant
         self.threshold = float(threshold)
+        self.temperature = float(temperature)
 
     def predict(self, images: np.ndarray) -> np.ndarray:
-        """float64 (N,) P(fake) for a float32 (N, S, S, 3) batch of raw RGB pixels; N may be 0."""
+        """float64 (N,) calibrated P(fake) for a float32 (N, S, S, 3) batch of raw RGB pixels; N may be 0."""
+        return apply_temperature(self._predict_raw(images), self.temperature)
+
+    def _predict_raw(self, images: np.ndarray) -> np.ndarray:
+        """The model's own output, before temperature scaling."""
         batch = np.asarray(images)
         expected = (self.image_size, self.image_size, 3)
         if batch.ndim != 4 or batch.shape[1:] != expected:
@@ -75,9 +84,12 @@ class Predictor(abc.ABC):
         expected = (self.image_size, self.image_size, 3)
         if pixels.shape != expected:
             raise ValueError(f"expected one image of shape {expected}, got {pixels.shape}")
-        heatmap, p_fake, method = self._explain(pixels.astype(np.float32, copy=False),
-                                                self.threshold if threshold is None else float(threshold))
-        return Explanation(heatmap=heatmap, method=method, p_fake=p_fake)
+        threshold = self.threshold if threshold is None else float(threshold)
+        # Backends explain the raw output, so they get the same decision boundary in raw terms.
+        raw_threshold = float(apply_temperature(threshold, 1.0 / self.temperature))
+        heatmap, raw_p_fake, method = self._explain(pixels.astype(np.float32, copy=False), raw_threshold)
+        return Explanation(heatmap=heatmap, method=method,
+                           p_fake=float(apply_temperature(raw_p_fake, self.temperature)))
 
     def warm_up(self) -> None:
         """Run one dummy prediction so that the first real request does not pay for set-up."""
@@ -102,7 +114,7 @@ class Predictor(abc.ABC):
         """float64 (n,) for a validated float32 batch of 1 to max_batch_size images."""
 
     def _explain(self, image: np.ndarray, threshold: float) -> tuple[np.ndarray, float, str]:
-        heatmap, p_fake = occlusion_map(self.predict, image, grid=self.occlusion_grid,
+        heatmap, p_fake = occlusion_map(self._predict_raw, image, grid=self.occlusion_grid,
                                         batch_size=self.max_batch_size, threshold=threshold)
         return heatmap, p_fake, "occlusion"
 
@@ -130,7 +142,7 @@ class TFLitePredictor(Predictor):
 
     def __init__(self, model_path: str | Path, num_threads: int | None = None, variant: str | None = None, *,
                  per_thread_interpreters: bool = True, expected_sha256: str | None = None,
-                 threshold: float = DEFAULT_THRESHOLD):
+                 threshold: float = DEFAULT_THRESHOLD, temperature: float = 1.0):
         path = Path(model_path)
         try:
             self._content = path.read_bytes()
@@ -153,7 +165,7 @@ class TFLitePredictor(Predictor):
                 or int(outputs[0]["shape"][-1]) != 1:
             raise ModelError(f"{path}: expected one (N, S, S, 3) image input and one (N, 1) output, got inputs "
                              f"{[list(d['shape']) for d in inputs]} and outputs {[list(d['shape']) for d in outputs]}")
-        super().__init__(path, shape[1], variant or path.stem, threshold)
+        super().__init__(path, shape[1], variant or path.stem, threshold, temperature)
         self._input = inputs[0]
         self._output = outputs[0]
         self._lock = threading.Lock()
@@ -209,7 +221,7 @@ class KerasPredictor(Predictor):
 
     backend = "keras"
 
-    def __init__(self, model_path: str | Path, *, threshold: float = DEFAULT_THRESHOLD):
+    def __init__(self, model_path: str | Path, *, threshold: float = DEFAULT_THRESHOLD, temperature: float = 1.0):
         path = Path(model_path)
         if not path.is_file():
             raise ModelError(f"{path}: Keras model not found")
@@ -225,7 +237,7 @@ class KerasPredictor(Predictor):
         shape = tuple(model.input_shape) if not isinstance(model.input_shape, list) else ()
         if len(shape) != 4 or shape[1] is None or shape[1] != shape[2] or shape[3] != 3:
             raise ModelError(f"{path}: expected an (N, S, S, 3) image input, got {model.input_shape}")
-        super().__init__(path, shape[1], "keras", threshold)
+        super().__init__(path, shape[1], "keras", threshold, temperature)
         self._model = model
         spec = tf.TensorSpec([None, self.image_size, self.image_size, 3], tf.float32)
         self._forward = tf.function(lambda images: model(images, training=False), input_signature=[spec])
@@ -271,10 +283,11 @@ def load_predictor(model_file: str | Path, export_dir: str | Path | None = None,
             logger.warning("%s is stale: %s changed after the export; re-run the export stage", tflite_file,
                            model_file)
         return TFLitePredictor(tflite_file, num_threads, variant, expected_sha256=expected,
-                               threshold=card["threshold"])
+                               threshold=card["threshold"], temperature=card["temperature"])
 
     if backend == "keras":
-        return KerasPredictor(model_file, threshold=_matching_card_threshold(model_file, export_dir))
+        threshold, temperature = _matching_card_calibration(model_file, export_dir)
+        return KerasPredictor(model_file, threshold=threshold, temperature=temperature)
 
     try:
         card = _read_card(export_dir)
@@ -290,7 +303,8 @@ def load_predictor(model_file: str | Path, export_dir: str | Path | None = None,
         return _fall_back_to_keras(model_file, reason, logging.WARNING)
     logger.info("Serving %s with the TFLite backend (variant %s)%s", tflite_file, variant,
                 "" if model_file.is_file() else f"; {model_file} is absent, the export is taken as is")
-    return TFLitePredictor(tflite_file, num_threads, variant, expected_sha256=expected, threshold=card["threshold"])
+    return TFLitePredictor(tflite_file, num_threads, variant, expected_sha256=expected, threshold=card["threshold"],
+                           temperature=card["temperature"])
 
 
 def _fall_back_to_keras(model_file: Path, reason: ModelError, level: int) -> Predictor:
@@ -300,15 +314,16 @@ def _fall_back_to_keras(model_file: Path, reason: ModelError, level: int) -> Pre
     return KerasPredictor(model_file)
 
 
-def _matching_card_threshold(model_file: Path, export_dir: Path | None) -> float:
-    """The card's threshold when the card was made from this very model_file, else the default."""
+def _matching_card_calibration(model_file: Path, export_dir: Path | None) -> tuple[float, float]:
+    """The card's (threshold, temperature) when the card was made from this very model_file, else
+    the defaults (0.5, uncalibrated)."""
     try:
         card = _read_card(export_dir)
     except ModelError:
-        return DEFAULT_THRESHOLD
+        return DEFAULT_THRESHOLD, 1.0
     if model_file.is_file() and sha256_file(model_file) == card["source"]["sha256"]:
-        return card["threshold"]
-    return DEFAULT_THRESHOLD
+        return card["threshold"], card["temperature"]
+    return DEFAULT_THRESHOLD, 1.0
 
 
 def _read_card(export_dir: Path | None) -> dict[str, Any]:
@@ -328,13 +343,15 @@ def _read_card(export_dir: Path | None) -> dict[str, Any]:
         # The export stage records it under output.threshold; a top-level "threshold" is read too.
         output = card.get("output") if isinstance(card.get("output"), dict) else {}
         threshold = float(card.get("threshold", output.get("threshold", DEFAULT_THRESHOLD)))
+        temperature = float(output.get("temperature", 1.0))  # cards from before calibration have none
     except (KeyError, TypeError, ValueError) as error:
         raise ModelError(f"{path}: malformed model card (needs source.sha256, exports, a numeric threshold): "
                          f"{error!r}") from None
-    if not isinstance(source_sha, str) or not isinstance(exports, dict) or not 0.0 < threshold < 1.0:
-        raise ModelError(f"{path}: malformed model card: source.sha256 must be a string, exports an object and "
-                         f"threshold in (0, 1)")
-    return {**card, "threshold": threshold}
+    if not isinstance(source_sha, str) or not isinstance(exports, dict) or not 0.0 < threshold < 1.0 \
+            or not (np.isfinite(temperature) and temperature > 0):
+        raise ModelError(f"{path}: malformed model card: source.sha256 must be a string, exports an object, "
+                         f"threshold in (0, 1) and output.temperature a positive number")
+    return {**card, "threshold": threshold, "temperature": temperature}
 
 
 def _export_entry(card: dict[str, Any], export_dir: Path, variant: str) -> tuple[Path, str]:

@@ -40,6 +40,7 @@ class ModelFacts:
     model_version: str
     threshold: float
     threshold_source: str
+    temperature: float                 # calibration the predictor applies to every P(fake)
     card: Mapping[str, Any] | None
     test_metrics: Mapping[str, Any] | None
 
@@ -72,6 +73,7 @@ class DetectionService:
         predictor = load_predictor(config.model_file, export_dir=config.export_dir, backend=config.backend,
                                    variant=config.variant, num_threads=config.num_threads)
         facts = describe_model(config, Path(predictor.model_path))
+        predictor.temperature = facts.temperature
         face_detector = FaceDetector(config.face_min_size) if config.face_detector == "haar" else None
         predictor.warm_up()
         logger.info("model ready: %s (%s %s, version %s, threshold %.4f from %s) in %.1f s",
@@ -142,6 +144,7 @@ class DetectionService:
             "positive_class": POSITIVE_CLASS,
             "threshold": self.threshold,
             "threshold_source": self.facts.threshold_source,
+            "temperature": self.facts.temperature,
             "test_metrics": dict(self.facts.test_metrics or {}),
             "training_data_sha256": dataset.get("manifest_sha256"),
             "dataset": dataset or None,
@@ -182,7 +185,20 @@ def describe_model(config: ServingConfig, served_file: Path) -> ModelFacts:
     if metrics is None and card_applies:
         metrics = card.get("test_metrics")
     return ModelFacts(model_version=model_sha[:VERSION_LENGTH], threshold=threshold, threshold_source=source,
+                      temperature=_choose_temperature(card if card_applies else None, scores),
                       card=card if card_applies else None, test_metrics=metrics)
+
+
+def _choose_temperature(card: Mapping[str, Any] | None, scores: Mapping[str, Any] | None) -> float:
+    """The card's temperature, else scores.json's, else 1.0 (uncalibrated): from the same files the
+    threshold comes from, since the threshold is set on the calibrated P(fake)."""
+    candidates = [(card.get("output") or {}).get("temperature")] if card is not None else []
+    if scores is not None:
+        candidates.append(scores.get("temperature"))
+    for value in candidates:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 < float(value) < float("inf"):
+            return float(value)
+    return 1.0
 
 
 def _choose_threshold(config: ServingConfig, card: Mapping[str, Any] | None,
