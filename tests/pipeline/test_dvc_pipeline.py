@@ -13,7 +13,12 @@ pytestmark = pytest.mark.slow
 
 ALL_EXPORTS = ("keras", "float32", "float16", "int8_dynamic", "int8_full")
 SCORE_KEYS = {"accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc", "average_precision",
-              "eer", "tpr_at_fpr_1pct", "log_loss", "ece", "threshold", "total_parameters", "n_test"}
+              "eer", "tpr_at_fpr_1pct", "log_loss", "ece", "threshold", "total_parameters", "n_test",
+              "temperature", "threshold_uncalibrated", "ece_uncalibrated", "log_loss_uncalibrated",
+              *(f"{metric}_ci_{end}" for metric in ("accuracy", "roc_auc", "eer", "f1", "average_precision")
+                for end in ("low", "high"))}
+REPORT_SECTIONS = ("summary", "metrics", "confusion", "curves", "calibration", "robustness", "cross-dataset",
+                   "shortcut-audit", "errors", "params")
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +52,21 @@ def test_repro_exports_every_variant_with_parity_and_a_model_card(reproduced: Pa
     assert card["git"]["commit"]
 
 
+def test_repro_writes_robustness_cross_dataset_audit_and_report(reproduced: Path) -> None:
+    robustness = json.loads((reproduced / "artifacts/robustness/robustness.json").read_text())
+    assert {"clean", "jpeg", "rescale", "blur", "noise", "crop", "brightness_contrast"} <= robustness.keys()
+    assert (reproduced / "artifacts/robustness/robustness.png").stat().st_size > 0
+    cross = json.loads((reproduced / "cross_dataset.json").read_text())
+    assert [row["name"] for row in cross["sets"]] == ["demo-style-b"]
+    assert cross["sets"][0]["n"] == 80 and cross["reference"]["roc_auc"] is not None
+    audit = json.loads((reproduced / "shortcut_audit.json").read_text())
+    assert {"file_size", "jpeg_quality", "dimensions", "exif", "border", "thumbnail",
+            "model_on_thumbnail"} <= audit["cues"].keys()
+    html = (reproduced / "artifacts/report/index.html").read_text()
+    assert all(f'id="{section}"' in html for section in REPORT_SECTIONS)
+    assert "https://" not in html and "http://" not in html
+
+
 def test_manifest_splits_cover_every_good_image(reproduced: Path) -> None:
     manifest = pd.read_csv(reproduced / "artifacts/data/manifest.csv")
     assert list(manifest.columns) == ["path", "label", "split", "sha256", "group"]
@@ -61,14 +81,14 @@ def test_second_repro_does_nothing(reproduced: Path) -> None:
     assert "Data and pipelines are up to date" in result.stdout or "didn't change" in result.stdout
 
 
-def test_changing_threshold_reruns_only_evaluate_and_export(reproduced: Path) -> None:
+def test_changing_threshold_reruns_only_the_stages_that_read_it(reproduced: Path) -> None:
     params_path = reproduced / "params.yaml"
     params = yaml.safe_load(params_path.read_text())
     params["evaluate"]["threshold"] = 0.5
     params_path.write_text(yaml.safe_dump(params, sort_keys=False))
     result = run(["dvc", "repro"], reproduced)
     assert result.returncode == 0, result.stderr
-    assert stages_run(result.stdout) == ["evaluate", "export"]
+    assert sorted(stages_run(result.stdout)) == ["cross_dataset", "evaluate", "export", "report", "robustness"]
     assert "MLflow tracking" not in result.stderr, "re-evaluating must keep logging to the training run"
     assert json.loads((reproduced / "scores.json").read_text())["threshold"] == 0.5
     card = json.loads((reproduced / "artifacts/export/model_card.json").read_text())
@@ -97,8 +117,9 @@ def test_mlflow_run_holds_params_metrics_plots_and_registered_model(reproduced: 
         tags = {key for (key,) in connection.execute(
             "SELECT key FROM tags WHERE run_uuid = ?", (train_run,))}
         models = [name for (name,) in connection.execute("SELECT name FROM registered_models")]
-    assert {"test_roc_auc", "test_eer", "val_auc", "loss", "export_float32_max_abs_diff",
-            "export_int8_full_auc_drop"} <= metrics
+    assert {"test_roc_auc", "test_eer", "test_roc_auc_ci_low", "test_temperature", "val_auc", "loss",
+            "export_float32_max_abs_diff", "export_int8_full_auc_drop", "robustness/jpeg_50/roc_auc",
+            "cross/demo-style-b/roc_auc", "shortcut/jpeg_quality/auc"} <= metrics
     assert {"train.batch_size", "model.alpha", "data.source"} <= params
     assert {"evaluate.threshold", "export.max_auc_drop"} <= tags
     assert models == ["deepfake-detector"]
@@ -106,4 +127,5 @@ def test_mlflow_run_holds_params_metrics_plots_and_registered_model(reproduced: 
     artifacts = {p.relative_to(reproduced / "mlruns").parts[-1] for p in (reproduced / "mlruns").rglob("*")
                  if p.is_file()}
     assert {"roc.png", "scores.json", "split_summary.json", "history.csv", "model_card.json", "model.tflite",
-            "export_metrics.json"} <= artifacts
+            "export_metrics.json", "reliability.png", "robustness.png", "cross_dataset.json", "shortcut_audit.json",
+            "index.html"} <= artifacts

@@ -25,6 +25,10 @@ TINY_PARAMS = {
     # One variant keeps the stage quick; test_dvc_pipeline.py asks for all of them.
     "export.variants": ["float32"],
     "export.max_auc_drop": 1.0,
+    "evaluate.bootstrap": 200,
+    # One severity per perturbation still runs every code path of the robustness stage.
+    "evaluate.robustness": {"jpeg": [50], "rescale": [0.5], "blur": [1.0], "noise": [5], "crop": [0.75],
+                            "brightness_contrast": [0.2]},
 }
 
 

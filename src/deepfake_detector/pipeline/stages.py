@@ -1,5 +1,16 @@
 """The pipeline's stages in DAG order; main.py and the CLI run them from here."""
-from deepfake_detector.pipeline import evaluate, export, ingest, prepare_model, train, validate
+from deepfake_detector.pipeline import (
+    cross_dataset,
+    evaluate,
+    export,
+    ingest,
+    prepare_model,
+    report,
+    robustness,
+    shortcut_audit,
+    train,
+    validate,
+)
 from deepfake_detector.pipeline.runner import StageFunction
 
 STAGES: dict[str, StageFunction] = {
@@ -8,5 +19,9 @@ STAGES: dict[str, StageFunction] = {
     "prepare_model": prepare_model.run,
     "train": train.run,
     "evaluate": evaluate.run,
+    "robustness": robustness.run,
+    "cross_dataset": cross_dataset.run,
+    "shortcut_audit": shortcut_audit.run,
+    "report": report.run,
     "export": export.run,
 }
