@@ -132,9 +132,11 @@ def test_outputs_have_the_shapes_dvc_and_the_report_read(table, tmp_path):
     assert metrics["rescale"]["0.25"]["roc_auc"] == auc(table, "rescale", 0.25)
 
     records = json.loads(plot_file.read_text())
-    assert len(records) == len(table) - 1
-    assert records[0] == {"perturbation": "blur", "severity": 0.5, "roc_auc": auc(table, "blur", 0.5),
-                          "accuracy": table.iloc[1]["accuracy"], "eer": table.iloc[1]["eer"]}
+    assert [record["severity_level"] for record in records] == [1, 2]
+    assert records[0] == {"severity_level": 1, "blur": auc(table, "blur", 0.5), "rescale": auc(table, "rescale", 0.75),
+                          "noise": auc(table, "noise", 5.0), "jpeg": auc(table, "jpeg", 30)}
+    assert records[1] == {"severity_level": 2, "blur": auc(table, "blur", 2.0), "rescale": auc(table, "rescale", 0.25),
+                          "noise": None, "jpeg": None}
 
     with Image.open(png_file) as png:
         assert png.format == "PNG" and png.width > 600 and png.height > 300

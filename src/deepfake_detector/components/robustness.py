@@ -110,10 +110,18 @@ def robustness_metrics(table: pd.DataFrame) -> dict[str, Any]:
 
 
 def robustness_plot_records(table: pd.DataFrame) -> list[dict[str, Any]]:
-    """One record per perturbed condition {perturbation, severity, roc_auc, accuracy, eer}, for a
-    DVC plot of AUC against severity; the clean row is left out (it is in the metrics file)."""
-    return [{"perturbation": row["perturbation"], "severity": float(row["severity"]), **_scores(row)}
-            for row in table[table["perturbation"] != CLEAN].to_dict("records")]
+    """ROC AUC by severity level, one record per level (1 = mildest) and one field per perturbation,
+    so a DVC plot draws one line per perturbation on a common mild-to-harsh axis although their
+    severities are in different units. A perturbation with fewer levels has null at the others."""
+    perturbed = table[table["perturbation"] != CLEAN]
+    names = list(dict.fromkeys(perturbed["perturbation"]))
+    by_level: dict[int, dict[str, Any]] = {}
+    for name in names:
+        rows = perturbed[perturbed["perturbation"] == name]
+        auc_by_severity = dict(zip(rows["severity"], rows["roc_auc"], strict=True))
+        for level, severity in enumerate(get_perturbation(name).mild_to_harsh(auc_by_severity), start=1):
+            by_level.setdefault(level, {"severity_level": level})[name] = float(auc_by_severity[severity])
+    return [{"severity_level": level, **dict.fromkeys(names), **by_level[level]} for level in sorted(by_level)]
 
 
 def render_robustness(path: Path, table: pd.DataFrame) -> Path:
