@@ -9,6 +9,12 @@ lives in `backup_dir`, which is removed once the trained model is saved:
     backup_dir/<phase>/                  Keras' BackupAndRestore state while a phase runs
     backup_dir/<phase>.done.json         the phase finished; the epoch the next one starts at
     backup_dir/<phase>.done.weights.h5   the model as that phase left it
+
+Training runs under the tf.distribute strategy of train.strategy (see components/distribution.py):
+train.batch_size is per replica, the learning rates follow train.learning_rate_scaling, and
+with several workers only the chief writes the declared outputs; every other worker runs the
+same code, saves included, into its own folder (distribution.worker_dir), keeping its own
+backup there to resume from.
 """
 from __future__ import annotations
 
@@ -28,6 +34,19 @@ import keras
 
 from deepfake_detector.components.augmentation import build_augmentation
 from deepfake_detector.components.datasets import build_dataset, read_manifest, split_rows
+from deepfake_detector.components.distribution import (
+    LOCAL_ROLE,
+    ClusterRole,
+    cluster_role,
+    global_batch_size,
+    make_strategy,
+    model_for_replicas,
+    prepare_multi_worker_fit,
+    resolve_mixed_precision,
+    scaled_learning_rate,
+    worker_dir,
+    workers_agree,
+)
 from deepfake_detector.entity import TrainingConfig
 from deepfake_detector.exceptions import DataValidationError, ModelError
 from deepfake_detector.labels import FAKE, REAL
@@ -108,26 +127,64 @@ def balanced_class_weight(labels: Sequence[int]) -> dict[int, float]:
     return {label: len(labels) / (2 * count) for label, count in counts.items()}
 
 
+def _shard_by_data(dataset):
+    """Make each worker take its own part of every global batch (tf.data AutoShardPolicy.DATA).
+
+    Sharding by FILE, TensorFlow's preference, is wrong for this pipeline: it starts from the
+    manifest's list of image paths held in memory (no file-reading dataset for FILE to split), then
+    decodes, caches and shuffles. So every worker runs the same pipeline with the same seed and keeps
+    its part of each batch: each image is seen once per epoch, at the price of every worker decoding
+    every image. Strategies with one worker ignore the option.
+    """
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
+
+
 class Trainer:
     """Two-phase, resumable training of the model saved by the prepare_model stage."""
 
     def __init__(self, config: TrainingConfig) -> None:
-        self.config = config
+        self.declared_config = config  # what params.yaml and config.yaml say, on every worker
+        self.config = config  # where this process writes: the declared paths, or a worker's own folder
         self.backup_dir = config.backup_dir
+        self.role: ClusterRole = LOCAL_ROLE
+        self.strategy = None
+        self.mixed_precision = False
 
     def run(self, callbacks: Sequence[keras.callbacks.Callback] = ()) -> TrainingResult:
         """Train, then save the best-on-validation weights as `model_file`.
 
         `callbacks` (e.g. an MLflow logger) are added to every phase's fit, after the trainer's own.
         """
+        # First: MultiWorkerMirroredStrategy must configure the runtime before other TensorFlow work.
+        self.strategy = strategy = make_strategy(self.declared_config.strategy)
+        self.role = cluster_role(self.declared_config.strategy)
+        if not self.role.is_chief:
+            self._write_to_worker_dir()
         config = self.config
+        replicas = strategy.num_replicas_in_sync
+        self.mixed_precision = resolve_mixed_precision(config.mixed_precision)
+        batch_size = global_batch_size(config.batch_size, replicas)
+        self._log_distribution(replicas, batch_size)
         resumed = self._resume_or_start_fresh()
+        if self.role.num_workers > 1 and not workers_agree(strategy, self._progress()):
+            # A kill landed between two workers' end-of-epoch saves; no common point to resume from.
+            logger.warning("The workers' saved progress differs; every worker starts this training over")
+            self._start_fresh()
+            resumed = False
         keras.utils.set_random_seed(config.seed)
-        train_data, val_data, class_weight = self._datasets()
-        model = self._load_base_model()
+        train_data, val_data, class_weight = self._datasets(batch_size)
+        with strategy.scope():
+            model = model_for_replicas(self._load_base_model(), mixed_precision=self.mixed_precision,
+                                       synchronized_batch_norm=replicas > 1)
+        if self.role.num_workers > 1:
+            prepare_multi_worker_fit(model, strategy, train_data.element_spec)
         checkpoint = BestWeightsCheckpoint(config.checkpoint_file, self.backup_dir / "best.json")
         next_epoch = 0
-        for phase in self._phases():
+        for phase in self._phases(replicas):
             marker = self.backup_dir / f"{phase.name}.done.json"
             if marker.is_file():
                 next_epoch = json.loads(marker.read_text())["next_epoch"]
@@ -153,9 +210,51 @@ class Trainer:
                               best_epoch=checkpoint.best_epoch, best_val_auc=checkpoint.best,
                               epochs_run=epochs_run, class_weight=class_weight, resumed=resumed)
 
-    def _datasets(self) -> tuple:
-        """Train and validation tf.data pipelines and the class weights; the test split is not read."""
+    # Distribution ---------------------------------------------------------------------------
+
+    def _write_to_worker_dir(self) -> None:
+        """Point every output of this non-chief worker at its own folder.
+
+        The worker still runs every save: in Keras 3 saving reads variables without collective ops,
+        so the chief alone could save without a hang, but identical code paths on every worker keep
+        it that way if that ever changes, and give the worker a backup of its own to resume from.
+        """
+        declared = self.declared_config
+        folder = worker_dir(self.role, declared.root_dir)
+        self.config = dataclasses.replace(
+            declared, root_dir=folder, model_file=folder / declared.model_file.name,
+            history_file=folder / declared.history_file.name, checkpoint_file=folder / declared.checkpoint_file.name,
+            backup_dir=folder / declared.backup_dir.name, run_file=folder / declared.run_file.name)
+        self.backup_dir = self.config.backup_dir
+        logger.info("Worker %s is not the chief: its copies of the outputs go to %s, not %s", self.role.name,
+                    folder, declared.root_dir)
+
+    def _log_distribution(self, replicas: int, batch_size: int) -> None:
         config = self.config
+        rates = ", ".join(f"{phase.name} {phase.learning_rate:g}" for phase in self._phases(replicas))
+        logger.info("Strategy %s (train.strategy %s) on %s of %d worker(s): %d replica(s), global batch %d "
+                    "(%d per replica), learning rates %s (scaling %s), mixed precision %s",
+                    type(self.strategy).__name__, config.strategy, self.role.name, self.role.num_workers, replicas,
+                    batch_size, config.batch_size, rates or "-", config.learning_rate_scaling,
+                    "on" if self.mixed_precision else "off")
+
+    def _progress(self) -> list[int]:
+        """What this process would resume from, as numbers every worker can compare: the best
+        epoch, then per phase the epoch its finish marker and its Keras backup point at (-1: none)."""
+        best = self.backup_dir / "best.json"
+        values = [int(json.loads(best.read_text()).get("epoch", -1)) if best.is_file() else -1]
+        for phase in self._phases(1):
+            marker = self.backup_dir / f"{phase.name}.done.json"
+            values.append(int(json.loads(marker.read_text())["next_epoch"]) if marker.is_file() else -1)
+            epoch = self._backup_epoch(self.backup_dir / phase.name)
+            values.append(-1 if epoch is None else epoch)
+        return values
+
+    def _datasets(self, batch_size: int | None = None) -> tuple:
+        """Train and validation tf.data pipelines batched by `batch_size`, the global batch (default
+        train.batch_size: one replica), and the class weights; the test split is not read."""
+        config = self.config
+        batch_size = batch_size or config.batch_size
         manifest = read_manifest(config.manifest_file)
         train_paths, train_labels = split_rows(manifest, "train", config.dataset_dir)
         val_paths, val_labels = split_rows(manifest, "val", config.dataset_dir)
@@ -166,11 +265,10 @@ class Trainer:
         logger.info("Training on %d images (%d fake), validating on %d; class weights %s",
                     len(train_paths), sum(train_labels), len(val_paths), class_weight)
         augment = build_augmentation(config.augment, config.image_size, config.seed)
-        train_data = build_dataset(train_paths, train_labels, config.image_size, config.batch_size,
+        train_data = build_dataset(train_paths, train_labels, config.image_size, batch_size,
                                    shuffle=True, seed=config.seed, cache=config.cache, augment=augment)
-        val_data = build_dataset(val_paths, val_labels, config.image_size, config.batch_size,
-                                 cache=config.cache)
-        return train_data, val_data, class_weight
+        val_data = build_dataset(val_paths, val_labels, config.image_size, batch_size, cache=config.cache)
+        return _shard_by_data(train_data), _shard_by_data(val_data), class_weight
 
     def _save_best_model(self, checkpoint: BestWeightsCheckpoint) -> None:
         """The base architecture with the best epoch's weights, without optimizer state."""
@@ -184,13 +282,18 @@ class Trainer:
 
     # Phases -------------------------------------------------------------------------------
 
-    def _phases(self) -> list[Phase]:
+    def _phases(self, replicas: int) -> list[Phase]:
+        """The phases to run, with learning rates scaled for `replicas` by train.learning_rate_scaling."""
         config = self.config
+
+        def rate(learning_rate: float) -> float:
+            return scaled_learning_rate(learning_rate, replicas, config.learning_rate_scaling)
+
         phases = []
         if config.head_epochs > 0:
-            phases.append(Phase("head", config.head_epochs, config.head_learning_rate, self._train_head_only))
+            phases.append(Phase("head", config.head_epochs, rate(config.head_learning_rate), self._train_head_only))
         if config.fine_tune_epochs > 0 and config.fine_tune_layers != 0:
-            phases.append(Phase("fine_tune", config.fine_tune_epochs, config.fine_tune_learning_rate,
+            phases.append(Phase("fine_tune", config.fine_tune_epochs, rate(config.fine_tune_learning_rate),
                                 self._train_top_layers))
         return phases
 
@@ -224,8 +327,13 @@ class Trainer:
         self._truncate_history(start)
         last_epoch = first_epoch + phase.epochs
         phase.set_trainable(model)
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate=phase.learning_rate),
-                      loss="binary_crossentropy", metrics=[keras.metrics.AUC(name="auc"), "accuracy"])
+        with self.strategy.scope():
+            optimizer = keras.optimizers.Adam(learning_rate=phase.learning_rate)
+            if self.mixed_precision:
+                # float16 gradients underflow without loss scaling.
+                optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+            model.compile(optimizer=optimizer, loss="binary_crossentropy",
+                          metrics=[keras.metrics.AUC(name="auc"), "accuracy"])
         trainable = sum(int(math.prod(v.shape)) for v in model.trainable_weights)
         if resumed:
             logger.info("Phase %s: resuming from its backup at epoch %d of %d..%d", phase.name, start,
@@ -259,8 +367,13 @@ class Trainer:
     # Run state ----------------------------------------------------------------------------
 
     def _fingerprint(self) -> str:
-        """Identifies what a backup is valid for: every setting, the manifest and the base model."""
-        settings = json.dumps(dataclasses.asdict(self.config), sort_keys=True, default=str)
+        """Identifies what a backup is valid for: every setting, the manifest and the base model.
+
+        The declared settings, the same on every worker, plus whether float16 was resolved: the
+        optimizer state of a mixed-precision run does not fit a float32 one.
+        """
+        settings = json.dumps({**dataclasses.asdict(self.declared_config), "mixed": self.mixed_precision},
+                              sort_keys=True, default=str)
         parts = [settings, sha256_file(self.config.manifest_file), sha256_file(self.config.base_model_file)]
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
@@ -283,11 +396,15 @@ class Trainer:
                 return has_progress
             logger.warning("Discarding %s: it belongs to a run with other settings, data or base model",
                            self.backup_dir)
+        self._start_fresh()
+        return False
+
+    def _start_fresh(self) -> None:
+        """Drop every trace of earlier progress and record what the new run's state is valid for."""
         shutil.rmtree(self.backup_dir, ignore_errors=True)
         self.config.history_file.unlink(missing_ok=True)
         self.config.checkpoint_file.unlink(missing_ok=True)
-        write_json_atomic(run_file, {"fingerprint": fingerprint})
-        return False
+        write_json_atomic(self.backup_dir / "run.json", {"fingerprint": self._fingerprint()})
 
     def _load_base_model(self) -> keras.Model:
         try:

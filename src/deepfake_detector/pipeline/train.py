@@ -1,7 +1,9 @@
 """Stage `train`: two-phase training on the manifest's train/val splits, logged to MLflow.
 
 The MLflow run id is written to training.run_file at once, so that a killed run that resumes
-from its Keras backup keeps logging to the same MLflow run, and `evaluate` adds to it.
+from its Keras backup keeps logging to the same MLflow run, and `evaluate` adds to it. In a
+multi-worker cluster only the chief opens the run and writes that file; the other workers train
+without tracking.
 """
 import json
 import logging
@@ -24,9 +26,15 @@ def _previous_run_id(config) -> str | None:
 
 
 def run(context: StageContext) -> None:
+    from deepfake_detector.components.distribution import cluster_role
     from deepfake_detector.components.trainer import Trainer
 
     config = context.config.get_training_config()
+    role = cluster_role(config.strategy)
+    if not role.is_chief:
+        logger.info("Worker %s of %d trains without MLflow; the chief logs the run", role.name, role.num_workers)
+        Trainer(config).run()
+        return
     with context.tracker.run("train", run_id=_previous_run_id(config), tags={"stage": "train"}) as tracker:
         write_json_atomic(config.run_file, {"run_id": tracker.run_id, "tracking_uri": tracker.uri})
         # Evaluation and export settings may change without retraining; those stages record them as tags.
