@@ -15,13 +15,10 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.e2e.chromium import CHROMEDRIVER, CHROMIUM, needs_chromium
 from tests.tiny_served_model import REPO_ROOT, TinyModel, tiny_model_for_session, write_photo
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-CHROMEDRIVER = shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None or CHROMEDRIVER is None,
-    reason="needs chromium and chromedriver on PATH (Debian: apt-get install chromium chromium-driver)")
+pytestmark = needs_chromium
 
 WAIT_S = 30
 

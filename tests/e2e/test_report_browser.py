@@ -11,13 +11,10 @@ from PIL import Image
 
 from deepfake_detector.components.report import SECTIONS, build_report
 from deepfake_detector.report_screenshot import find_browser, screenshot_report
+from tests.e2e.chromium import needs_chromium
 from tests.unit.test_report import inputs  # noqa: F401 (the report's generated inputs, as a fixture)
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-CHROMEDRIVER = shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None or CHROMEDRIVER is None,
-    reason="needs chromium and chromedriver on PATH (Debian: apt-get install chromium chromium-driver)")
+pytestmark = needs_chromium
 
 WAIT_S = 30
 WIDTH = 1100

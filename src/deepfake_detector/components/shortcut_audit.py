@@ -22,7 +22,13 @@ from sklearn.preprocessing import StandardScaler
 from tqdm import tqdm
 
 from deepfake_detector.exceptions import ImageError
-from deepfake_detector.inference.images import SUPPORTED_FORMATS, decode_image, resize_for_model
+from deepfake_detector.inference.images import (
+    SUPPORTED_FORMATS,
+    decode_image,
+    exif_orientation,
+    resize_for_model,
+    upright_transpose,
+)
 from deepfake_detector.labels import FAKE, REAL
 from deepfake_detector.utils.files import write_json_atomic
 
@@ -67,16 +73,6 @@ THUMBNAIL_SIDE = 8
 DARK_LEVEL, BRIGHT_LEVEL = 16, 239
 NOT_JPEG = -1.0
 EXIF_IFD_TAG = 0x8769
-EXIF_ORIENTATION_TAG = 0x0112
-_TRANSPOSE_FOR_ORIENTATION = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
 
 # libjpeg's standard tables (ITU T.81 Annex K), which every libjpeg-based encoder scales by quality.
 _STANDARD_LUMA_TABLE = np.array([
@@ -102,7 +98,7 @@ def extract_cue_features(path: str | Path) -> dict[str, np.ndarray]:
             width, height = image.size
             jpeg = _jpeg_features(image)
             exif = _exif_features(image)
-            orientation = _orientation(image)
+            orientation = exif_orientation(image)
             pixels = _working_copy(image, orientation)
     except UnidentifiedImageError:
         raise ImageError(f"{path}: not an image in a supported format ({', '.join(SUPPORTED_FORMATS)})") from None
@@ -301,14 +297,6 @@ def _exif_features(image: Image.Image) -> list[float]:
     return [float(has_exif or tags > 0), float(tags)]
 
 
-def _orientation(image: Image.Image) -> int:
-    try:
-        value = image.getexif().get(EXIF_ORIENTATION_TAG, 1)
-    except Exception:  # broken EXIF: treat as upright, as the inference decoder does
-        return 1
-    return value if isinstance(value, int) else 1
-
-
 def _working_copy(image: Image.Image, orientation: int) -> np.ndarray:
     """float64 (WORKING_SIDE, WORKING_SIDE, 3) upright RGB in [0, 255].
 
@@ -317,7 +305,7 @@ def _working_copy(image: Image.Image, orientation: int) -> np.ndarray:
     """
     image.draft("RGB", (2 * WORKING_SIDE, 2 * WORKING_SIDE))
     rgb = image.convert("RGB")
-    transpose = _TRANSPOSE_FOR_ORIENTATION.get(orientation)
+    transpose = upright_transpose(orientation)
     if transpose is not None:
         rgb = rgb.transpose(transpose)
     rgb = rgb.resize((WORKING_SIDE, WORKING_SIDE), Image.Resampling.BILINEAR)

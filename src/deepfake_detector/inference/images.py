@@ -65,7 +65,7 @@ def decode_image(source: bytes | str | os.PathLike, *, max_bytes: int = MAX_IMAG
             if width * height > max_pixels:
                 raise ImageTooLargeError(f"{name}: {width}x{height} pixels is too large "
                                          f"(at most {max_pixels:,} pixels are decoded)")
-            transpose = _TRANSPOSE_FOR_ORIENTATION.get(_orientation(image)) if upright else None
+            transpose = upright_transpose(exif_orientation(image)) if upright else None
             pixels = _decode_rgb(image)
     except UnidentifiedImageError:
         raise ImageError(f"{name}: not an image in a supported format "
@@ -79,13 +79,18 @@ def decode_image(source: bytes | str | os.PathLike, *, max_bytes: int = MAX_IMAG
     return np.asarray(Image.fromarray(pixels).transpose(transpose))
 
 
-def _orientation(image: Image.Image) -> int:
+def exif_orientation(image: Image.Image) -> int:
     """The EXIF orientation (1 = upright); a broken EXIF block, common in the wild, counts as upright."""
     try:
         value = image.getexif().get(EXIF_ORIENTATION_TAG, 1)
     except Exception:
         return 1
     return value if isinstance(value, int) else 1
+
+
+def upright_transpose(orientation: int) -> Image.Transpose | None:
+    """The transpose that turns an image with this EXIF orientation upright (None when it already is)."""
+    return _TRANSPOSE_FOR_ORIENTATION.get(orientation)
 
 
 def resize_for_model(image: np.ndarray, image_size: int) -> np.ndarray:
