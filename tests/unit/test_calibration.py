@@ -79,11 +79,21 @@ def test_calibration_keeps_the_order_of_the_scores():
     assert (np.diff(apply_temperature(probs, 3.0)) > 0).all()
 
 
-def test_a_perfectly_separated_validation_split_warns_that_the_temperature_is_unreliable(caplog):
+def test_a_perfectly_separated_validation_split_keeps_the_model_probabilities_and_warns(caplog):
+    """No finite temperature exists there: sharpening without end would round every score to 0 or 1
+    and tie scores the model ranks apart."""
     with caplog.at_level(logging.WARNING, logger="deepfake_detector.components.calibration"):
         temperature = fit_temperature([1, 1, 0, 0], [0.9, 0.8, 0.2, 0.1])
-    assert temperature < 0.01
-    assert "separated perfectly" in caplog.text
+    assert temperature == 1.0
+    assert "separated perfectly" in caplog.text and "temperature 1.0" in caplog.text
+
+
+def test_an_under_confident_model_is_sharpened_within_the_searched_range():
+    rng = np.random.default_rng(8)
+    logits = rng.normal(0.0, 3.0, 4000)
+    labels = (rng.random(4000) < 1.0 / (1.0 + np.exp(-logits))).astype(int)
+    temperature = fit_temperature(labels, 1.0 / (1.0 + np.exp(-logits / 2.0)))  # scores squashed by 2
+    assert temperature == pytest.approx(0.5, rel=0.1)
 
 
 @pytest.mark.parametrize(("labels", "probs", "message"), [

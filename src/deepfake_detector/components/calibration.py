@@ -28,7 +28,9 @@ logger = logging.getLogger(__name__)
 # would otherwise make the likelihood infinite and the fit meaningless.
 EPSILON = 1e-7
 # The search runs over log T, so both over- and under-confidence are equally easy to reach.
-LOG_TEMPERATURE_BOUNDS = (-5.0, 5.0)
+# T from 0.05 to 20: beyond, a temperature either rounds confident scores to exactly 0 or 1 or flattens
+# every score to 0.5, and neither is a calibration.
+LOG_TEMPERATURE_BOUNDS = (math.log(0.05), math.log(20.0))
 DPI = 120
 HISTOGRAM_BINS = 20
 CURVE_COLORS = {"before": "tab:red", "after": "tab:green"}
@@ -73,6 +75,11 @@ def fit_temperature(labels: Sequence[int], probs: Sequence[float]) -> float:
     labels, which should be the validation split's: T > 1 softens an over-confident detector,
     T < 1 sharpens an under-confident one.
 
+    A split the detector separates perfectly has no best temperature (its likelihood keeps
+    improving as T shrinks towards 0, rounding every score to 0 or 1): then, and whenever the
+    optimum is the smallest temperature searched, this returns 1.0, leaving the model's own
+    probabilities, and logs a warning saying so.
+
     Raises ValueError naming the problem when the input is empty, has one class only, or holds
     something that is not a probability.
     """
@@ -81,12 +88,15 @@ def fit_temperature(labels: Sequence[int], probs: Sequence[float]) -> float:
     result = minimize_scalar(lambda log_t: _mean_nll(label_array, logits / math.exp(log_t)),
                              bounds=LOG_TEMPERATURE_BOUNDS, method="bounded")
     temperature = math.exp(float(result.x))
-    if min(abs(result.x - bound) for bound in LOG_TEMPERATURE_BOUNDS) < 1e-3:
-        # Typically a validation split the detector separates perfectly: its likelihood keeps
-        # improving as T shrinks towards 0, so there is no finite best temperature.
-        logger.warning("Temperature %.4g sits at the edge of the search range exp(%s); the validation "
-                       "split may be separated perfectly, so the calibration is not trustworthy",
-                       temperature, LOG_TEMPERATURE_BOUNDS)
+    if result.x - LOG_TEMPERATURE_BOUNDS[0] < 1e-3:
+        logger.warning("No finite temperature calibrates these %d images: the likelihood keeps improving as the "
+                       "temperature falls to %.3g (the validation split is separated perfectly or nearly so). "
+                       "Keeping the model's own probabilities (temperature 1.0); calibrate on a larger or "
+                       "harder validation split", label_array.size, temperature)
+        return 1.0
+    if LOG_TEMPERATURE_BOUNDS[1] - result.x < 1e-3:
+        logger.warning("Temperature %.4g sits at the top of the search range: the scores carry almost no "
+                       "information on this split, so calibrated probabilities sit near 0.5", temperature)
     logger.info("Fitted temperature %.4f on %d images (NLL %.4f -> %.4f)", temperature, label_array.size,
                 _mean_nll(label_array, logits), float(result.fun))
     return temperature

@@ -204,7 +204,7 @@ def model_for_replicas(model: keras.Model, *, mixed_precision: bool, synchronize
 
 
 def prepare_multi_worker_fit(model: keras.Model, strategy: tf.distribute.Strategy, element_spec) -> None:
-    """Work around Keras 3's fit under MultiWorkerMirroredStrategy (keras-team/keras#20585).
+    """Work around Keras 3's fit under MultiWorkerMirroredStrategy.
 
     Keras 3 (checked up to 3.15) fails there in two places: before the first step it averages a real
     batch across workers to learn the input shapes, with a reduce that rejects (x, y, weights)

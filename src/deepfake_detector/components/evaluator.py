@@ -76,20 +76,25 @@ class Evaluator:
         val = self._predict(model, manifest, "val")
         temperature = self._fit_temperature(val)
         val = val.calibrated(temperature)
-        threshold = choose_threshold(val.labels, val.probs, config.threshold)
-        logger.info("Threshold %.4f (%s)", threshold, self._threshold_label())
+        # Ranking and decisions are computed on the model's own output: temperature scaling cannot
+        # change them in exact arithmetic, and in floating point a sharpening temperature can round
+        # near-certain scores to the same 1.0, which would create ties that are not in the model.
+        raw_threshold = self._raw_threshold(val, temperature)
+        threshold = calibrate_threshold(raw_threshold, temperature)
+        logger.info("Threshold %.4f on calibrated P(fake), %.4f on the model's output (%s)", threshold,
+                    raw_threshold, self._threshold_label())
         test = self._predict(model, manifest, "test").calibrated(temperature)
 
-        scores = compute_scores(test.labels, test.probs, threshold, config.calibration_bins)
-        raw = compute_scores(test.labels, test.raw_probs, threshold, config.calibration_bins)
+        scores = compute_scores(test.labels, test.raw_probs, raw_threshold, config.calibration_bins)
+        calibrated = compute_scores(test.labels, test.probs, threshold, config.calibration_bins)
         scores.update(
-            temperature=temperature,
-            threshold_uncalibrated=calibrate_threshold(threshold, 1.0 / temperature),
-            ece_uncalibrated=raw["ece"], log_loss_uncalibrated=raw["log_loss"],
+            ece=calibrated["ece"], log_loss=calibrated["log_loss"], threshold=threshold,
+            temperature=temperature, threshold_uncalibrated=raw_threshold,
+            ece_uncalibrated=scores["ece"], log_loss_uncalibrated=scores["log_loss"],
             total_parameters=int(model.count_params()), n_test=int(test.labels.size), n_val=int(val.labels.size))
         if config.bootstrap:
-            scores.update(bootstrap_intervals(test.labels, test.probs, threshold, resamples=config.bootstrap,
-                                              seed=config.seed))
+            scores.update(bootstrap_intervals(test.labels, test.raw_probs, raw_threshold,
+                                              resamples=config.bootstrap, seed=config.seed))
         logger.info("Test: accuracy %.4f, balanced accuracy %.4f, ROC AUC %.4f, EER %.4f on %d images",
                     scores["accuracy"], scores["balanced_accuracy"], scores["roc_auc"], scores["eer"],
                     scores["n_test"])
@@ -98,7 +103,7 @@ class Evaluator:
                         config.bootstrap, scores["accuracy_ci_low"], scores["accuracy_ci_high"],
                         scores["roc_auc_ci_low"], scores["roc_auc_ci_high"])
 
-        self._write_predictions([val, test], threshold)
+        self._write_predictions([val, test], raw_threshold)
         plot_files = write_plots(config.plots_dir, test.labels, test.probs, threshold,
                                  config.calibration_bins, self._threshold_label())
         reliability = [config.plots_dir / name for name in RELIABILITY_FILES]
@@ -110,6 +115,13 @@ class Evaluator:
         return EvaluationResult(scores=scores, scores_file=config.scores_file,
                                 predictions_file=config.predictions_file, plot_files=plot_files,
                                 threshold=threshold)
+
+    def _raw_threshold(self, val: SplitPredictions, temperature: float) -> float:
+        """The decision threshold on the model's own output: chosen there for eer/youden; a number
+        in params.yaml is a calibrated P(fake), which is what users see, so it is mapped back."""
+        if isinstance(self.config.threshold, str):
+            return choose_threshold(val.labels, val.raw_probs, self.config.threshold)
+        return calibrate_threshold(float(self.config.threshold), 1.0 / temperature)
 
     def _fit_temperature(self, val: SplitPredictions) -> float:
         """Temperature scaling on val (1.0 when calibration is off): one parameter, so the ranking,
@@ -149,7 +161,7 @@ class Evaluator:
         return SplitPredictions(rows=rows, labels=np.asarray(labels, dtype=np.int64), raw_probs=probs,
                                 probs=probs)
 
-    def _write_predictions(self, splits: list[SplitPredictions], threshold: float) -> None:
+    def _write_predictions(self, splits: list[SplitPredictions], raw_threshold: float) -> None:
         frames = [
             pd.DataFrame({
                 "path": split.rows["path"].to_numpy(),
@@ -157,7 +169,7 @@ class Evaluator:
                 "split": split.rows["split"].to_numpy(),
                 "p_fake": split.probs,
                 "p_fake_uncalibrated": split.raw_probs,
-                "predicted": predict_labels(split.probs, threshold),
+                "predicted": predict_labels(split.raw_probs, raw_threshold),
             })
             for split in splits
         ]
