@@ -88,14 +88,6 @@ def test_a_perfectly_separated_validation_split_keeps_the_model_probabilities_an
     assert "separated perfectly" in caplog.text and "temperature 1.0" in caplog.text
 
 
-def test_an_under_confident_model_is_sharpened_within_the_searched_range():
-    rng = np.random.default_rng(8)
-    logits = rng.normal(0.0, 3.0, 4000)
-    labels = (rng.random(4000) < 1.0 / (1.0 + np.exp(-logits))).astype(int)
-    temperature = fit_temperature(labels, 1.0 / (1.0 + np.exp(-logits / 2.0)))  # scores squashed by 2
-    assert temperature == pytest.approx(0.5, rel=0.1)
-
-
 @pytest.mark.parametrize(("labels", "probs", "message"), [
     ([], [], "cannot fit a temperature: no labels to score"),
     ([1, 1, 1], [0.2, 0.6, 0.9], "cannot fit a temperature: scores need both classes"),
