@@ -129,7 +129,7 @@ class Evaluator:
         if not self.config.calibrate:
             return 1.0
         temperature = fit_temperature(val.labels, val.raw_probs)
-        logger.info("Calibration: temperature %.3f fitted on %d val images", temperature, val.labels.size)
+        logger.info("Calibration: temperature %.3f in use (from %d val images)", temperature, val.labels.size)
         return temperature
 
     def _check_split(self, manifest: pd.DataFrame, split: str) -> None:
