@@ -35,15 +35,9 @@ def find_browser() -> tuple[str, str]:
     return chromium, chromedriver
 
 
-def screenshot_report(html_file: Path, png_file: Path, width: int = 1280) -> Path:
-    """Open html_file as a file:// page and save the whole page, not just the first screen, to png_file.
-
-    The window is resized to the document's height so that one screenshot holds every section.
-    Selenium Manager is kept offline: the browser and driver must already be installed.
-    """
-    html_file = Path(html_file).resolve()
-    if not html_file.is_file():
-        raise FileNotFoundError(f"{html_file}: no report to screenshot")
+def start_headless_chromium(width: int, height: int, extra_arguments: tuple[str, ...] = ()):
+    """A Selenium driver for a headless Chromium window of width x height, with Selenium Manager kept
+    offline (the browser and driver must already be installed). The caller quits it."""
     chromium, chromedriver = find_browser()
     try:
         from selenium import webdriver
@@ -54,12 +48,25 @@ def screenshot_report(html_file: Path, png_file: Path, width: int = 1280) -> Pat
     os.environ.setdefault("SE_OFFLINE", "true")
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", f"--window-size={width},1000",
-                     "--disable-gpu", "--no-first-run", "--disable-extensions", "--hide-scrollbars"):
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", f"--window-size={width},{height}",
+                     "--disable-gpu", "--no-first-run", "--disable-extensions", *extra_arguments):
         options.add_argument(argument)
     driver = webdriver.Chrome(options=options, service=Service(executable_path=chromedriver))
+    driver.set_page_load_timeout(PAGE_LOAD_TIMEOUT_S)
+    return driver
+
+
+def screenshot_report(html_file: Path, png_file: Path, width: int = 1280) -> Path:
+    """Open html_file as a file:// page and save the whole page, not just the first screen, to png_file.
+
+    The window is resized to the document's height so that one screenshot holds every section.
+    Selenium Manager is kept offline: the browser and driver must already be installed.
+    """
+    html_file = Path(html_file).resolve()
+    if not html_file.is_file():
+        raise FileNotFoundError(f"{html_file}: no report to screenshot")
+    driver = start_headless_chromium(width, 1000, extra_arguments=("--hide-scrollbars",))
     try:
-        driver.set_page_load_timeout(PAGE_LOAD_TIMEOUT_S)
         driver.get(html_file.as_uri())
         height = _fit_window_to_page(driver, width)
         with atomic_path(png_file) as tmp:

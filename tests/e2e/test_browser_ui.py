@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.e2e.chromium import CHROMEDRIVER, CHROMIUM, needs_chromium
+from deepfake_detector.report_screenshot import start_headless_chromium
+from tests.e2e.chromium import needs_chromium
 from tests.tiny_served_model import REPO_ROOT, TinyModel, tiny_model_for_session, write_photo
 
 pytestmark = needs_chromium
@@ -95,17 +96,7 @@ def server_without_model(tmp_path_factory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager must never try to download a driver
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1200,1000",
-                     "--disable-gpu", "--no-first-run", "--disable-extensions"):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
-    driver.set_page_load_timeout(WAIT_S)
+    driver = start_headless_chromium(1200, 1000)
     yield driver
     driver.quit()
 

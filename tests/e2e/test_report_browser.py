@@ -10,13 +10,12 @@ import pytest
 from PIL import Image
 
 from deepfake_detector.components.report import SECTIONS, build_report
-from deepfake_detector.report_screenshot import find_browser, screenshot_report
+from deepfake_detector.report_screenshot import screenshot_report, start_headless_chromium
 from tests.e2e.chromium import needs_chromium
 from tests.unit.test_report import inputs  # noqa: F401 (the report's generated inputs, as a fixture)
 
 pytestmark = needs_chromium
 
-WAIT_S = 30
 WIDTH = 1100
 
 
@@ -27,18 +26,7 @@ def report(inputs) -> Path:  # noqa: F811 (pytest fixture injection)
 
 @pytest.fixture
 def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager must never try to download a driver
-    chromium, chromedriver = find_browser()
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", f"--window-size={WIDTH},900",
-                     "--disable-gpu", "--no-first-run", "--disable-extensions"):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=chromedriver))
-    driver.set_page_load_timeout(WAIT_S)
+    driver = start_headless_chromium(WIDTH, 900)
     yield driver
     driver.quit()
 

@@ -4,6 +4,11 @@ from deepfake_detector.pipeline.evaluate import training_run_id
 from deepfake_detector.pipeline.runner import StageContext, stage_main
 
 
+def _condition_name(perturbation: str, severity: float | None) -> str:
+    """"jpeg_50" for a perturbed condition, "none" for the clean images (severity None)."""
+    return perturbation if severity is None else f"{perturbation}_{severity:g}"
+
+
 def run(context: StageContext) -> None:
     from deepfake_detector.components.datasets import read_manifest, split_rows
     from deepfake_detector.components.robustness import score_under_perturbations, write_robustness_outputs
@@ -18,10 +23,8 @@ def run(context: StageContext) -> None:
                                           batch_size=config.batch_size, severities=config.severities,
                                           threshold=rule.raw_threshold, seed=config.seed)
         write_robustness_outputs(table, config.metrics_file, config.plot_file, config.png_file)
-        tracker.log_metrics({
-            f"robustness/{row.perturbation}" + ("" if row.severity is None or row.severity != row.severity
-                                                else f"_{row.severity:g}") + "/roc_auc": row.roc_auc
-            for row in table.itertuples()})
+        tracker.log_metrics({f"robustness/{_condition_name(row.perturbation, row.severity)}/roc_auc": row.roc_auc
+                             for row in table.itertuples()})
         for path in (config.metrics_file, config.plot_file, config.png_file):
             tracker.log_artifact(path, artifact_path="robustness")
 
