@@ -27,8 +27,8 @@ class TinyModel:
 
 
 def build_tiny_model(folder: Path) -> TinyModel:
-    from deepfake_detector.components.model_factory import build_model
-    from deepfake_detector.entity import ModelConfig
+    from deepfake_detector.components.model.factory import build_model
+    from deepfake_detector.config.entities import ModelConfig
     from deepfake_detector.utils.files import sha256_file
 
     folder.mkdir(parents=True, exist_ok=True)

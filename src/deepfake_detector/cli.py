@@ -19,7 +19,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _check_config(args: argparse.Namespace) -> int:
     from deepfake_detector.config import ConfigurationManager
-    from deepfake_detector.exceptions import ConfigError
+    from deepfake_detector.contracts.errors import ConfigError
 
     try:
         manager = ConfigurationManager(root=args.root)

@@ -15,7 +15,7 @@ from typing import Any, TextIO
 
 from tqdm import tqdm
 
-from deepfake_detector.exceptions import ConfigError, ImageError, ModelError
+from deepfake_detector.contracts.errors import ConfigError, ImageError, ModelError
 from deepfake_detector.utils.files import write_text_atomic
 
 # The formats the shared decoder reads (inference.images.SUPPORTED_FORMATS), as TensorFlow does.

@@ -11,7 +11,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from deepfake_detector.exceptions import DeepfakeDetectorError
+from deepfake_detector.contracts.errors import DeepfakeDetectorError
 from deepfake_detector.utils.files import atomic_path
 
 logger = logging.getLogger(__name__)

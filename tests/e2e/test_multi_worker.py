@@ -18,8 +18,8 @@ import h5py
 import numpy as np
 import pytest
 
-from deepfake_detector.components.distribution import WORKER_DIR_VARIABLE
-from deepfake_detector.components.model_factory import prepare_model
+from deepfake_detector.components.model.distribution import WORKER_DIR_VARIABLE
+from deepfake_detector.components.model.factory import prepare_model
 from tests.pipeline.trainer_helpers import model_config, save_training_config, training_config, write_dataset
 
 pytestmark = pytest.mark.slow
@@ -32,7 +32,7 @@ WORKER_SCRIPT = """
 import logging, os, sys, time
 from pathlib import Path
 import keras
-from deepfake_detector.components.trainer import Trainer
+from deepfake_detector.components.model.trainer import Trainer
 from tests.pipeline.trainer_helpers import load_training_config
 
 class PauseAfterEpoch(keras.callbacks.Callback):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from deepfake_detector.components.report import SECTIONS, build_report
+from deepfake_detector.components.evaluation.report import SECTIONS, build_report
 from deepfake_detector.report_screenshot import screenshot_report, start_headless_chromium
 from tests.e2e.chromium import needs_chromium
 from tests.unit.test_report import inputs  # noqa: F401 (the report's generated inputs, as a fixture)

@@ -13,8 +13,8 @@ from deepfake_detector.benchmarks.cli import EXIT_CANNOT_RUN, main
 from deepfake_detector.benchmarks.errors import MissingMarkersError
 from deepfake_detector.benchmarks.exports import tflite_files
 from deepfake_detector.benchmarks.training import FEEDS, measure_training
-from deepfake_detector.components.model_factory import BACKBONE_NAME, OUTPUT_NAME
-from deepfake_detector.export_format import MODEL_CARD_NAME
+from deepfake_detector.components.model.factory import BACKBONE_NAME, OUTPUT_NAME
+from deepfake_detector.contracts.export_layout import MODEL_CARD_NAME
 from deepfake_detector.utils.files import sha256_file
 from tests.pipeline.trainer_helpers import IMAGE_SIZE, training_config, write_dataset
 

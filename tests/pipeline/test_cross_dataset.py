@@ -11,15 +11,15 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from deepfake_detector.components.cross_dataset import (
+from deepfake_detector.components.data.demo_data import generate_demo_dataset
+from deepfake_detector.components.evaluation.cross_dataset import (
     prepare_extra_set,
     score_extra_sets,
     write_cross_dataset,
 )
-from deepfake_detector.components.demo_data import generate_demo_dataset
-from deepfake_detector.entity import DataIngestionConfig, ExtraSetConfig
-from deepfake_detector.exceptions import IngestionError
-from deepfake_detector.labels import FAKE, REAL
+from deepfake_detector.config.entities import DataIngestionConfig, ExtraSetConfig
+from deepfake_detector.contracts.errors import IngestionError
+from deepfake_detector.contracts.labels import FAKE, REAL
 from tests.pipeline.flat_colour_model import IMAGE_SIZE, write_flat_image, write_red_is_fake_model
 from tests.unit.ingest_fixtures import make_config
 
@@ -79,7 +79,7 @@ def test_folder_extra_set_drops_unusable_images_and_says_how_many(tmp_path: Path
     source = write_folder_set(tmp_path / "other", FOLDER_SET)
     (source / "real" / "empty.png").write_bytes(b"")
     Image.new("RGB", (IMAGE_SIZE // 2, IMAGE_SIZE // 2)).save(source / "fake" / "too_small.png")
-    with caplog.at_level(logging.WARNING, logger="deepfake_detector.components.cross_dataset"):
+    with caplog.at_level(logging.WARNING, logger="deepfake_detector.components.evaluation.cross_dataset"):
         frame = prepare_extra_set(ExtraSetConfig("other", str(source)), ingestion_config(tmp_path),
                                   tmp_path / "extra", min_image_size=IMAGE_SIZE)
     assert sorted(Path(path).name for path in frame["path"]) == sorted(

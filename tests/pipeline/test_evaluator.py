@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from deepfake_detector.components.evaluator import Evaluator
-from deepfake_detector.components.metrics import choose_threshold
-from deepfake_detector.entity import EvaluationConfig
-from deepfake_detector.exceptions import DataValidationError, ModelError
+from deepfake_detector.components.evaluation.evaluator import Evaluator
+from deepfake_detector.components.evaluation.metrics import choose_threshold
+from deepfake_detector.config.entities import EvaluationConfig
+from deepfake_detector.contracts.errors import DataValidationError, ModelError
 from tests.pipeline.flat_colour_model import (
     IMAGE_SIZE,
     TEST,
@@ -170,7 +170,7 @@ def test_calibration_changes_probabilities_but_not_ranking_or_decisions(evaluati
     assert scores["threshold_uncalibrated"] == pytest.approx(plain["threshold"], abs=1e-6)
     assert scores["log_loss"] <= scores["log_loss_uncalibrated"] + 0.05
     predictions = pd.read_csv(calibrated.predictions_file)
-    from deepfake_detector.inference.temperature import apply_temperature
+    from deepfake_detector.contracts.temperature import apply_temperature
     assert predictions["p_fake"].to_numpy() == pytest.approx(
         apply_temperature(predictions["p_fake_uncalibrated"].to_numpy(), scores["temperature"]), abs=1e-9)
     assert (calibrated.plot_files["reliability.png"]).stat().st_size > 0

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from deepfake_detector.components.exporter import Exporter
-from deepfake_detector.entity import ExportConfig
-from deepfake_detector.exceptions import ExportError
+from deepfake_detector.components.export.exporter import Exporter
+from deepfake_detector.config.entities import ExportConfig
+from deepfake_detector.contracts.errors import ExportError
 from deepfake_detector.inference import load_predictor
 from deepfake_detector.utils.files import sha256_file
 from tests.pipeline.flat_colour_model import IMAGE_SIZE, TEST, VAL, write_dataset, write_red_is_fake_model

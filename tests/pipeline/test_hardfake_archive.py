@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from deepfake_detector.components.demo_data import generate_demo_dataset
-from deepfake_detector.entity import DemoDataConfig
+from deepfake_detector.components.data.demo_data import generate_demo_dataset
+from deepfake_detector.config.entities import DemoDataConfig
 from tests.pipeline.tiny_repo import make_tiny_repo, run
 
 pytestmark = pytest.mark.slow

@@ -10,13 +10,13 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from deepfake_detector.components.datasets import build_dataset
-from deepfake_detector.components.robustness import (
+from deepfake_detector.components.data.datasets import build_dataset
+from deepfake_detector.components.evaluation.robustness import (
     perturbed_dataset,
     score_under_perturbations,
     write_robustness_outputs,
 )
-from deepfake_detector.labels import FAKE, REAL
+from deepfake_detector.contracts.labels import FAKE, REAL
 
 NATIVE = 40      # images are written at this size and degraded at it ...
 IMAGE_SIZE = 32  # ... then resized to the model's input size

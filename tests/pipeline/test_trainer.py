@@ -12,9 +12,9 @@ from pathlib import Path
 import keras
 import pytest
 
-from deepfake_detector.components.datasets import build_dataset, read_manifest, split_rows
-from deepfake_detector.components.model_factory import prepare_model
-from deepfake_detector.components.trainer import Trainer
+from deepfake_detector.components.data.datasets import build_dataset, read_manifest, split_rows
+from deepfake_detector.components.model.factory import prepare_model
+from deepfake_detector.components.model.trainer import Trainer
 from tests.pipeline.trainer_helpers import (
     IMAGE_SIZE,
     model_config,

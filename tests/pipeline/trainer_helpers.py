@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from deepfake_detector.entity import AugmentationConfig, ModelConfig, TrainingConfig
-from deepfake_detector.labels import FAKE, REAL
+from deepfake_detector.config.entities import AugmentationConfig, ModelConfig, TrainingConfig
+from deepfake_detector.contracts.labels import FAKE, REAL
 from deepfake_detector.utils.files import sha256_file
 
 IMAGE_SIZE = 32
@@ -99,7 +99,7 @@ def load_training_config(path: Path) -> TrainingConfig:
 def _train_slowly(config_file: Path) -> None:
     import keras
 
-    from deepfake_detector.components.trainer import Trainer
+    from deepfake_detector.components.model.trainer import Trainer
 
     class SlowEpochs(keras.callbacks.Callback):
         """Leave the killing test time to act between epochs."""

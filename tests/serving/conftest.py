@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from deepfake_detector.entity import ServingConfig
+from deepfake_detector.config.entities import ServingConfig
 from deepfake_detector.serving.app_factory import create_app
 from deepfake_detector.serving.service import DetectionService
 from deepfake_detector.serving.settings import repository_root

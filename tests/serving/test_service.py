@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from deepfake_detector.exceptions import ImageError, ModelError
+from deepfake_detector.contracts.errors import ImageError, ModelError
 from deepfake_detector.serving.service import DetectionService
 from deepfake_detector.utils.files import sha256_file
 from tests.serving import sample_images
@@ -61,7 +61,7 @@ def test_a_card_for_another_model_is_not_trusted_for_version_or_threshold(projec
 
 def test_card_temperature_calibrates_served_probabilities_and_keeps_decisions(project, tmp_path):
     """The evaluate stage's temperature, recorded in the card, is applied to every P(fake) served."""
-    from deepfake_detector.inference.temperature import apply_temperature
+    from deepfake_detector.contracts.temperature import apply_temperature
 
     shutil.copytree(project / "export", tmp_path / "export")
     shutil.copy(project / "model.h5", tmp_path / "model.h5")

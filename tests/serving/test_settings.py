@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deepfake_detector.exceptions import ConfigError
+from deepfake_detector.contracts.errors import ConfigError
 from deepfake_detector.serving.heatmaps import MAX_ALPHA, colourise
 from deepfake_detector.serving.settings import apply_environment, load_serving_config, repository_root
 from tests.serving.conftest import serving_config

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from deepfake_detector.exceptions import ImageError
+from deepfake_detector.contracts.errors import ImageError
 from deepfake_detector.inference.images import decode_image
 from deepfake_detector.serving.uploads import ImageTooLargeError, decode_upload
 from tests.serving import sample_images

@@ -10,8 +10,8 @@ import keras
 import numpy as np
 from PIL import Image
 
-from deepfake_detector.components.model_factory import BACKBONE_NAME, OUTPUT_NAME, build_model
-from deepfake_detector.entity import ModelConfig
+from deepfake_detector.components.model.factory import BACKBONE_NAME, OUTPUT_NAME, build_model
+from deepfake_detector.config.entities import ModelConfig
 from deepfake_detector.utils.files import sha256_file
 
 TOY_SIZE = 32

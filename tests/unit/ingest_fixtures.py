@@ -11,8 +11,8 @@ from types import MappingProxyType
 
 from PIL import Image
 
-from deepfake_detector.components.data_ingestion import DataIngestion, IngestionResult
-from deepfake_detector.entity import DataIngestionConfig, DemoDataConfig
+from deepfake_detector.components.data.ingestion import DataIngestion, IngestionResult
+from deepfake_detector.config.entities import DataIngestionConfig, DemoDataConfig
 
 CLASS_NAMES = MappingProxyType({"fake": ("fake",), "real": ("real",)})
 

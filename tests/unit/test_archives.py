@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from deepfake_detector.components.data_ingestion import DataIngestion
-from deepfake_detector.exceptions import IngestionError, UnsafeArchiveError
+from deepfake_detector.components.data.ingestion import DataIngestion
+from deepfake_detector.contracts.errors import IngestionError, UnsafeArchiveError
 from tests.unit.ingest_fixtures import files_under, image_bytes, make_config
 
 GOOD_MEMBERS = [("fake/a.jpg", image_bytes(1)), ("real/b.jpg", image_bytes(2))]

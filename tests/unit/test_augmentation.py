@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from deepfake_detector.components.augmentation import (
+from deepfake_detector.components.model.augmentation import (
     RandomGaussianBlur,
     RandomJpegQuality,
     RandomRescale,
     build_augmentation,
 )
-from deepfake_detector.entity import AugmentationConfig
+from deepfake_detector.config.entities import AugmentationConfig
 
 SIZE = 32
 EVERYTHING_ON = AugmentationConfig(

@@ -6,13 +6,13 @@ import re
 import numpy as np
 import pytest
 
-from deepfake_detector.components.bootstrap import (
+from deepfake_detector.components.evaluation.bootstrap import (
     HEADLINE_METRICS,
     bootstrap_intervals,
     percentile_interval,
     stratified_resamples,
 )
-from deepfake_detector.components.metrics import compute_scores
+from deepfake_detector.components.evaluation.metrics import compute_scores
 
 KEYS = [f"{name}_ci_{end}" for name in HEADLINE_METRICS for end in ("low", "high")]
 

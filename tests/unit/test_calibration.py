@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 from scipy.special import expit
 
-from deepfake_detector.components.calibration import (
+from deepfake_detector.components.evaluation.calibration import (
     apply_temperature,
     calibrate_threshold,
     expected_calibration_error,
@@ -16,7 +16,7 @@ from deepfake_detector.components.calibration import (
     negative_log_likelihood,
     write_reliability_diagram,
 )
-from deepfake_detector.components.metrics import calibration_bins, predict_labels
+from deepfake_detector.components.evaluation.metrics import calibration_bins, predict_labels
 
 
 def calibrated_split(seed=0, size=2000):
@@ -82,7 +82,7 @@ def test_calibration_keeps_the_order_of_the_scores():
 def test_a_perfectly_separated_validation_split_keeps_the_model_probabilities_and_warns(caplog):
     """No finite temperature exists there: sharpening without end would round every score to 0 or 1
     and tie scores the model ranks apart."""
-    with caplog.at_level(logging.WARNING, logger="deepfake_detector.components.calibration"):
+    with caplog.at_level(logging.WARNING, logger="deepfake_detector.components.evaluation.calibration"):
         temperature = fit_temperature([1, 1, 0, 0], [0.9, 0.8, 0.2, 0.1])
     assert temperature == 1.0
     assert "separated perfectly" in caplog.text and "temperature 1.0" in caplog.text

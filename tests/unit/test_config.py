@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from deepfake_detector.config import ConfigurationManager
-from deepfake_detector.exceptions import ConfigError
+from deepfake_detector.contracts.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -162,7 +162,7 @@ def test_weights_path_is_resolved_against_the_repo_root(repo_copy: Path) -> None
 
 def test_params_accept_exactly_the_variants_the_export_folder_defines() -> None:
     from deepfake_detector.config.schema import EXPORT_VARIANTS
-    from deepfake_detector.export_format import VARIANT_FILES
+    from deepfake_detector.contracts.export_layout import VARIANT_FILES
 
     assert EXPORT_VARIANTS == tuple(VARIANT_FILES)
 

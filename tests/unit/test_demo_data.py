@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from deepfake_detector.components.demo_data import generate_demo_dataset, render_demo_image
-from deepfake_detector.entity import DemoDataConfig
-from deepfake_detector.labels import FAKE, REAL
+from deepfake_detector.components.data.demo_data import generate_demo_dataset, render_demo_image
+from deepfake_detector.config.entities import DemoDataConfig
+from deepfake_detector.contracts.labels import FAKE, REAL
 
 SMALL = DemoDataConfig(seed=42, images_per_class=3, image_size=64, fingerprint_strength=0.06,
                        sensor_noise=0.02, jpeg_quality_min=75, jpeg_quality_max=95)

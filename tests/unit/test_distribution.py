@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from deepfake_detector.components import distribution, trainer
-from deepfake_detector.components.distribution import (
+from deepfake_detector.components.model import distribution, trainer
+from deepfake_detector.components.model.distribution import (
     LOCAL_ROLE,
     WORKER_DIR_VARIABLE,
     ClusterRole,
@@ -26,9 +26,9 @@ from deepfake_detector.components.distribution import (
     scaled_learning_rate,
     worker_dir,
 )
-from deepfake_detector.components.model_factory import build_model, prepare_model
-from deepfake_detector.components.trainer import Trainer
-from deepfake_detector.exceptions import ConfigError
+from deepfake_detector.components.model.factory import build_model, prepare_model
+from deepfake_detector.components.model.trainer import Trainer
+from deepfake_detector.contracts.errors import ConfigError
 from deepfake_detector.pipeline import train as train_stage
 from tests.pipeline.trainer_helpers import IMAGE_SIZE, model_config, training_config, write_dataset
 

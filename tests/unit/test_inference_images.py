@@ -11,8 +11,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from deepfake_detector.components.datasets import decode_and_resize
-from deepfake_detector.exceptions import ImageError
+from deepfake_detector.components.data.datasets import decode_and_resize
+from deepfake_detector.contracts.errors import ImageError
 from deepfake_detector.inference.images import decode_image, load_image, resize_for_model
 from tests.unit.inference_fixtures import encode, photo
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from deepfake_detector.components.data_ingestion import DataIngestion
-from deepfake_detector.exceptions import IngestionError
+from deepfake_detector.components.data.ingestion import DataIngestion
+from deepfake_detector.contracts.errors import IngestionError
 from tests.unit.ingest_fixtures import (
     files_under,
     ingest,

@@ -17,9 +17,9 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from deepfake_detector.components.data_ingestion import DataIngestion
-from deepfake_detector.components.demo_data import generate_demo_dataset
-from deepfake_detector.exceptions import IngestionError
+from deepfake_detector.components.data.demo_data import generate_demo_dataset
+from deepfake_detector.components.data.ingestion import DataIngestion
+from deepfake_detector.contracts.errors import IngestionError
 from tests.unit.ingest_fixtures import (
     files_under,
     ingest,
@@ -308,7 +308,7 @@ def test_malformed_kaggle_handle_is_refused(tmp_path: Path) -> None:
 # --- demo ------------------------------------------------------------------------------------
 
 def test_demo_source_generates_a_hardfake_style_dataset(tmp_path: Path) -> None:
-    pytest.importorskip("deepfake_detector.components.demo_data",
+    pytest.importorskip("deepfake_detector.components.data.demo_data",
                         reason="the demo generator is not written yet")
     result = ingest(tmp_path, "demo")
     report = read_report(result.report_file)

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from deepfake_detector.components.metrics import (
+from deepfake_detector.components.evaluation.metrics import (
     calibration_bins,
     choose_threshold,
     compute_scores,

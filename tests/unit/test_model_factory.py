@@ -10,10 +10,10 @@ import keras
 import numpy as np
 import pytest
 
-from deepfake_detector.components import model_factory
-from deepfake_detector.components.model_factory import build_model, imagenet_weights_name, prepare_model
-from deepfake_detector.entity import ModelConfig
-from deepfake_detector.exceptions import ModelError
+from deepfake_detector.components.model import factory as model_factory
+from deepfake_detector.components.model.factory import build_model, imagenet_weights_name, prepare_model
+from deepfake_detector.config.entities import ModelConfig
+from deepfake_detector.contracts.errors import ModelError
 
 
 def tiny_config(root: Path, **overrides) -> ModelConfig:

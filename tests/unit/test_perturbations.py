@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from deepfake_detector.components import perturbations
-from deepfake_detector.components.augmentation import RandomGaussianBlur, RandomJpegQuality, RandomRescale
-from deepfake_detector.components.perturbations import (
+from deepfake_detector.components.data import perturbations
+from deepfake_detector.components.data.perturbations import (
     DEFAULT_SEVERITIES,
     PERTURBATIONS,
     apply_perturbation,
 )
+from deepfake_detector.components.model.augmentation import RandomGaussianBlur, RandomJpegQuality, RandomRescale
 
 SIZE = 96
 

@@ -5,7 +5,7 @@ import json
 import pytest
 from PIL import Image
 
-from deepfake_detector.components.plots import write_plots
+from deepfake_detector.components.evaluation.plots import write_plots
 
 LABELS = [0, 0, 0, 0, 1, 1, 1, 1]
 PROBS = [0.1, 0.2, 0.3, 0.6, 0.4, 0.7, 0.8, 0.9]

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from deepfake_detector.exceptions import ModelError
+from deepfake_detector.contracts.errors import ModelError
 from deepfake_detector.inference import load_image, load_predictor
 from deepfake_detector.inference.predictor import KerasPredictor, TFLitePredictor
 from tests.unit.inference_fixtures import (

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from deepfake_detector.components.report import SECTIONS, build_report
+from deepfake_detector.components.evaluation.report import SECTIONS, build_report
 
 SECTION_IDS = ["summary", "metrics", "confusion", "curves", "calibration", "robustness", "cross-dataset",
                "shortcut-audit", "errors", "params"]

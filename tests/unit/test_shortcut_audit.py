@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from deepfake_detector.components.shortcut_audit import (
+from deepfake_detector.components.evaluation.shortcut_audit import (
     CUES,
     MODEL_CUE,
     audit_shortcuts,
@@ -15,8 +15,8 @@ from deepfake_detector.components.shortcut_audit import (
     thumbnail_scorer,
     write_audit,
 )
-from deepfake_detector.exceptions import ImageError
-from deepfake_detector.labels import FAKE, REAL
+from deepfake_detector.contracts.errors import ImageError
+from deepfake_detector.contracts.labels import FAKE, REAL
 
 PER_CLASS = 24
 
@@ -69,7 +69,7 @@ def clean_audit(clean_dataset):
 
 def test_planted_jpeg_quality_is_flagged_and_warned(tmp_path, caplog):
     paths, labels = make_dataset(tmp_path, fake_quality=60, real_quality=95)
-    with caplog.at_level(logging.WARNING, logger="deepfake_detector.components.shortcut_audit"):
+    with caplog.at_level(logging.WARNING, logger="deepfake_detector.components.evaluation.shortcut_audit"):
         result = audit_shortcuts(paths, labels, progress=False)
     assert result["cues"]["jpeg_quality"]["auc"] >= 0.9
     assert "jpeg_quality" in result["flagged"]
@@ -119,7 +119,7 @@ def test_model_scorer_is_reported_with_its_own_auc(clean_dataset, caplog):
     # Scores that rank every fake but one above every real: AUC 1 - 1/PER_CLASS.
     scores = np.array([0.9 if label == FAKE else 0.2 for label in labels])
     scores[labels.index(FAKE)] = 0.1
-    with caplog.at_level(logging.WARNING, logger="deepfake_detector.components.shortcut_audit"):
+    with caplog.at_level(logging.WARNING, logger="deepfake_detector.components.evaluation.shortcut_audit"):
         result = audit_shortcuts(paths, labels, progress=False, model_scorer=lambda given: scores)
     assert result["cues"][MODEL_CUE]["auc"] == pytest.approx(1 - 1 / PER_CLASS, abs=1e-4)
     assert result["cues"][MODEL_CUE]["flagged"] is True

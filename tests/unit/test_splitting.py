@@ -11,13 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deepfake_detector.components import duplicates
-from deepfake_detector.components.data_validation import DataValidation
-from deepfake_detector.components.datasets import read_manifest
-from deepfake_detector.components.duplicates import group_duplicates, near_pairs
-from deepfake_detector.components.splitting import keep_groups_together, split_by_group, target_counts
-from deepfake_detector.entity import SplitFractions
-from deepfake_detector.exceptions import DataValidationError
+from deepfake_detector.components.data import duplicates
+from deepfake_detector.components.data.datasets import read_manifest
+from deepfake_detector.components.data.duplicates import group_duplicates, near_pairs
+from deepfake_detector.components.data.splitting import keep_groups_together, split_by_group, target_counts
+from deepfake_detector.components.data.validation import DataValidation
+from deepfake_detector.config.entities import SplitFractions
+from deepfake_detector.contracts.errors import DataValidationError
 from tests.unit.validation_fixtures import make_config, save_picture, write_dataset, write_index
 
 FRACTIONS = SplitFractions(train=0.7, val=0.15, test=0.15)

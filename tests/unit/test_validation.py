@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deepfake_detector.components.data_validation import DataValidation
-from deepfake_detector.components.datasets import MANIFEST_COLUMNS, read_manifest
-from deepfake_detector.exceptions import DataValidationError
+from deepfake_detector.components.data.datasets import MANIFEST_COLUMNS, read_manifest
+from deepfake_detector.components.data.validation import DataValidation
+from deepfake_detector.contracts.errors import DataValidationError
 from tests.unit.validation_fixtures import (
     make_config,
     picture,
@@ -179,7 +179,7 @@ def test_same_picture_labelled_fake_and_real_is_quarantined(tmp_path: Path) -> N
 ])
 def test_files_the_training_decoder_misreads_are_quarantined(tmp_path: Path, mode, image_format, suffix,
                                                              kind) -> None:
-    from deepfake_detector.components.image_checks import inspect_image
+    from deepfake_detector.components.data.image_checks import inspect_image
 
     path = tmp_path / f"face.{suffix}"
     image = Image.new(mode, (80, 80))
@@ -192,7 +192,7 @@ def test_files_the_training_decoder_misreads_are_quarantined(tmp_path: Path, mod
 
 
 def test_rgb_bmp_and_webp_stay_usable(tmp_path: Path) -> None:
-    from deepfake_detector.components.image_checks import inspect_image
+    from deepfake_detector.components.data.image_checks import inspect_image
 
     for image_format, suffix in (("BMP", "bmp"), ("WEBP", "webp")):
         path = tmp_path / f"face.{suffix}"

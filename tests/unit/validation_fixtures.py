@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from deepfake_detector.entity import DataValidationConfig, SplitFractions
+from deepfake_detector.config.entities import DataValidationConfig, SplitFractions
 
 SIZE = 72
 

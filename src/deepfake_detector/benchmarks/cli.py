@@ -10,7 +10,7 @@ from deepfake_detector.benchmarks.harness import check_inputs, run_benchmarks
 from deepfake_detector.benchmarks.report import find_markers, render_tables, update_readme, write_results
 from deepfake_detector.benchmarks.settings import BenchSettings
 from deepfake_detector.benchmarks.training import check_training_inputs
-from deepfake_detector.exceptions import DeepfakeDetectorError
+from deepfake_detector.contracts.errors import DeepfakeDetectorError
 from deepfake_detector.logging_config import configure_logging
 
 logger = logging.getLogger(__name__)

@@ -1,5 +1,5 @@
 """Errors of the benchmark harness that a user can act on."""
-from deepfake_detector.exceptions import DeepfakeDetectorError
+from deepfake_detector.contracts.errors import DeepfakeDetectorError
 
 
 class BenchmarkError(DeepfakeDetectorError):

@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from deepfake_detector.exceptions import ModelError
-from deepfake_detector.export_format import MODEL_CARD_NAME, TFLITE_VARIANTS
+from deepfake_detector.contracts.errors import ModelError
+from deepfake_detector.contracts.export_layout import MODEL_CARD_NAME, TFLITE_VARIANTS
 
 RUN_PIPELINE_HINT = "run `dvc repro` (or `make run`) first"
 

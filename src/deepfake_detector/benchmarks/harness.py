@@ -11,8 +11,8 @@ from deepfake_detector.benchmarks import latency, memory, preprocessing, rooflin
 from deepfake_detector.benchmarks.exports import RUN_PIPELINE_HINT, read_model_card, tflite_files
 from deepfake_detector.benchmarks.machine import ContentionMeter, cpu_count, machine_info
 from deepfake_detector.benchmarks.settings import BenchSettings
-from deepfake_detector.entity import TrainingConfig
-from deepfake_detector.exceptions import ModelError
+from deepfake_detector.config.entities import TrainingConfig
+from deepfake_detector.contracts.errors import ModelError
 
 logger = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ def sample_jpeg(size: int = SOURCE_SIZE, seed: int = 0) -> bytes:
 
 def measure_preprocessing(jpeg_file: Path, image_size: int, settings: BenchSettings) -> dict:
     """p50 of file-to-array for both decoders; each output is checked to be the model's input shape."""
-    from deepfake_detector.components.datasets import decode_and_resize
+    from deepfake_detector.components.data.datasets import decode_and_resize
     from deepfake_detector.inference import load_image
 
     expected = (image_size, image_size, 3)

@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from deepfake_detector.benchmarks.errors import BenchmarkError
 from deepfake_detector.benchmarks.timing import ratio, summarise_ms
-from deepfake_detector.entity import TrainingConfig
+from deepfake_detector.config.entities import TrainingConfig
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def _compile_for_phase(model, phase: str, trainer) -> None:
     """Trainability and compile exactly as Trainer._fit_phase sets them for `phase`."""
     import keras
 
-    from deepfake_detector.components.trainer import Trainer
+    from deepfake_detector.components.model.trainer import Trainer
 
     learning_rate = trainer.config.head_learning_rate if phase == "head" else trainer.config.fine_tune_learning_rate
     if phase == "head":
@@ -79,7 +79,7 @@ def _compile_for_phase(model, phase: str, trainer) -> None:
 
 def _in_memory_images(config: TrainingConfig, count: int) -> tuple[np.ndarray, np.ndarray]:
     """The first `count` training images decoded exactly as the file pipeline decodes them."""
-    from deepfake_detector.components.datasets import build_dataset, read_manifest, split_rows
+    from deepfake_detector.components.data.datasets import build_dataset, read_manifest, split_rows
 
     paths, labels = split_rows(read_manifest(config.manifest_file), "train", config.dataset_dir)
     paths, labels = paths[:count], labels[:count]
@@ -92,8 +92,8 @@ def _feeds(config: TrainingConfig, steps: int) -> tuple[dict, dict | None, int]:
     the trainer would apply, and how many distinct images the in-memory feeds cycle through."""
     import tensorflow as tf
 
-    from deepfake_detector.components.augmentation import build_augmentation
-    from deepfake_detector.components.trainer import Trainer
+    from deepfake_detector.components.model.augmentation import build_augmentation
+    from deepfake_detector.components.model.trainer import Trainer
 
     # The trainer's own method, so any change to how it builds its input is measured here too.
     files, _, class_weight = Trainer(config)._datasets()
@@ -125,7 +125,7 @@ def measure_training(config: TrainingConfig, *, warmup_steps: int, steps: int, b
     """
     import keras
 
-    from deepfake_detector.components.trainer import Trainer
+    from deepfake_detector.components.model.trainer import Trainer
 
     if batch_size is not None:
         config = dataclasses.replace(config, batch_size=batch_size)

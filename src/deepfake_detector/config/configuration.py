@@ -11,8 +11,7 @@ from typing import Any
 import yaml
 from box import ConfigBox
 
-from deepfake_detector.config.schema import CONFIG_SCHEMA, PARAMS_SCHEMA, check_against_schema
-from deepfake_detector.entity import (
+from deepfake_detector.config.entities import (
     AugmentationConfig,
     CrossDatasetConfig,
     DataIngestionConfig,
@@ -30,7 +29,8 @@ from deepfake_detector.entity import (
     TrackingConfig,
     TrainingConfig,
 )
-from deepfake_detector.exceptions import ConfigError
+from deepfake_detector.config.schema import CONFIG_SCHEMA, PARAMS_SCHEMA, check_against_schema
+from deepfake_detector.contracts.errors import ConfigError
 
 CONFIG_FILE = Path("config/config.yaml")
 PARAMS_FILE = Path("params.yaml")

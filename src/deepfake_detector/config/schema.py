@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from deepfake_detector.exceptions import ConfigError
+from deepfake_detector.contracts.errors import ConfigError
 
 
 @dataclass(frozen=True)

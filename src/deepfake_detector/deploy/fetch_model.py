@@ -23,8 +23,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from deepfake_detector.exceptions import DeepfakeDetectorError
-from deepfake_detector.export_format import MODEL_CARD_NAME
+from deepfake_detector.contracts.errors import DeepfakeDetectorError
+from deepfake_detector.contracts.export_layout import MODEL_CARD_NAME
 from deepfake_detector.utils.files import atomic_directory, sha256_file
 
 logger = logging.getLogger(__name__)
@@ -142,7 +142,7 @@ def _alias_problem(client, name: str, alias: str, uri: str, error: Exception) ->
 def _registry_defaults() -> tuple[str | None, Path | None]:
     """The registered model name and the export folder from config/config.yaml, when run inside the checkout."""
     from deepfake_detector.config import ConfigurationManager
-    from deepfake_detector.exceptions import ConfigError
+    from deepfake_detector.contracts.errors import ConfigError
 
     try:
         manager = ConfigurationManager()

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from deepfake_detector.exceptions import ImageError, ImageTooLargeError
+from deepfake_detector.contracts.errors import ImageError, ImageTooLargeError
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 MAX_IMAGE_PIXELS = 40_000_000

@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from deepfake_detector.exceptions import ModelError
-from deepfake_detector.export_format import MODEL_CARD_NAME, TFLITE_VARIANTS
+from deepfake_detector.contracts.errors import ModelError
+from deepfake_detector.contracts.export_layout import MODEL_CARD_NAME, TFLITE_VARIANTS
+from deepfake_detector.contracts.temperature import apply_temperature
 from deepfake_detector.inference.explanations import DEFAULT_THRESHOLD, build_grad_cam, occlusion_map
 from deepfake_detector.inference.images import load_image
-from deepfake_detector.inference.temperature import apply_temperature
 from deepfake_detector.utils.files import sha256_file
 
 logger = logging.getLogger(__name__)
@@ -228,7 +228,7 @@ class KerasPredictor(Predictor):
         import keras
         import tensorflow as tf
 
-        from deepfake_detector.components.model_factory import BACKBONE_NAME, OUTPUT_NAME
+        from deepfake_detector.components.model.factory import BACKBONE_NAME, OUTPUT_NAME
 
         try:
             model = keras.models.load_model(path, compile=False)

@@ -12,8 +12,12 @@ REFERENCE_KEYS = ("n_test", "roc_auc", "accuracy", "eer", "average_precision")
 
 
 def run(context: StageContext) -> None:
-    from deepfake_detector.components.cross_dataset import prepare_extra_set, score_extra_sets, write_cross_dataset
-    from deepfake_detector.components.trained_model import load_trained_model, read_decision_rule
+    from deepfake_detector.components.evaluation.cross_dataset import (
+        prepare_extra_set,
+        score_extra_sets,
+        write_cross_dataset,
+    )
+    from deepfake_detector.components.model.trained_model import load_trained_model, read_decision_rule
 
     config = context.config.get_cross_dataset_config()
     rule = read_decision_rule(config.scores_file)

@@ -13,7 +13,7 @@ def training_run_id(run_file) -> str | None:
 
 
 def run(context: StageContext) -> None:
-    from deepfake_detector.components.evaluator import Evaluator
+    from deepfake_detector.components.evaluation.evaluator import Evaluator
 
     config = context.config.get_evaluation_config()
     run_id = training_run_id(config.training_run_file)

@@ -5,7 +5,7 @@ from deepfake_detector.pipeline.runner import StageContext, stage_main
 
 
 def run(context: StageContext) -> None:
-    from deepfake_detector.components.exporter import Exporter
+    from deepfake_detector.components.export.exporter import Exporter
 
     config = context.config.get_export_config()
     with context.tracker.run("export", run_id=training_run_id(config.training_run_file),

@@ -3,8 +3,8 @@ from deepfake_detector.pipeline.runner import StageContext, stage_main
 
 
 def run(context: StageContext) -> None:
-    from deepfake_detector.components.data_ingestion import DataIngestion
-    from deepfake_detector.components.sources import resolve_source
+    from deepfake_detector.components.data.ingestion import DataIngestion
+    from deepfake_detector.components.data.sources import resolve_source
 
     config = context.config.get_data_ingestion_config()
     with context.tracker.run("ingest", tags={"stage": "ingest"}) as tracker:

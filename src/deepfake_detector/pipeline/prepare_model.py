@@ -3,7 +3,7 @@ from deepfake_detector.pipeline.runner import StageContext, stage_main
 
 
 def run(context: StageContext) -> None:
-    from deepfake_detector.components.model_factory import prepare_model
+    from deepfake_detector.components.model.factory import prepare_model
 
     config = context.config.get_model_config()
     with context.tracker.run("prepare_model", tags={"stage": "prepare_model"}) as tracker:

@@ -20,7 +20,7 @@ def _read_json(path):
 def run(context: StageContext) -> None:
     import pandas as pd
 
-    from deepfake_detector.components.report import build_report
+    from deepfake_detector.components.evaluation.report import build_report
     from deepfake_detector.utils.provenance import git_commit
 
     config = context.config.get_report_config()

@@ -10,9 +10,9 @@ def _condition_name(perturbation: str, severity: float | None) -> str:
 
 
 def run(context: StageContext) -> None:
-    from deepfake_detector.components.datasets import read_manifest, split_rows
-    from deepfake_detector.components.robustness import score_under_perturbations, write_robustness_outputs
-    from deepfake_detector.components.trained_model import load_trained_model, read_decision_rule
+    from deepfake_detector.components.data.datasets import read_manifest, split_rows
+    from deepfake_detector.components.evaluation.robustness import score_under_perturbations, write_robustness_outputs
+    from deepfake_detector.components.model.trained_model import load_trained_model, read_decision_rule
 
     config = context.config.get_robustness_config()
     model = load_trained_model(config.model_file, config.image_size)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deepfake_detector.config import ConfigurationManager
-from deepfake_detector.exceptions import DeepfakeDetectorError
+from deepfake_detector.contracts.errors import DeepfakeDetectorError
 from deepfake_detector.logging_config import configure_logging
 from deepfake_detector.tracking import ExperimentTracker
 

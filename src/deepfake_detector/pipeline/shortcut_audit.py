@@ -7,9 +7,9 @@ AUDITED_SPLIT = "train"  # what the detector learned from: a cue there is a cue 
 
 
 def run(context: StageContext) -> None:
-    from deepfake_detector.components.datasets import read_manifest, split_rows
-    from deepfake_detector.components.shortcut_audit import audit_shortcuts, thumbnail_scorer, write_audit
-    from deepfake_detector.components.trained_model import load_trained_model
+    from deepfake_detector.components.data.datasets import read_manifest, split_rows
+    from deepfake_detector.components.evaluation.shortcut_audit import audit_shortcuts, thumbnail_scorer, write_audit
+    from deepfake_detector.components.model.trained_model import load_trained_model
 
     config = context.config.get_shortcut_audit_config()
     paths, labels = split_rows(read_manifest(config.manifest_file), AUDITED_SPLIT, config.dataset_dir)

@@ -26,8 +26,8 @@ def _previous_run_id(config) -> str | None:
 
 
 def run(context: StageContext) -> None:
-    from deepfake_detector.components.distribution import cluster_role
-    from deepfake_detector.components.trainer import Trainer
+    from deepfake_detector.components.model.distribution import cluster_role
+    from deepfake_detector.components.model.trainer import Trainer
 
     config = context.config.get_training_config()
     role = cluster_role(config.strategy)

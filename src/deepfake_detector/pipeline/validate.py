@@ -3,7 +3,7 @@ from deepfake_detector.pipeline.runner import StageContext, stage_main
 
 
 def run(context: StageContext) -> None:
-    from deepfake_detector.components.data_validation import DataValidation
+    from deepfake_detector.components.data.validation import DataValidation
 
     config = context.config.get_data_validation_config()
     with context.tracker.run("validate", tags={"stage": "validate"}) as tracker:

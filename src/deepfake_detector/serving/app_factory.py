@@ -12,7 +12,7 @@ from pathlib import Path
 from flask import Flask
 from flask_cors import CORS
 
-from deepfake_detector.entity import ServingConfig
+from deepfake_detector.config.entities import ServingConfig
 from deepfake_detector.serving import api, health, legacy, ui
 from deepfake_detector.serving.context import AppState, attach_state
 from deepfake_detector.serving.errors import register_error_handlers

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from flask import Flask, current_app
 
-from deepfake_detector.entity import ServingConfig
+from deepfake_detector.config.entities import ServingConfig
 from deepfake_detector.serving.errors import ApiError
 from deepfake_detector.serving.lifecycle import ServiceHolder
 from deepfake_detector.serving.service import DetectionService

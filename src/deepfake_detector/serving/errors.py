@@ -10,7 +10,7 @@ import logging
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
-from deepfake_detector.exceptions import ImageError
+from deepfake_detector.contracts.errors import ImageError
 from deepfake_detector.serving.uploads import ImageTooLargeError
 
 logger = logging.getLogger(__name__)

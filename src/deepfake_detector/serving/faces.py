@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deepfake_detector.exceptions import ModelError
+from deepfake_detector.contracts.errors import ModelError
 
 CASCADE_FILE = "haarcascade_frontalface_default.xml"
 

@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from deepfake_detector.exceptions import ModelError
+from deepfake_detector.contracts.errors import ModelError
 from deepfake_detector.serving.service import DetectionService
 
 logger = logging.getLogger(__name__)

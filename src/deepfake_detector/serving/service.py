@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from deepfake_detector.entity import ServingConfig
-from deepfake_detector.export_format import MODEL_CARD_NAME
+from deepfake_detector.config.entities import ServingConfig
+from deepfake_detector.contracts.export_layout import MODEL_CARD_NAME
+from deepfake_detector.contracts.labels import CLASS_NAMES, FAKE, POSITIVE_CLASS, REAL
 from deepfake_detector.inference.images import resize_for_model
-from deepfake_detector.labels import CLASS_NAMES, FAKE, POSITIVE_CLASS, REAL
 from deepfake_detector.serving.faces import Box, FaceDetector
 from deepfake_detector.serving.heatmaps import heatmap_png_data_url
 from deepfake_detector.serving.settings import apply_environment

@@ -20,8 +20,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import deepfake_detector
-from deepfake_detector.entity import ServingConfig
-from deepfake_detector.exceptions import ConfigError
+from deepfake_detector.config.entities import ServingConfig
+from deepfake_detector.contracts.errors import ConfigError
 
 MODEL_ENV = "DEEPFAKE_DETECTOR_MODEL"
 EXPORT_DIR_ENV = "DEEPFAKE_DETECTOR_EXPORT_DIR"

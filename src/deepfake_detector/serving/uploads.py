@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deepfake_detector.exceptions import ImageTooLargeError
+from deepfake_detector.contracts.errors import ImageTooLargeError
 from deepfake_detector.inference.images import decode_image
 
 __all__ = ["ImageTooLargeError", "decode_upload"]

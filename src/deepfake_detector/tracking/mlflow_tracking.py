@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from deepfake_detector.entity import TrackingConfig
+from deepfake_detector.config.entities import TrackingConfig
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from deepfake_detector.exceptions import ModelError
+from deepfake_detector.contracts.errors import ModelError
 
 
 @dataclass(frozen=True)

@@ -14,17 +14,17 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from deepfake_detector.components.datasets import MANIFEST_COLUMNS, SPLITS
-from deepfake_detector.components.duplicates import group_duplicates
-from deepfake_detector.components.image_checks import ImageCheck, inspect_image
-from deepfake_detector.components.splitting import (
+from deepfake_detector.components.data.datasets import MANIFEST_COLUMNS, SPLITS
+from deepfake_detector.components.data.duplicates import group_duplicates
+from deepfake_detector.components.data.image_checks import ImageCheck, inspect_image
+from deepfake_detector.components.data.splitting import (
     check_every_split_has_both_classes,
     keep_groups_together,
     split_by_group,
 )
-from deepfake_detector.entity import DataValidationConfig
-from deepfake_detector.exceptions import DataValidationError
-from deepfake_detector.labels import CLASS_NAMES, FAKE, LABELS_BY_NAME, REAL
+from deepfake_detector.config.entities import DataValidationConfig
+from deepfake_detector.contracts.errors import DataValidationError
+from deepfake_detector.contracts.labels import CLASS_NAMES, FAKE, LABELS_BY_NAME, REAL
 from deepfake_detector.utils.files import atomic_path, write_json_atomic
 
 logger = logging.getLogger(__name__)

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deepfake_detector.components.layouts import DatasetListing, Record, list_dataset
-from deepfake_detector.components.sources import FetchResult, Source, fetch_source, resolve_source
-from deepfake_detector.entity import DataIngestionConfig
-from deepfake_detector.exceptions import IngestionError
-from deepfake_detector.labels import CLASS_NAMES
+from deepfake_detector.components.data.layouts import DatasetListing, Record, list_dataset
+from deepfake_detector.components.data.sources import FetchResult, Source, fetch_source, resolve_source
+from deepfake_detector.config.entities import DataIngestionConfig
+from deepfake_detector.contracts.errors import IngestionError
+from deepfake_detector.contracts.labels import CLASS_NAMES
 from deepfake_detector.utils.files import atomic_directory, write_json_atomic, write_text_atomic
 
 logger = logging.getLogger(__name__)

@@ -11,9 +11,9 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from deepfake_detector.components import perturbations
-from deepfake_detector.components.perturbations import PIXEL_RANGE
-from deepfake_detector.entity import AugmentationConfig
+from deepfake_detector.components.data import perturbations
+from deepfake_detector.components.data.perturbations import PIXEL_RANGE
+from deepfake_detector.config.entities import AugmentationConfig
 
 BLUR_SIGMA_RANGE = (0.5, 1.5)
 

@@ -20,14 +20,14 @@ from urllib.request import url2pathname
 import requests
 from tqdm import tqdm
 
-from deepfake_detector.components.archives import (
+from deepfake_detector.components.data.archives import (
     ARCHIVE_SUFFIXES,
     ExtractionLimits,
     extract_archive,
     has_archive_suffix,
 )
-from deepfake_detector.entity import DataIngestionConfig, DemoDataConfig
-from deepfake_detector.exceptions import IngestionError
+from deepfake_detector.config.entities import DataIngestionConfig, DemoDataConfig
+from deepfake_detector.contracts.errors import IngestionError
 from deepfake_detector.utils.files import atomic_path, sha256_file
 
 logger = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ def resolve_source(source: str, setting: str = "data.source") -> Source:
 
 def _demo_source(text: str, setting: str) -> Source:
     # Imported here: only the demo source needs the generator (and its image dependencies).
-    from deepfake_detector.components.demo_data import DEMO_STYLES
+    from deepfake_detector.components.data.demo_data import DEMO_STYLES
 
     style = text[len("demo:"):].strip().lower()
     if style not in DEMO_STYLES:
@@ -167,7 +167,7 @@ def check_sha256(actual: str, expected: str | None, what: str) -> None:
 
 def generate_demo(config: DemoDataConfig, staging: Path) -> None:
     # Imported here: only the demo source needs the generator (and its image dependencies).
-    from deepfake_detector.components.demo_data import generate_demo_dataset
+    from deepfake_detector.components.data.demo_data import generate_demo_dataset
 
     logger.info("Generating the built-in demo dataset (style %s, %d images per class)", config.style,
                 config.images_per_class)

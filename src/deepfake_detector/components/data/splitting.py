@@ -7,10 +7,10 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from deepfake_detector.components.datasets import SPLITS
-from deepfake_detector.entity import SplitFractions
-from deepfake_detector.exceptions import DataValidationError
-from deepfake_detector.labels import CLASS_NAMES
+from deepfake_detector.components.data.datasets import SPLITS
+from deepfake_detector.config.entities import SplitFractions
+from deepfake_detector.contracts.errors import DataValidationError
+from deepfake_detector.contracts.labels import CLASS_NAMES
 
 
 def split_by_group(labels: Sequence[int], groups: Sequence[str], fractions: SplitFractions,

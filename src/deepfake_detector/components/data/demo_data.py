@@ -16,8 +16,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 from tqdm import tqdm
 
-from deepfake_detector.entity import DemoDataConfig
-from deepfake_detector.labels import CLASS_NAMES, FAKE, REAL
+from deepfake_detector.config.entities import DemoDataConfig
+from deepfake_detector.contracts.labels import CLASS_NAMES, FAKE, REAL
 from deepfake_detector.utils.files import write_text_atomic
 
 logger = logging.getLogger(__name__)

@@ -17,9 +17,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from scipy.optimize import minimize_scalar
 
-from deepfake_detector.components import metrics
-from deepfake_detector.inference import temperature as inference_temperature
-from deepfake_detector.labels import FAKE
+from deepfake_detector.components.evaluation import metrics
+from deepfake_detector.contracts import temperature as inference_temperature
+from deepfake_detector.contracts.labels import FAKE
 from deepfake_detector.utils.files import atomic_path, write_json_atomic
 
 logger = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from typing import BinaryIO
 
 from tqdm import tqdm
 
-from deepfake_detector.exceptions import IngestionError, UnsafeArchiveError
+from deepfake_detector.contracts.errors import IngestionError, UnsafeArchiveError
 
 logger = logging.getLogger(__name__)
 

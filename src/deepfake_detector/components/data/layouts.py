@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
-from deepfake_detector.exceptions import IngestionError
+from deepfake_detector.contracts.errors import IngestionError
 
 logger = logging.getLogger(__name__)
 

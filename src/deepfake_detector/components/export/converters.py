@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from deepfake_detector.exceptions import ExportError
-from deepfake_detector.export_format import VARIANT_FILES
+from deepfake_detector.contracts.errors import ExportError
+from deepfake_detector.contracts.export_layout import VARIANT_FILES
 from deepfake_detector.utils.files import atomic_path
 
 if TYPE_CHECKING:

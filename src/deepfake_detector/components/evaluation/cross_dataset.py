@@ -17,14 +17,14 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from deepfake_detector.components.data_ingestion import DataIngestion
-from deepfake_detector.components.datasets import build_dataset
-from deepfake_detector.components.image_checks import ImageCheck, inspect_image
-from deepfake_detector.components.metrics import compute_scores, predict_labels
-from deepfake_detector.components.sources import resolve_source
-from deepfake_detector.entity import DataIngestionConfig, ExtraSetConfig
-from deepfake_detector.exceptions import DataValidationError, IngestionError, ModelError
-from deepfake_detector.labels import CLASS_NAMES, FAKE, LABELS_BY_NAME, REAL
+from deepfake_detector.components.data.datasets import build_dataset
+from deepfake_detector.components.data.image_checks import ImageCheck, inspect_image
+from deepfake_detector.components.data.ingestion import DataIngestion
+from deepfake_detector.components.data.sources import resolve_source
+from deepfake_detector.components.evaluation.metrics import compute_scores, predict_labels
+from deepfake_detector.config.entities import DataIngestionConfig, ExtraSetConfig
+from deepfake_detector.contracts.errors import DataValidationError, IngestionError, ModelError
+from deepfake_detector.contracts.labels import CLASS_NAMES, FAKE, LABELS_BY_NAME, REAL
 from deepfake_detector.utils.files import write_json_atomic
 
 logger = logging.getLogger(__name__)

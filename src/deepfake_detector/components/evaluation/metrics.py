@@ -23,7 +23,7 @@ from sklearn.metrics import (
     roc_curve,
 )
 
-from deepfake_detector.labels import FAKE, REAL
+from deepfake_detector.contracts.labels import FAKE, REAL
 
 ThresholdStrategy = float | Literal["eer", "youden"]
 THRESHOLD_STRATEGIES = ("eer", "youden")

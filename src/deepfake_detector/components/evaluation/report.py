@@ -22,8 +22,8 @@ import jinja2
 import pandas as pd
 from PIL import Image, ImageOps
 
-from deepfake_detector.components.metrics import predict_labels
-from deepfake_detector.labels import FAKE, REAL
+from deepfake_detector.components.evaluation.metrics import predict_labels
+from deepfake_detector.contracts.labels import FAKE, REAL
 from deepfake_detector.utils.files import write_text_atomic
 
 logger = logging.getLogger(__name__)

@@ -14,20 +14,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from deepfake_detector.components.bootstrap import bootstrap_intervals
-from deepfake_detector.components.calibration import (
+from deepfake_detector.components.data.datasets import build_dataset, read_manifest, split_rows
+from deepfake_detector.components.evaluation.bootstrap import bootstrap_intervals
+from deepfake_detector.components.evaluation.calibration import (
     apply_temperature,
     calibrate_threshold,
     fit_temperature,
     write_reliability_diagram,
 )
-from deepfake_detector.components.datasets import build_dataset, read_manifest, split_rows
-from deepfake_detector.components.metrics import choose_threshold, compute_scores, predict_labels
-from deepfake_detector.components.plots import write_plots
-from deepfake_detector.components.trained_model import load_trained_model
-from deepfake_detector.entity import EvaluationConfig
-from deepfake_detector.exceptions import DataValidationError, ModelError
-from deepfake_detector.labels import CLASS_NAMES, FAKE, REAL
+from deepfake_detector.components.evaluation.metrics import choose_threshold, compute_scores, predict_labels
+from deepfake_detector.components.evaluation.plots import write_plots
+from deepfake_detector.components.model.trained_model import load_trained_model
+from deepfake_detector.config.entities import EvaluationConfig
+from deepfake_detector.contracts.errors import DataValidationError, ModelError
+from deepfake_detector.contracts.labels import CLASS_NAMES, FAKE, REAL
 from deepfake_detector.utils.files import atomic_path, write_json_atomic
 
 logger = logging.getLogger(__name__)

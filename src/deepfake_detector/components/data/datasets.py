@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from deepfake_detector.exceptions import DataValidationError
+from deepfake_detector.contracts.errors import DataValidationError
 
 MANIFEST_COLUMNS = ("path", "label", "split", "sha256", "group")
 SPLITS = ("train", "val", "test")

@@ -15,17 +15,17 @@ from typing import Any
 
 import numpy as np
 
-from deepfake_detector.components.converters import (
+from deepfake_detector.components.data.datasets import build_dataset, read_manifest, split_rows
+from deepfake_detector.components.evaluation.metrics import compute_scores
+from deepfake_detector.components.export.converters import (
     QUANTIZED_VARIANTS,
     VARIANT_DESCRIPTIONS,
     write_variant,
 )
-from deepfake_detector.components.datasets import build_dataset, read_manifest, split_rows
-from deepfake_detector.components.metrics import compute_scores
-from deepfake_detector.components.model_card import build_model_card, render_markdown
-from deepfake_detector.entity import ExportConfig
-from deepfake_detector.exceptions import DataValidationError, ExportError, ModelError
-from deepfake_detector.export_format import MODEL_CARD_NAME, VARIANT_FILES
+from deepfake_detector.components.export.model_card import build_model_card, render_markdown
+from deepfake_detector.config.entities import ExportConfig
+from deepfake_detector.contracts.errors import DataValidationError, ExportError, ModelError
+from deepfake_detector.contracts.export_layout import MODEL_CARD_NAME, VARIANT_FILES
 from deepfake_detector.utils.files import atomic_directory, sha256_file, write_json_atomic, write_text_atomic
 from deepfake_detector.utils.provenance import git_commit
 
@@ -132,7 +132,7 @@ class Exporter:
 
     def _calibration_images(self, manifest):
         """A seeded sample of train images, decoded exactly as in training, for int8 calibration."""
-        from deepfake_detector.components.datasets import decode_and_resize
+        from deepfake_detector.components.data.datasets import decode_and_resize
 
         paths, _ = split_rows(manifest, "train", self.config.dataset_dir)
         count = min(self.config.calibration_images, len(paths))

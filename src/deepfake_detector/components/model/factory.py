@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
-from deepfake_detector.entity import ModelConfig
-from deepfake_detector.exceptions import ModelError
+from deepfake_detector.config.entities import ModelConfig
+from deepfake_detector.contracts.errors import ModelError
 from deepfake_detector.utils.files import atomic_path, write_json_atomic
 
 if TYPE_CHECKING:

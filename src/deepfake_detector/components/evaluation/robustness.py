@@ -18,9 +18,9 @@ import tensorflow as tf
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from deepfake_detector.components.datasets import decode_native, resize_for_model
-from deepfake_detector.components.metrics import compute_scores
-from deepfake_detector.components.perturbations import apply_perturbation, get_perturbation
+from deepfake_detector.components.data.datasets import decode_native, resize_for_model
+from deepfake_detector.components.data.perturbations import apply_perturbation, get_perturbation
+from deepfake_detector.components.evaluation.metrics import compute_scores
 from deepfake_detector.utils.files import atomic_path, write_json_atomic
 
 logger = logging.getLogger(__name__)

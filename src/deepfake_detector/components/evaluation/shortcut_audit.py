@@ -21,7 +21,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from tqdm import tqdm
 
-from deepfake_detector.exceptions import ImageError
+from deepfake_detector.contracts.errors import ImageError
+from deepfake_detector.contracts.labels import FAKE, REAL
 from deepfake_detector.inference.images import (
     SUPPORTED_FORMATS,
     decode_image,
@@ -29,7 +30,6 @@ from deepfake_detector.inference.images import (
     resize_for_model,
     upright_transpose,
 )
-from deepfake_detector.labels import FAKE, REAL
 from deepfake_detector.utils.files import write_json_atomic
 
 logger = logging.getLogger(__name__)

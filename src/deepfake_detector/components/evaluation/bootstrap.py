@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from deepfake_detector.components.metrics import check_binary_inputs, check_probabilities
-from deepfake_detector.labels import FAKE, REAL
+from deepfake_detector.components.evaluation.metrics import check_binary_inputs, check_probabilities
+from deepfake_detector.contracts.labels import FAKE, REAL
 
 logger = logging.getLogger(__name__)
 

@@ -32,9 +32,9 @@ from pathlib import Path
 
 import keras
 
-from deepfake_detector.components.augmentation import build_augmentation
-from deepfake_detector.components.datasets import build_dataset, read_manifest, split_rows
-from deepfake_detector.components.distribution import (
+from deepfake_detector.components.data.datasets import build_dataset, read_manifest, split_rows
+from deepfake_detector.components.model.augmentation import build_augmentation
+from deepfake_detector.components.model.distribution import (
     LOCAL_ROLE,
     ClusterRole,
     cluster_role,
@@ -47,9 +47,9 @@ from deepfake_detector.components.distribution import (
     worker_dir,
     workers_agree,
 )
-from deepfake_detector.entity import TrainingConfig
-from deepfake_detector.exceptions import DataValidationError, ModelError
-from deepfake_detector.labels import FAKE, REAL
+from deepfake_detector.config.entities import TrainingConfig
+from deepfake_detector.contracts.errors import DataValidationError, ModelError
+from deepfake_detector.contracts.labels import FAKE, REAL
 from deepfake_detector.utils.files import atomic_path, sha256_file, write_json_atomic
 
 logger = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from deepfake_detector import __version__
-from deepfake_detector.labels import CLASS_NAMES, FAKE, REAL
+from deepfake_detector.contracts.labels import CLASS_NAMES, FAKE, REAL
 
 CARD_SCHEMA_VERSION = 1
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from deepfake_detector.exceptions import ConfigError, ModelError
+from deepfake_detector.contracts.errors import ConfigError, ModelError
 
 if TYPE_CHECKING:
     import keras

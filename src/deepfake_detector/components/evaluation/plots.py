@@ -15,7 +15,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from sklearn.metrics import average_precision_score, confusion_matrix, roc_auc_score
 
-from deepfake_detector.components.metrics import (
+from deepfake_detector.components.evaluation.metrics import (
     calibration_bins,
     check_binary_inputs,
     expected_calibration_error,
@@ -23,7 +23,7 @@ from deepfake_detector.components.metrics import (
     predict_labels,
     roc_points,
 )
-from deepfake_detector.labels import CLASS_NAMES, FAKE, REAL
+from deepfake_detector.contracts.labels import CLASS_NAMES, FAKE, REAL
 from deepfake_detector.utils.files import atomic_path, write_json_atomic
 
 logger = logging.getLogger(__name__)

@@ -1,0 +1,1 @@
+"""Data: sources, archives, layouts, demo data, image checks, duplicates, splitting, validation, datasets."""

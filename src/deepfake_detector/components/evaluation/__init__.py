@@ -1,0 +1,1 @@
+"""Evaluation: metrics, bootstrap, calibration, plots, robustness, cross-dataset, shortcut audit, report."""

@@ -1,0 +1,1 @@
+"""The model: factory, augmentation, distribution strategies, training and its resume logic."""
