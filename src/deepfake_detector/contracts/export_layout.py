@@ -15,3 +15,7 @@ VARIANT_FILES: dict[str, str] = {
     "int8_full": "model_int8_full.tflite",
 }
 TFLITE_VARIANTS = tuple(name for name in VARIANT_FILES if name != "keras")
+
+# How a model can be served: the TFLite runtime (no TensorFlow), Keras, or auto (TFLite when its
+# export is intact and made from the trained model, else Keras).
+BACKENDS = ("auto", "tflite", "keras")
