@@ -25,7 +25,9 @@ def write_export(folder: Path, tamper: bool = False) -> Path:
                for variant, name in (("float32", "model.tflite"), ("float16", "model_fp16.tflite"))}
     if tamper:
         exports["float16"]["sha256"] = "0" * 64
-    (folder / "model_card.json").write_text(json.dumps({"exports": exports, "threshold": 0.5}))
+    card = {"source": {"file": "model.h5", "sha256": "0" * 64}, "output": {"threshold": 0.5, "temperature": 1.0},
+            "exports": exports}
+    (folder / "model_card.json").write_text(json.dumps(card))
     (folder / "model_card.md").write_text("# card\n")
     return folder
 
@@ -126,5 +128,5 @@ def test_a_card_naming_a_file_outside_the_folder_is_refused(tmp_path):
     card = json.loads((folder / "model_card.json").read_text())
     card["exports"]["float32"]["file"] = "../elsewhere.tflite"
     (folder / "model_card.json").write_text(json.dumps(card))
-    with pytest.raises(ModelFetchError, match="outside the folder"):
+    with pytest.raises(ModelFetchError, match="points outside"):
         verify_export(folder)

@@ -30,6 +30,12 @@ class Scores:
         return self.metrics.get(key, default)
 
     @property
+    def model_sha256(self) -> str | None:
+        """SHA-256 of the model.h5 these scores were measured on (absent in files from older runs)."""
+        value = self.metrics.get("model_sha256")
+        return value if isinstance(value, str) and value else None
+
+    @property
     def n_test(self) -> int | None:
         value = self.metrics.get("n_test")
         return int(value) if isinstance(value, (int, float)) else None

@@ -15,7 +15,6 @@ Credentials come from MLflow's usual variables: MLFLOW_TRACKING_URI, and for a s
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -23,9 +22,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from deepfake_detector.contracts.errors import DeepfakeDetectorError
+from deepfake_detector.contracts.errors import DeepfakeDetectorError, ModelError
 from deepfake_detector.contracts.export_layout import MODEL_CARD_NAME
-from deepfake_detector.utils.files import atomic_directory, sha256_file
+from deepfake_detector.contracts.model_card import read_model_card
+from deepfake_detector.utils.files import atomic_directory
 
 logger = logging.getLogger(__name__)
 
@@ -50,31 +50,15 @@ class FetchedModel:
 def verify_export(folder: str | Path) -> tuple[str, ...]:
     """The export files the model card lists, after checking each exists with the card's SHA-256.
 
-    Raises ModelFetchError naming the first problem: no card, a card without exports, a missing file, a
-    file that differs from the card, or a card entry pointing outside the folder.
+    Raises ModelFetchError naming the first problem: no card, a malformed card, a card without exports,
+    an entry pointing outside the folder, a missing file, or a file that differs from the card.
     """
-    folder = Path(folder)
-    card_file = folder / MODEL_CARD_NAME
-    if not card_file.is_file():
-        raise ModelFetchError(f"{card_file} not found: the folder is not a model export")
     try:
-        card = json.loads(card_file.read_text(encoding="utf-8"))
-        exports: Mapping[str, Mapping[str, str]] = card["exports"]
-        entries = [(variant, entry["file"], entry["sha256"]) for variant, entry in exports.items()]
-    except (ValueError, KeyError, TypeError, AttributeError) as error:
-        raise ModelFetchError(f"{card_file} is not a model card with an 'exports' table of file and sha256: "
-                              f"{error!r}") from error
-    if not entries:
-        raise ModelFetchError(f"{card_file} lists no exports")
-    for variant, name, expected in entries:
-        path = folder / name
-        if Path(name).is_absolute() or ".." in Path(name).parts:
-            raise ModelFetchError(f"{card_file}: export {variant!r} names {name!r}, outside the folder")
-        if not path.is_file():
-            raise ModelFetchError(f"{path} is missing (export {variant!r} in {card_file})")
-        if sha256_file(path) != expected:
-            raise ModelFetchError(f"{path} does not match the SHA-256 in {card_file} (export {variant!r})")
-    return tuple(name for _, name, _ in entries)
+        card = read_model_card(Path(folder))
+        card.verify_all()
+    except ModelError as error:
+        raise ModelFetchError(str(error)) from error
+    return tuple(entry.file for entry in card.exports.values())
 
 
 def resolve_tracking_uri(tracking_uri: str | None, environ: Mapping[str, str]) -> str:
