@@ -79,7 +79,7 @@ def test_the_aliased_versions_export_replaces_the_folder(registry, tmp_path):
 
 def test_an_export_that_differs_from_its_card_is_refused_and_the_folder_kept(registry, tmp_path):
     target = stale_target(tmp_path)
-    with pytest.raises(ModelFetchError, match=r"model_fp16\.tflite does not match the SHA-256"):
+    with pytest.raises(ModelFetchError, match=r"model_fp16\.tflite differs from the SHA-256"):
         fetch_registered_export(NAME, "tampered", target, tracking_uri=registry.uri)
     assert [path.name for path in target.iterdir()] == ["old.tflite"]
     assert sorted(path.name for path in target.parent.iterdir()) == ["export"]
