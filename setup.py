@@ -11,6 +11,8 @@ setup(
     long_description_content_type="text/markdown",
     package_dir={"": "src"},
     packages=find_packages(where="src"),
+    # Non-Python files a package reads at run time, so they install with it.
+    package_data={"deepfake_detector.components.evaluation": ["templates/*.html.j2"]},
     python_requires=">=3.10",
     entry_points={"console_scripts": ["deepfake-detector=deepfake_detector.cli:main"]},
 )

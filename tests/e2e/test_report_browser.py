@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from deepfake_detector.components.evaluation.report import SECTIONS, build_report
+from deepfake_detector.components.evaluation.report import write_report
+from deepfake_detector.components.evaluation.report_sections import SECTIONS
 from deepfake_detector.report_screenshot import screenshot_report, start_headless_chromium
 from tests.e2e.chromium import needs_chromium
 from tests.unit.test_report import inputs  # noqa: F401 (the report's generated inputs, as a fixture)
@@ -20,8 +21,8 @@ WIDTH = 1100
 
 
 @pytest.fixture
-def report(inputs) -> Path:  # noqa: F811 (pytest fixture injection)
-    return build_report(**inputs)
+def report(inputs, tmp_path) -> Path:  # noqa: F811 (pytest fixture injection)
+    return write_report(inputs, tmp_path / "report" / "index.html")
 
 
 @pytest.fixture
