@@ -43,11 +43,11 @@ run: setup  ## Run the whole DVC pipeline (offline demo data by default)
 	$(BIN)/dvc repro
 
 serve: setup  ## Serve the web page and JSON API with gunicorn (http://localhost:8080, PORT to change)
-	$(BIN)/gunicorn --config gunicorn.conf.py app:app
+	$(BIN)/deepfake-detector serve
 
-bench: setup  ## Speed and memory benchmarks on the exported model (bench/results.*, README table)
+bench: setup  ## Speed and memory benchmarks on the exported model (bench/results.*, docs/benchmarks.md tables)
 	$(BIN)/dvc repro export
-	$(PY) -m deepfake_detector.benchmarks --out bench --update-readme README.md
+	$(BIN)/deepfake-detector bench --out bench --update-readme docs/benchmarks.md
 
 test: setup  ## Run the test suite
 	$(PY) -m pytest

@@ -1,5 +1,5 @@
-"""The web app: `gunicorn app:app` in production (settings in gunicorn.conf.py), `python app.py`
-for a local server on http://127.0.0.1:8080 (PORT and HOST override). See
+"""The web app: `gunicorn app:app` in production (settings in gunicorn.conf.py; `deepfake-detector serve` runs
+it), `python app.py` for Flask's development server on http://127.0.0.1:8080 (PORT and HOST override). See
 deepfake_detector.serving.settings for the environment variables that pick the model."""
 import os
 

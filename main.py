@@ -1,4 +1,5 @@
-"""Run every pipeline stage in order without DVC (DVC runs them one by one from dvc.yaml)."""
+"""Run every pipeline stage in order without DVC, as `deepfake-detector run` does (DVC runs them one by one from
+dvc.yaml)."""
 import sys
 
 from deepfake_detector.pipeline.runner import run_stages

@@ -1,6 +1,7 @@
 """A full-page PNG of the HTML evaluation report, taken by a real headless Chromium.
 
-Usage: python -m deepfake_detector.report_screenshot artifacts/report/index.html artifacts/report/screenshot.png
+Usage: deepfake-detector screenshot artifacts/report/index.html artifacts/report/screenshot.png
+(or python -m deepfake_detector.report_screenshot with the same arguments)
 """
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ logger = logging.getLogger(__name__)
 
 PAGE_LOAD_TIMEOUT_S = 30
 INSTALL_HINT = "Debian: apt-get install chromium chromium-driver; pip install selenium"
+DESCRIPTION = ("Save a full-page PNG of the HTML evaluation report (the report stage's index.html), taken by a real "
+               "headless Chromium, so every section is in one image. Needs Chromium, chromedriver and Selenium "
+               f"({INSTALL_HINT}).")
 
 
 class BrowserUnavailableError(DeepfakeDetectorError):
@@ -95,21 +99,31 @@ def _fit_window_to_page(driver, width: int) -> int:
     return int(height)
 
 
-def main(argv: list[str] | None = None) -> int:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("html_file", type=Path, metavar="HTML_FILE",
+                        help="the report, e.g. artifacts/report/index.html")
+    parser.add_argument("png_file", type=Path, metavar="PNG_FILE", help="where to write the PNG")
+    parser.add_argument("--width", type=int, default=1280, metavar="PIXELS",
+                        help="browser width in pixels (default: 1280)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """0 when the PNG is written; 2 when there is no report or no browser to take it with."""
     from deepfake_detector.logging_config import configure_logging
 
-    parser = argparse.ArgumentParser(prog="python -m deepfake_detector.report_screenshot",
-                                     description="Save a full-page PNG of the HTML evaluation report.")
-    parser.add_argument("html_file", type=Path, help="the report, e.g. artifacts/report/index.html")
-    parser.add_argument("png_file", type=Path, help="where to write the PNG")
-    parser.add_argument("--width", type=int, default=1280, help="browser width in pixels (default: 1280)")
-    args = parser.parse_args(argv)
     configure_logging(log_dir=None)
     try:
         screenshot_report(args.html_file, args.png_file, width=args.width)
     except (BrowserUnavailableError, FileNotFoundError) as error:
-        parser.exit(2, f"error: {error}\n")
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m deepfake_detector.report_screenshot", description=DESCRIPTION)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

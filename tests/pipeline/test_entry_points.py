@@ -1,9 +1,17 @@
-"""Stage entry points and the CLI: a configuration mistake stops them before any work is done."""
+"""Stage entry points and the CLI: a configuration mistake stops them before any work is done; the old
+`python -m` entry points still work; `serve` runs the real gunicorn."""
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
+import pytest
 import yaml
 
-from tests.pipeline.tiny_repo import make_tiny_repo, run
+from tests.pipeline.tiny_repo import REPO, make_tiny_repo, project_env, run
 
 
 def misspell_epochs(root: Path) -> None:
@@ -43,3 +51,55 @@ def test_cli_refuses_an_unknown_stage(tmp_path: Path) -> None:
     result = run(["python", "-m", "deepfake_detector.cli", "run", "deploy"], root)
     assert result.returncode == 2
     assert "invalid choice: 'deploy'" in result.stderr
+
+
+@pytest.mark.parametrize(("module", "options"), [
+    ("deepfake_detector.cli", ["run", "check-config", "predict", "serve", "bench", "fetch-model", "screenshot"]),
+    ("deepfake_detector.benchmarks", ["--root", "--out", "--quick", "--skip-training", "--update-readme"]),
+    ("deepfake_detector.deploy.fetch_model", ["--root", "--name", "--alias", "--out", "--check"]),
+    ("deepfake_detector.report_screenshot", ["HTML_FILE", "PNG_FILE", "--width"]),
+])
+def test_module_entry_points_still_answer(module: str, options: list[str]) -> None:
+    """CI, DVC and the docs call these with `python -m`; they share their options with the CLI's subcommands."""
+    result = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=120,
+                            env=project_env(REPO))
+    assert result.returncode == 0, result.stderr
+    assert all(option in result.stdout for option in options), result.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_serve_answers_on_the_chosen_port_and_stops_on_sigterm(tmp_path: Path) -> None:
+    """`deepfake-detector serve` becomes gunicorn itself: it listens where --port says, and a SIGTERM (docker stop,
+    Ctrl-C) reaches gunicorn's arbiter, which shuts down cleanly."""
+    port = free_port()
+    environment = {**project_env(REPO), "DEEPFAKE_DETECTOR_MODEL": str(tmp_path / "absent.h5"),
+                   "DEEPFAKE_DETECTOR_EXPORT_DIR": str(tmp_path / "absent")}  # no model: starts in a second
+    log_path = tmp_path / "serve.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "deepfake_detector.cli", "--root", str(REPO), "serve",
+                                    "--port", str(port), "--workers", "1"], cwd=tmp_path, env=environment,
+                                   stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, log_path.read_text()[-3000:]
+            assert time.monotonic() < deadline, log_path.read_text()[-3000:]
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+                    assert response.status == 200
+                    break
+            except OSError:
+                time.sleep(0.3)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0, log_path.read_text()[-3000:]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    log = log_path.read_text()
+    assert f"Listening at: http://0.0.0.0:{port}" in log and log.count("Booting worker") == 1

@@ -1,4 +1,5 @@
-"""`python -m deepfake_detector.benchmarks`: measure, write bench/results.{json,md}, optionally the README."""
+"""`deepfake-detector bench` and `python -m deepfake_detector.benchmarks`: measure, write bench/results.{json,md},
+and optionally the tables of a Markdown page."""
 from __future__ import annotations
 
 import argparse
@@ -6,33 +7,27 @@ import logging
 import sys
 from pathlib import Path
 
-from deepfake_detector.benchmarks.harness import check_inputs, run_benchmarks
-from deepfake_detector.benchmarks.report import find_markers, render_tables, update_readme, write_results
-from deepfake_detector.benchmarks.settings import BenchSettings
-from deepfake_detector.benchmarks.training import check_training_inputs
-from deepfake_detector.contracts.errors import DeepfakeDetectorError
-from deepfake_detector.logging_config import configure_logging
-
 logger = logging.getLogger(__name__)
 
 EXIT_CANNOT_RUN = 2
+BENCH_PAGE = Path("docs/benchmarks.md")  # the page whose bench markers hold the tables
+
+DESCRIPTION = ("Benchmark inference runtimes, preprocessing, per-process memory, thread safety and the training input "
+               "pipeline on this machine, on the exported model. Relative paths are resolved against --root. "
+               "`make bench` re-exports the model first (dvc repro export).")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m deepfake_detector.benchmarks",
-        description="Benchmark inference runtimes, preprocessing, per-process memory, thread safety and the "
-                    "training input pipeline on this machine. Relative paths are resolved against --root.")
-    parser.add_argument("--root", type=Path, default=Path("."), help="repository root (default: .)")
-    parser.add_argument("--out", type=Path, default=Path("bench"), help="folder for results.json and results.md")
-    parser.add_argument("--model-file", type=Path, help="Keras .h5 model (default: the training stage's model)")
-    parser.add_argument("--export-dir", type=Path, help="export folder with model_card.json (default: the export "
-                                                        "stage's folder)")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, default=Path("bench"), metavar="DIR",
+                        help="folder for results.json and results.md (default: bench)")
+    parser.add_argument("--model-file", type=Path, metavar="FILE",
+                        help="Keras .h5 model (default: the training stage's model)")
+    parser.add_argument("--export-dir", type=Path, metavar="DIR",
+                        help="export folder with model_card.json (default: the export stage's folder)")
     parser.add_argument("--quick", action="store_true", help="tiny repetition counts: checks, not measurements")
     parser.add_argument("--skip-training", action="store_true", help="leave out the training input benchmark")
-    parser.add_argument("--update-readme", nargs="?", const=Path("README.md"), type=Path, metavar="README",
-                        help="write the tables between the bench markers of README (default: README.md)")
-    return parser
+    parser.add_argument("--update-readme", nargs="?", const=BENCH_PAGE, type=Path, metavar="FILE",
+                        help=f"write the tables between the bench markers of FILE (default: {BENCH_PAGE})")
 
 
 def _resolve(root: Path, path: Path | None) -> Path | None:
@@ -55,8 +50,15 @@ def _configuration(args: argparse.Namespace, root: Path):
     return model_file, export_dir, training_config
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    """0 when the results are written; 2 when the inputs are missing or unusable (nothing measured)."""
+    from deepfake_detector.benchmarks.harness import check_inputs, run_benchmarks
+    from deepfake_detector.benchmarks.report import find_markers, render_tables, update_readme, write_results
+    from deepfake_detector.benchmarks.settings import BenchSettings
+    from deepfake_detector.benchmarks.training import check_training_inputs
+    from deepfake_detector.contracts.errors import DeepfakeDetectorError
+    from deepfake_detector.logging_config import configure_logging
+
     configure_logging(log_dir=None)
     root = args.root.resolve()
     settings = BenchSettings.quick() if args.quick else BenchSettings()
@@ -80,6 +82,13 @@ def main(argv: list[str] | None = None) -> int:
     if readme is not None:
         print(f"Updated {readme}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m deepfake_detector.benchmarks", description=DESCRIPTION)
+    parser.add_argument("--root", type=Path, default=Path("."), help="repository root (default: .)")
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ or tampered download never reaches an image. `--check DIR` runs the same verific
 arrived another way (`dvc pull export`).
 
     python -m deepfake_detector.deploy.fetch_model --name deepfake-detector --alias production --out artifacts/export
+    deepfake-detector fetch-model --alias production     # the same, with the defaults from config/config.yaml
 
 Credentials come from MLflow's usual variables: MLFLOW_TRACKING_URI, and for a server behind basic auth
 (DagsHub included) MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD.
@@ -25,12 +26,18 @@ from pathlib import Path
 from deepfake_detector.contracts.errors import DeepfakeDetectorError, ModelError
 from deepfake_detector.contracts.export_layout import MODEL_CARD_NAME
 from deepfake_detector.contracts.model_card import read_model_card
+from deepfake_detector.logging_config import configure_logging
 from deepfake_detector.utils.files import atomic_directory
 
 logger = logging.getLogger(__name__)
 
 EXPORT_ARTIFACT_PATH = "export"  # where pipeline/export.py logs the export folder in the training run
 DEFAULT_ALIAS = "production"
+DESCRIPTION = ("Fetch the export of the registered MLflow model version behind an alias into a folder, replacing "
+               "the folder only when every file matches the model card's SHA-256; or, with --check, only verify a "
+               "folder. The server comes from MLFLOW_TRACKING_URI (MLFLOW_TRACKING_USERNAME / "
+               "MLFLOW_TRACKING_PASSWORD for basic auth). Exit 0: verified; 1: not found, unreachable or not "
+               "matching its card; 2: usage.")
 
 
 class ModelFetchError(DeepfakeDetectorError):
@@ -123,37 +130,32 @@ def _alias_problem(client, name: str, alias: str, uri: str, error: Exception) ->
     return f"registered model {name!r} has no alias {alias!r} at {uri} (aliases: {known})"
 
 
-def _registry_defaults() -> tuple[str | None, Path | None]:
-    """The registered model name and the export folder from config/config.yaml, when run inside the checkout."""
+def _registry_defaults(root: Path) -> tuple[str | None, Path | None]:
+    """The registered model name and the export folder from config/config.yaml, when root is a project checkout."""
     from deepfake_detector.config import ConfigurationManager
     from deepfake_detector.contracts.errors import ConfigError
 
     try:
-        manager = ConfigurationManager()
+        manager = ConfigurationManager(root=root)
     except ConfigError:
         return None, None
     return manager.get_tracking_config().registered_model_name, manager.get_export_config().root_dir
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m deepfake_detector.deploy.fetch_model",
-                                     description="Fetch and verify a registered model's export from MLflow.")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", help="registered model name (default: tracking.registered_model_name in "
                                        "config/config.yaml)")
     parser.add_argument("--alias", default=DEFAULT_ALIAS, help=f"model version alias (default: {DEFAULT_ALIAS})")
-    parser.add_argument("--out", type=Path, help="folder to fill (default: export.root_dir in config/config.yaml)")
-    parser.add_argument("--tracking-uri", help="MLflow tracking server (default: MLFLOW_TRACKING_URI)")
+    parser.add_argument("--out", type=Path, metavar="DIR",
+                        help="folder to fill (default: export.root_dir in config/config.yaml)")
+    parser.add_argument("--tracking-uri", metavar="URI", help="MLflow tracking server (default: MLFLOW_TRACKING_URI)")
     parser.add_argument("--check", type=Path, metavar="DIR",
                         help="only verify DIR against its model card (e.g. after `dvc pull export`), fetch nothing")
-    return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def run(args: argparse.Namespace) -> int:
     """0: fetched (or checked) and verified; 1: not found, unreachable or not matching its card; 2: usage."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=os.environ.get("DEEPFAKE_DETECTOR_LOG_LEVEL", "INFO"),
-                        format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
+    configure_logging(log_dir=None)
     try:
         if args.check is not None:
             files = verify_export(args.check)
@@ -161,10 +163,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         name, out = args.name, args.out
         if name is None or out is None:
-            default_name, default_out = _registry_defaults()
+            default_name, default_out = _registry_defaults(args.root)
             name, out = name or default_name, out or default_out
         if name is None or out is None:
-            parser.error("--name and --out are needed outside the project checkout")
+            print("error: --name and --out are needed outside the project checkout", file=sys.stderr)
+            return 2
         fetched = fetch_registered_export(name, args.alias, out, tracking_uri=args.tracking_uri)
     except ModelFetchError as error:
         logger.error("%s", error)
@@ -172,6 +175,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{fetched.name}@{fetched.alias}: version {fetched.version}, run {fetched.run_id} -> {fetched.folder} "
           f"({len(fetched.files)} exports verified: {', '.join(fetched.files)})")
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m deepfake_detector.deploy.fetch_model", description=DESCRIPTION)
+    parser.add_argument("--root", type=Path, default=Path("."),
+                        help="project checkout whose config/config.yaml gives the defaults (default: .)")
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":
