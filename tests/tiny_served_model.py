@@ -42,7 +42,8 @@ def build_tiny_model(folder: Path) -> TinyModel:
     export_dir = folder / "export"
     export_dir.mkdir()
     model.export(str(export_dir / "model.tflite"), format="litert", verbose=False)
-    card = {"source": {"file": "model.h5", "sha256": sha256_file(model_file)}, "threshold": THRESHOLD,
+    card = {"source": {"file": "model.h5", "sha256": sha256_file(model_file)},
+            "output": {"threshold": THRESHOLD, "temperature": 1.0},
             "exports": {"float32": {"file": "model.tflite", "sha256": sha256_file(export_dir / "model.tflite")}},
             "dataset": {"manifest_sha256": "abc"}, "test_metrics": {}}
     (export_dir / "model_card.json").write_text(json.dumps(card))
@@ -94,7 +95,7 @@ def copy_config(root: Path) -> Path:
 
 
 def write_photo(path: Path | io.BytesIO, size: int = 300, seed: int = 0, image_format: str = "JPEG"):
-    """A smooth colourful size x size picture with a face-like blob, different for each seed; returns path."""
+    """A smooth colorful size x size picture with a face-like blob, different for each seed; returns path."""
     import numpy as np
 
     rng = np.random.default_rng(seed)

@@ -11,12 +11,16 @@ import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from tqdm import tqdm
 
 from deepfake_detector.contracts.errors import ConfigError, ImageError, ModelError
 from deepfake_detector.utils.files import write_text_atomic
+
+if TYPE_CHECKING:
+    from deepfake_detector.serving.analysis import ImageAnalysis
+    from deepfake_detector.serving.service import DetectionService
 
 # The formats the shared decoder reads (inference.images.SUPPORTED_FORMATS), as TensorFlow does.
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp"})
@@ -39,9 +43,9 @@ class Inputs:
 
 @dataclass
 class Report:
-    """Every scored image (its API result plus the path) in input order, and every failure."""
+    """Every scored image (its analysis, named by its path) in input order, and every failure."""
 
-    results: list[dict[str, Any]] = field(default_factory=list)
+    results: list[ImageAnalysis] = field(default_factory=list)
     failures: list[dict[str, str]] = field(default_factory=list)
 
 
@@ -93,15 +97,14 @@ def run(args: argparse.Namespace) -> int:
         for path in bar:
             score_file(service, path, args.explain, report)
 
-    document = as_document(service, report)
     if args.output is not None:
-        write_text_atomic(args.output, render(document, output_format))
-    sys.stdout.write(render(document, args.format))
+        write_text_atomic(args.output, render(service, report, output_format))
+    sys.stdout.write(render(service, report, args.format))
     _print_summary(report, args.output)
     return EXIT_FAILED_FILES if report.failures else EXIT_OK
 
 
-def load_service(root: Path):
+def load_service(root: Path) -> DetectionService:
     """The same DetectionService the web app builds, with the DEEPFAKE_DETECTOR_* overrides applied."""
     from deepfake_detector.config import ConfigurationManager
     from deepfake_detector.serving.service import DetectionService
@@ -146,7 +149,7 @@ def _images_in_folder(folder: Path, recursive: bool) -> list[Path]:
     return sorted(found, key=lambda path: path.relative_to(folder).parts)
 
 
-def score_file(service: Any, path: Path, explain: bool, report: Report) -> None:
+def score_file(service: DetectionService, path: Path, explain: bool, report: Report) -> None:
     """Score one file into report; an unreadable or undecodable file becomes a failure, not an exit."""
     name = str(path)
     try:
@@ -155,54 +158,53 @@ def score_file(service: Any, path: Path, explain: bool, report: Report) -> None:
         if size > limit:
             raise ImageError(f"{name}: {size:,} bytes is too large (at most {limit:,})")
         data = path.read_bytes()
-        result = service.analyze(data, name, explain=explain)
+        analysis = service.analyze(data, name, explain=explain)
     except ImageError as error:
         report.failures.append({"path": name, "error": str(error)})
     except OSError as error:
         report.failures.append({"path": name, "error": f"{name}: cannot read: {error.strerror or error}"})
     else:
-        report.results.append({"path": name, **result})
+        report.results.append(analysis)
 
 
-def as_document(service: Any, report: Report) -> dict[str, Any]:
+def as_document(service: DetectionService, report: Report) -> dict[str, Any]:
     """The JSON report: the API's response shape, each result with its path, plus the failures."""
-    return {"model_version": service.model_version, "backend": service.backend, "variant": service.variant,
-            "threshold": service.threshold, "results": report.results, "failures": report.failures}
+    return {**service.answer_header(),
+            "results": [{"path": analysis.filename, **analysis.as_api_dict()} for analysis in report.results],
+            "failures": report.failures}
 
 
-def render(document: dict[str, Any], output_format: str) -> str:
+def render(service: DetectionService, report: Report, output_format: str) -> str:
     if output_format == "json":
-        return json.dumps(document, indent=2) + "\n"
+        return json.dumps(as_document(service, report), indent=2) + "\n"
     if output_format == "csv":
-        return _csv(document)
-    return _table(document["results"])
+        return _csv(report)
+    return _table(report.results)
 
 
-def _csv(document: dict[str, Any]) -> str:
+def _csv(report: Report) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
-    for result in document["results"]:
+    for analysis in report.results:
         writer.writerow({
-            "path": result["path"], "label": result["label"],
+            "path": analysis.filename, "label": analysis.label,
             # repr keeps every digit, so the CSV round-trips to the exact probability.
-            "fake_probability": repr(result["fake_probability"]), "threshold": repr(result["threshold"]),
-            "scored_region": result["scored_region"], "faces": len(result.get("faces") or []),
-            "width": result["width"], "height": result["height"],
-            "total_ms": result.get("timings_ms", {}).get("total", ""),
-            "heatmap_method": (result.get("heatmap") or {}).get("method", ""),
-            "model_version": result["model_version"], "error": "",
+            "fake_probability": repr(analysis.fake_probability), "threshold": repr(analysis.threshold),
+            "scored_region": analysis.scored_region, "faces": len(analysis.faces),
+            "width": analysis.width, "height": analysis.height, "total_ms": analysis.timings.total,
+            "heatmap_method": analysis.heatmap.method if analysis.heatmap is not None else "",
+            "model_version": analysis.model_version, "error": "",
         })
-    for failure in document["failures"]:
+    for failure in report.failures:
         writer.writerow({"path": failure["path"], "error": failure["error"]})
     return buffer.getvalue()
 
 
-def _table(results: Sequence[dict[str, Any]]) -> str:
+def _table(results: Sequence[ImageAnalysis]) -> str:
     header = ("path", "label", "fake_probability", "faces", "ms")
-    rows = [(result["path"], result["label"], f"{result['fake_probability']:.4f}",
-             str(len(result.get("faces") or [])), f"{result.get('timings_ms', {}).get('total', 0.0):.1f}")
-            for result in results]
+    rows = [(analysis.filename, analysis.label, f"{analysis.fake_probability:.4f}", str(len(analysis.faces)),
+             f"{analysis.timings.total:.1f}") for analysis in results]
     widths = [max(len(row[column]) for row in [header, *rows]) for column in range(len(header))]
     lines = []
     for row in [header, *rows]:
@@ -214,7 +216,7 @@ def _table(results: Sequence[dict[str, Any]]) -> str:
 
 def _print_summary(report: Report, output: Path | None, stream: TextIO | None = None) -> None:
     stream = stream or sys.stderr
-    fakes = sum(result["label"] == "fake" for result in report.results)
+    fakes = sum(analysis.is_fake for analysis in report.results)
     line = f"scored {len(report.results)} image(s): {fakes} fake, {len(report.results) - fakes} real"
     if report.failures:
         line += f"; {len(report.failures)} failed"

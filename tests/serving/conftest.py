@@ -28,14 +28,15 @@ def build_tiny_project(root: Path, tiny: TinyModel) -> Path:
     shutil.copy(tiny.export_dir / "model.tflite", export_dir / "model.tflite")
     card = {
         "source": {"file": "model.h5", "sha256": sha256_file(root / "model.h5")},
-        "threshold": THRESHOLD,
+        "output": {"threshold": THRESHOLD, "temperature": 1.0},
         "exports": {"float32": {"file": "model.tflite", "sha256": sha256_file(export_dir / "model.tflite")}},
         "dataset": {"manifest_sha256": MANIFEST_SHA256, "source": "demo"},
         "architecture": {"backbone": "MobileNetV2", "alpha": 0.35},
         "test_metrics": TEST_METRICS,
     }
     (export_dir / "model_card.json").write_text(json.dumps(card), encoding="utf-8")
-    (root / "scores.json").write_text(json.dumps(TEST_METRICS), encoding="utf-8")
+    scores = {**TEST_METRICS, "model_sha256": sha256_file(root / "model.h5")}
+    (root / "scores.json").write_text(json.dumps(scores), encoding="utf-8")
     return root
 
 

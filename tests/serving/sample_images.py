@@ -45,8 +45,8 @@ def cmyk_jpeg() -> bytes:
 
 
 def png_16_bit() -> bytes:
-    grey = (np.linspace(0, 65535, 64 * 96).reshape(64, 96)).astype(np.uint16)
-    return encode(Image.fromarray(grey), "PNG")
+    gray = (np.linspace(0, 65535, 64 * 96).reshape(64, 96)).astype(np.uint16)
+    return encode(Image.fromarray(gray), "PNG")
 
 
 def palette_png() -> bytes:
@@ -58,7 +58,7 @@ def rgba_png() -> bytes:
     return encode(Image.fromarray(rgba), "PNG")
 
 
-def greyscale_jpeg() -> bytes:
+def grayscale_jpeg() -> bytes:
     return encode(Image.fromarray(pixels()).convert("L"), "JPEG", quality=90)
 
 
@@ -78,10 +78,10 @@ def decompression_bomb_png(width: int = 50_000, height: int = 50_000) -> bytes:
 
 
 def blocky_pixels(width: int = 96, height: int = 64, block: int = 16, seed: int = 1) -> np.ndarray:
-    """Flat 16x16 colour blocks: a 4:4:4 JPEG of it decodes to the same pixels however it is rotated."""
+    """Flat 16x16 color blocks: a 4:4:4 JPEG of it decodes to the same pixels however it is rotated."""
     rng = np.random.default_rng(seed)
-    colours = rng.integers(0, 256, (height // block, width // block, 3), dtype=np.uint8)
-    return np.repeat(np.repeat(colours, block, axis=0), block, axis=1)
+    colors = rng.integers(0, 256, (height // block, width // block, 3), dtype=np.uint8)
+    return np.repeat(np.repeat(colors, block, axis=0), block, axis=1)
 
 
 def lossless_jpeg_of(image: np.ndarray) -> bytes:

@@ -81,7 +81,7 @@ ODD_BUT_VALID = {
     "16-bit png": sample_images.png_16_bit,
     "palette png": sample_images.palette_png,
     "rgba png": sample_images.rgba_png,
-    "greyscale jpeg": sample_images.greyscale_jpeg,
+    "grayscale jpeg": sample_images.grayscale_jpeg,
     "bmp": lambda: sample_images.encode(sample_images.pixels(), "BMP"),
     "webp": lambda: sample_images.encode(sample_images.pixels(), "WEBP"),
     "one pixel": lambda: sample_images.encode(np.zeros((1, 1, 3), np.uint8), "PNG"),
@@ -98,8 +98,8 @@ def test_odd_but_valid_image_is_answered(client, case):
 def test_animated_gif_is_scored_on_its_first_frame(service):
     gif = sample_images.animated_gif()
     first_frame = np.asarray(Image.open(io.BytesIO(gif)).convert("RGB"))
-    expected = service.analyze(sample_images.encode(first_frame, "PNG"))["fake_probability"]
-    assert service.analyze(gif)["fake_probability"] == pytest.approx(expected, abs=1e-6)
+    expected = service.analyze(sample_images.encode(first_frame, "PNG")).fake_probability
+    assert service.analyze(gif).fake_probability == pytest.approx(expected, abs=1e-6)
 
 
 def test_exif_rotated_jpeg_is_scored_upright(client):

@@ -69,7 +69,7 @@ def predict(tiny_model, config_root, monkeypatch, capsys):
 
 
 def direct_answers(service, paths: list[Path], explain: bool = False) -> dict[str, dict]:
-    return {str(path): service.analyze(path.read_bytes(), str(path), explain=explain) for path in paths}
+    return {str(path): service.analyze(path.read_bytes(), str(path), explain=explain).as_api_dict() for path in paths}
 
 
 def test_folder_scan_finds_nested_images_sorted_and_skips_hidden_and_non_images(photos):

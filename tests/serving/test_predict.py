@@ -35,7 +35,7 @@ def test_multipart_upload_gets_one_result_with_every_field(client, service):
 def test_answer_matches_the_service_directly(client, service):
     data = sample_images.jpeg(seed=3)
     result = client.post("/api/v1/predict", data=multipart(("x.jpg", data))).get_json()["results"][0]
-    assert result["fake_probability"] == pytest.approx(service.analyze(data)["fake_probability"], abs=1e-9)
+    assert result["fake_probability"] == pytest.approx(service.analyze(data).fake_probability, abs=1e-9)
 
 
 def test_several_files_get_one_result_each_in_order(client):
@@ -93,7 +93,7 @@ def test_legacy_predict_keeps_the_original_contract(client, service):
     assert response.status_code == 200
     [answer] = response.get_json()
     assert set(answer) == {"image", "confidence"}
-    p_fake = service.analyze(data)["fake_probability"]
+    p_fake = service.analyze(data).fake_probability
     expected_class = "Fake" if p_fake >= service.threshold else "Real"
     expected_confidence = p_fake if expected_class == "Fake" else 1 - p_fake
     assert answer["image"] == expected_class

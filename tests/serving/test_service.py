@@ -26,7 +26,7 @@ def test_analyze_raises_image_error_for_bad_bytes(service):
 
 def test_analyze_is_deterministic(service):
     data = sample_images.jpeg(seed=21)
-    assert service.analyze(data)["fake_probability"] == service.analyze(data)["fake_probability"]
+    assert service.analyze(data).fake_probability == service.analyze(data).fake_probability
 
 
 def test_configured_threshold_wins_over_the_card(project):
@@ -41,22 +41,42 @@ def test_environment_picks_the_model(project, tmp_path):
             "DEEPFAKE_DETECTOR_EXPORT_DIR": str(tmp_path / "none")})
 
 
-def test_a_card_for_another_model_is_not_trusted_for_version_or_threshold(project, tmp_path):
-    """model.h5 retrained after the export: the Keras model is served, with its own hash, and the
-    threshold comes from scores.json (the evaluate stage), not from the stale card."""
+def stale_card_project(project, tmp_path, scores: dict) -> DetectionService:
+    """model.h5 retrained after the export (the card names another source), with the given scores.json;
+    auto serves the Keras model."""
     shutil.copytree(project / "export", tmp_path / "export")
     card_file = tmp_path / "export" / "model_card.json"
     card = json.loads(card_file.read_text())
     card["source"]["sha256"] = "f" * 64
-    card["threshold"] = 0.9
+    card["output"]["threshold"] = 0.9
     card_file.write_text(json.dumps(card))
-    (tmp_path / "scores.json").write_text(json.dumps({"threshold": 0.42, "roc_auc": 0.7}))
+    (tmp_path / "scores.json").write_text(json.dumps(scores))
     shutil.copy(project / "model.h5", tmp_path / "model.h5")
-    service = DetectionService.from_config(serving_config(tmp_path, backend="auto"), environ={})
+    return DetectionService.from_config(serving_config(tmp_path, backend="auto"), environ={})
+
+
+def test_a_card_for_another_model_is_not_trusted_for_version_or_threshold(project, tmp_path):
+    """The Keras model is served, with its own hash, and the threshold and metrics come from the
+    scores.json measured on it, not from the stale card."""
+    model_sha = sha256_file(project / "model.h5")
+    service = stale_card_project(project, tmp_path, {"threshold": 0.42, "roc_auc": 0.7, "model_sha256": model_sha})
+    info = service.model_info()
     assert service.backend == "keras"
-    assert service.model_version == sha256_file(tmp_path / "model.h5")[:12]
-    assert (service.threshold, service.model_info()["threshold_source"]) == (0.42, "scores.json")
-    assert service.model_info()["training_data_sha256"] is None
+    assert service.model_version == model_sha[:12]
+    assert (service.threshold, info["threshold_source"]) == (0.42, "scores.json")
+    assert info["test_metrics"]["roc_auc"] == 0.7 and info["test_metrics_source"] == "scores.json"
+    assert info["training_data_sha256"] is None and info["note"] is None
+
+
+@pytest.mark.parametrize("recorded", [{"model_sha256": "e" * 64}, {}], ids=["another model", "unrecorded"])
+def test_scores_of_another_model_are_not_reported(project, tmp_path, recorded):
+    """Neither the card nor scores.json was measured on the served model.h5: the default rule, no
+    metrics, and a note that says so."""
+    service = stale_card_project(project, tmp_path, {"threshold": 0.42, "roc_auc": 0.7, **recorded})
+    info = service.model_info()
+    assert (service.threshold, info["threshold_source"]) == (0.5, "default")
+    assert info["test_metrics"] is None and info["test_metrics_source"] is None
+    assert "no evaluation matches the served model" in info["note"]
 
 
 def test_card_temperature_calibrates_served_probabilities_and_keeps_decisions(project, tmp_path):
@@ -67,8 +87,7 @@ def test_card_temperature_calibrates_served_probabilities_and_keeps_decisions(pr
     shutil.copy(project / "model.h5", tmp_path / "model.h5")
     card_file = tmp_path / "export" / "model_card.json"
     card = json.loads(card_file.read_text())
-    card.setdefault("output", {})["temperature"] = 2.5
-    card["threshold"] = float(apply_temperature(THRESHOLD, 2.5))
+    card["output"] = {"temperature": 2.5, "threshold": float(apply_temperature(THRESHOLD, 2.5))}
     card_file.write_text(json.dumps(card))
     plain = DetectionService.from_config(serving_config(project), environ={})
     calibrated = DetectionService.from_config(serving_config(tmp_path), environ={})
@@ -76,6 +95,18 @@ def test_card_temperature_calibrates_served_probabilities_and_keeps_decisions(pr
     for seed in (3, 4, 5):
         data = sample_images.jpeg(seed=seed)
         before, after = plain.analyze(data), calibrated.analyze(data)
-        assert after["fake_probability"] == pytest.approx(
-            float(apply_temperature(before["fake_probability"], 2.5)), abs=1e-6)
-        assert after["label"] == before["label"]
+        assert after.fake_probability == pytest.approx(float(apply_temperature(before.fake_probability, 2.5)),
+                                                       abs=1e-6)
+        assert after.label == before.label
+
+
+def test_configured_threshold_keeps_the_cards_temperature(project, tmp_path):
+    shutil.copytree(project / "export", tmp_path / "export")
+    card_file = tmp_path / "export" / "model_card.json"
+    card = json.loads(card_file.read_text())
+    card["output"] = {"temperature": 2.5, "threshold": 0.6}
+    card_file.write_text(json.dumps(card))
+    service = DetectionService.from_config(serving_config(tmp_path, threshold=0.3), environ={})
+    assert (service.rule.threshold, service.rule.temperature, service.rule.source) == (
+        0.3, 2.5, "params.yaml serve.threshold")
+    assert service.predictor.rule is service.rule  # one rule per process, held by the predictor

@@ -1,11 +1,11 @@
-"""Environment overrides of the serving config, and the heatmap colouring."""
+"""Environment overrides of the serving config, and the heatmap coloring."""
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from deepfake_detector.contracts.errors import ConfigError
-from deepfake_detector.serving.heatmaps import MAX_ALPHA, colourise
+from deepfake_detector.serving.heatmaps import MAX_ALPHA, colorize
 from deepfake_detector.serving.settings import apply_environment, load_serving_config, repository_root
 from tests.serving.conftest import serving_config
 
@@ -36,8 +36,8 @@ def test_repository_config_gives_safe_serving_defaults():
 
 
 def test_heatmap_alpha_grows_with_intensity_up_to_the_cap():
-    rgba = colourise(np.linspace(0, 1, 11, dtype=np.float32).reshape(1, 11))
+    rgba = colorize(np.linspace(0, 1, 11, dtype=np.float32).reshape(1, 11))
     alpha = rgba[0, :, 3].astype(int)
     assert alpha[0] == 0 and alpha[-1] == round(MAX_ALPHA * 255)
     assert np.all(np.diff(alpha) >= 0)
-    assert colourise(np.array([[np.nan, -3.0, 7.0]]))[0, :, 3].tolist() == [0, 0, round(MAX_ALPHA * 255)]
+    assert colorize(np.array([[np.nan, -3.0, 7.0]]))[0, :, 3].tolist() == [0, 0, round(MAX_ALPHA * 255)]

@@ -10,8 +10,9 @@ import keras
 import numpy as np
 from PIL import Image
 
-from deepfake_detector.components.model.factory import BACKBONE_NAME, OUTPUT_NAME, build_model
+from deepfake_detector.components.model.factory import build_model
 from deepfake_detector.config.entities import ModelConfig
+from deepfake_detector.contracts.layers import BACKBONE_NAME, OUTPUT_NAME
 from deepfake_detector.utils.files import sha256_file
 
 TOY_SIZE = 32
@@ -59,11 +60,12 @@ def export_tflite(model: keras.Model, path: Path, **converter_options) -> Path:
     return path
 
 
-def write_model_card(export_dir: Path, model_file: Path, exports: dict[str, Path], threshold: float = 0.5) -> Path:
+def write_model_card(export_dir: Path, model_file: Path, exports: dict[str, Path], threshold: float = 0.5,
+                     temperature: float = 1.0) -> Path:
     """model_card.json as the export stage writes it (file names relative to export_dir)."""
     card = {
         "source": {"file": str(model_file), "sha256": sha256_file(model_file)},
-        "threshold": threshold,
+        "output": {"threshold": threshold, "temperature": temperature},
         "exports": {variant: {"file": path.name, "sha256": sha256_file(path)} for variant, path in exports.items()},
     }
     path = export_dir / "model_card.json"

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from deepfake_detector.inference.explanations import normalise, occlusion_map, upsample_heatmap
-from deepfake_detector.inference.predictor import KerasPredictor
+from deepfake_detector.inference.explanations import normalize, occlusion_map, upsample_heatmap
+from deepfake_detector.inference.keras_backend import KerasPredictor
 from tests.unit.inference_fixtures import mobilenet_detector, random_pixels
 
 SIZE = 64
@@ -46,7 +46,7 @@ def test_occlusion_peaks_in_the_quadrant_the_score_depends_on(quadrant, row, col
 
 def test_occlusion_explains_a_real_prediction_by_what_raises_p_fake():
     # Dark image scored "real" (P(fake) low) by a predictor that calls bright bottom-right quadrants fake:
-    # greying that quadrant raises P(fake), so that is the evidence for "real".
+    # graying that quadrant raises P(fake), so that is the evidence for "real".
     image = np.full((SIZE, SIZE, 3), 10.0, np.float32)
     predict_batch, _ = quadrant_scorer(slice(32, 64), slice(32, 64))
     heatmap, p_fake = occlusion_map(predict_batch, image)
@@ -77,11 +77,11 @@ def test_occlusion_refuses_a_batch_or_non_square_image():
 
 
 def test_upsampled_heatmap_stays_in_unit_range():
-    cam = normalise(np.array([[0.0, 3.0], [1.0, 0.5]]))
+    cam = normalize(np.array([[0.0, 3.0], [1.0, 0.5]]))
     assert cam.max() == 1.0
     heatmap = upsample_heatmap(cam, 40)
     assert heatmap.shape == (40, 40) and heatmap.min() >= 0.0 and heatmap.max() <= 1.0
-    assert not normalise(np.zeros((3, 3))).any()
+    assert not normalize(np.zeros((3, 3))).any()
 
 
 @pytest.fixture(scope="module")

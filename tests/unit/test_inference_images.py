@@ -17,7 +17,7 @@ from deepfake_detector.inference.images import decode_image, load_image, resize_
 from tests.unit.inference_fixtures import encode, photo
 
 # TensorFlow's antialiased resize and Pillow's float BILINEAR filter compute the same weights; what
-# is left is float32 rounding, measured at most 0.004 grey levels. Decoding itself is bit-exact.
+# is left is float32 rounding, measured at most 0.004 gray levels. Decoding itself is bit-exact.
 RESIZE_TOLERANCE = 0.01
 
 
@@ -57,26 +57,26 @@ def test_file_loads_like_the_training_pipeline(tmp_path, image_format, height, w
 @pytest.mark.parametrize("subsampling", ["4:4:4", "4:2:2", "4:2:0"])
 @pytest.mark.parametrize("progressive", [False, True])
 def test_jpeg_decodes_to_tensorflows_exact_pixels(quality, subsampling, progressive):
-    # Pillow's default (accurate IDCT) is 4 to 9 grey levels from TensorFlow's fast IDCT.
+    # Pillow's default (accurate IDCT) is 4 to 9 gray levels from TensorFlow's fast IDCT.
     for height, width in [(240, 200), (67, 45), (3, 9)]:
         data = encode(photo(height, width, seed=quality), "JPEG", quality=quality, subsampling=subsampling,
                       progressive=progressive)
         np.testing.assert_array_equal(decode_image(data), tf_decode(data))
 
 
-@pytest.mark.parametrize("kind", ["grey png", "rgba png", "16-bit png", "palette png", "palette gif",
-                                  "transparent gif", "grey jpeg", "cmyk jpeg", "bmp", "webp"])
+@pytest.mark.parametrize("kind", ["gray png", "rgba png", "16-bit png", "palette png", "palette gif",
+                                  "transparent gif", "gray jpeg", "cmyk jpeg", "bmp", "webp"])
 def test_other_kinds_decode_to_tensorflows_rgb(kind):
     pixels = photo(37, 53, seed=3)
     rgba = np.dstack([pixels, pixels[..., :1]])
     data = {
-        "grey png": lambda: encode(pixels[..., 0], "PNG"),
+        "gray png": lambda: encode(pixels[..., 0], "PNG"),
         "rgba png": lambda: encode(Image.fromarray(rgba, "RGBA"), "PNG"),
         "16-bit png": lambda: encode(pixels[..., 0].astype(np.uint16) * 257 + 100, "PNG"),
         "palette png": lambda: encode(Image.fromarray(pixels).quantize(40), "PNG", transparency=2),
         "palette gif": lambda: encode(Image.fromarray(pixels).quantize(40), "GIF"),
         "transparent gif": lambda: encode(Image.fromarray(pixels).quantize(40), "GIF", transparency=2),
-        "grey jpeg": lambda: encode(pixels[..., 0], "JPEG", quality=90),
+        "gray jpeg": lambda: encode(pixels[..., 0], "JPEG", quality=90),
         "cmyk jpeg": lambda: encode(Image.fromarray(rgba, "CMYK"), "JPEG", quality=90),
         "bmp": lambda: encode(pixels, "BMP"),
         "webp": lambda: encode(pixels, "WEBP", quality=80),

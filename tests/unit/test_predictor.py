@@ -18,7 +18,8 @@ import tensorflow as tf
 
 from deepfake_detector.contracts.errors import ModelError
 from deepfake_detector.inference import load_image, load_predictor
-from deepfake_detector.inference.predictor import KerasPredictor, TFLitePredictor
+from deepfake_detector.inference.keras_backend import KerasPredictor
+from deepfake_detector.inference.predictor import TFLitePredictor
 from tests.unit.inference_fixtures import (
     TOY_SIZE,
     encode,
@@ -191,10 +192,10 @@ def test_tflite_explanation_is_an_occlusion_map(tflite):
 
 
 def test_auto_serves_tflite_when_the_card_matches(artifacts, caplog):
-    with caplog.at_level(logging.INFO, logger="deepfake_detector.inference.predictor"):
+    with caplog.at_level(logging.INFO, logger="deepfake_detector.inference.served_model"):
         predictor = load_predictor(artifacts["model_file"], artifacts["export_dir"])
     assert (predictor.backend, predictor.variant) == ("tflite", "float32")
-    assert predictor.threshold == 0.4  # the card's
+    assert (predictor.rule.threshold, predictor.rule.source) == (0.4, "model_card.json")
     assert "TFLite backend" in caplog.text
 
 
@@ -206,10 +207,11 @@ def test_auto_serves_tflite_when_only_the_export_folder_ships(artifacts, tmp_pat
 def test_auto_falls_back_to_keras_when_model_changed_after_export(artifacts, tmp_path, caplog):
     model_file, export_dir = copy_artifacts(artifacts, tmp_path)
     toy_detector(seed=1).save(model_file)  # retrained, not re-exported
-    with caplog.at_level(logging.WARNING, logger="deepfake_detector.inference.predictor"):
+    with caplog.at_level(logging.WARNING, logger="deepfake_detector.inference.served_model"):
         predictor = load_predictor(model_file, export_dir)
     assert predictor.backend == "keras"
     assert "stale" in caplog.text
+    assert predictor.rule.source == "default"  # the stale card speaks for another model
 
 
 def test_auto_falls_back_to_keras_without_an_export(artifacts, tmp_path):
@@ -221,7 +223,7 @@ def test_auto_falls_back_to_keras_when_an_export_was_tampered_with(artifacts, tm
     model_file, export_dir = copy_artifacts(artifacts, tmp_path)
     with open(export_dir / "model.tflite", "ab") as handle:
         handle.write(b"\0")
-    with caplog.at_level(logging.WARNING, logger="deepfake_detector.inference.predictor"):
+    with caplog.at_level(logging.WARNING, logger="deepfake_detector.inference.served_model"):
         assert load_predictor(model_file, export_dir).backend == "keras"
     assert "changed after export" in caplog.text
 
@@ -232,7 +234,7 @@ def test_auto_without_any_usable_model_says_why(tmp_path):
 
 
 def test_tflite_backend_needs_the_model_card(artifacts, tmp_path):
-    with pytest.raises(ModelError, match="model_card.json not found"):
+    with pytest.raises(ModelError, match="model_card.json: not found"):
         load_predictor(artifacts["model_file"], tmp_path, backend="tflite")
 
 
@@ -254,22 +256,35 @@ def test_tflite_backend_warns_when_the_export_is_stale(artifacts, tmp_path, capl
     card = json.loads((export_dir / "model_card.json").read_text())
     card["source"]["sha256"] = "0" * 64
     (export_dir / "model_card.json").write_text(json.dumps(card))
-    with caplog.at_level(logging.WARNING, logger="deepfake_detector.inference.predictor"):
+    with caplog.at_level(logging.WARNING, logger="deepfake_detector.inference.served_model"):
         assert load_predictor(model_file, export_dir, backend="tflite").backend == "tflite"
     assert "stale" in caplog.text
 
 
-def test_threshold_is_read_where_the_export_stage_writes_it(artifacts, tmp_path):
+def test_the_cards_temperature_calibrates_every_score(artifacts, tflite, tmp_path):
     model_file, export_dir = copy_artifacts(artifacts, tmp_path)
     card = json.loads((export_dir / "model_card.json").read_text())
-    card["output"] = {"threshold": card.pop("threshold") / 2}
+    card["output"] = {"threshold": 0.2, "temperature": 2.0}
     (export_dir / "model_card.json").write_text(json.dumps(card))
-    assert load_predictor(model_file, export_dir).threshold == pytest.approx(0.2)
+    predictor = load_predictor(model_file, export_dir)
+    assert (predictor.rule.threshold, predictor.rule.temperature) == (0.2, 2.0)
+    images = random_pixels(3, seed=6)
+    np.testing.assert_allclose(predictor.predict(images), predictor.rule.calibrate(tflite.predict(images)),
+                               rtol=0, atol=1e-9)
+
+
+def test_a_malformed_card_names_what_is_wrong(artifacts, tmp_path):
+    model_file, export_dir = copy_artifacts(artifacts, tmp_path)
+    card = json.loads((export_dir / "model_card.json").read_text())
+    del card["output"]
+    (export_dir / "model_card.json").write_text(json.dumps(card))
+    with pytest.raises(ModelError, match="malformed model card: output must be an object"):
+        load_predictor(model_file, export_dir, backend="tflite")
 
 
 def test_keras_backend_loads_model_file(artifacts):
     predictor = load_predictor(artifacts["model_file"], artifacts["export_dir"], backend="keras")
-    assert predictor.backend == "keras" and predictor.threshold == 0.4
+    assert predictor.backend == "keras" and predictor.rule.threshold == 0.4  # the card was made from it
 
 
 @pytest.mark.parametrize(("options", "message"), [

@@ -22,7 +22,7 @@ from deepfake_detector.benchmarks.timing import ratio
 
 logger = logging.getLogger(__name__)
 
-BACKENDS = ("tflite", "keras")
+MEASURED_BACKENDS = ("tflite", "keras")  # auto would pick one of them
 TIMEOUT_S = 300
 # Runs in the child; argv: launch time, model file, export dir, backend, threads, image file, count.
 SERVING_SCRIPT = """
@@ -81,7 +81,7 @@ def run_serving_process(backend: str, model_file: Path, export_dir: Path, image_
 
 def measure_processes(model_file: Path, export_dir: Path, image_file: Path, images: int, num_threads: int) -> dict:
     processes = {backend: run_serving_process(backend, model_file, export_dir, image_file, images, num_threads)
-                 for backend in BACKENDS}
+                 for backend in MEASURED_BACKENDS}
     return {
         "images_per_process": images,
         "processes": processes,

@@ -1,15 +1,10 @@
 """Inference: decode and resize images as training did, then score them with a Predictor (TFLite or
 Keras backend) and explain the score with a heatmap. Importing this package never loads TensorFlow."""
 from deepfake_detector.inference.images import decode_image, load_image, resize_for_model
-from deepfake_detector.inference.predictor import (
-    Explanation,
-    KerasPredictor,
-    Predictor,
-    TFLitePredictor,
-    load_predictor,
-)
+from deepfake_detector.inference.predictor import Explanation, Predictor, TFLitePredictor
+from deepfake_detector.inference.served_model import ServedModel, load_predictor, load_served_model
 
 __all__ = [
-    "Explanation", "KerasPredictor", "Predictor", "TFLitePredictor",
-    "decode_image", "load_image", "load_predictor", "resize_for_model",
+    "Explanation", "Predictor", "ServedModel", "TFLitePredictor",
+    "decode_image", "load_image", "load_predictor", "load_served_model", "resize_for_model",
 ]

@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
+from deepfake_detector.contracts.decision_rule import DEFAULT_THRESHOLD
+
 if TYPE_CHECKING:
     import keras
 
-# The model maps 127.5 to 0 after its own preprocessing: a grey patch carries no signal.
+# The model maps 127.5 to 0 after its own preprocessing: a gray patch carries no signal.
 OCCLUSION_FILL = 127.5
-DEFAULT_THRESHOLD = 0.5
 
 
 def occlusion_map(predict_batch: Callable[[np.ndarray], np.ndarray], image: np.ndarray, grid: int = 8,
@@ -21,7 +22,7 @@ def occlusion_map(predict_batch: Callable[[np.ndarray], np.ndarray], image: np.n
     """(heatmap (S, S) float32 in [0, 1], P(fake) of the unmasked image).
 
     The image is cut into grid x grid non-overlapping patches (edges rounded, so any S works); each
-    patch in turn is painted grey and the copies are scored in batches of batch_size. A region's
+    patch in turn is painted gray and the copies are scored in batches of batch_size. A region's
     importance is how far hiding it moves the score away from the predicted class (p >= threshold
     is fake): p - p_masked for fake, p_masked - p for real, clipped at 0. Non-overlapping patches
     cost grid**2 + 1 forward passes (65 at the default), a quarter of half-stride patches; the
@@ -45,10 +46,10 @@ def occlusion_map(predict_batch: Callable[[np.ndarray], np.ndarray], image: np.n
         masked_scores[start:start + len(chunk)] = np.asarray(predict_batch(batch), dtype=np.float64).reshape(-1)
     drop = p_fake - masked_scores if p_fake >= threshold else masked_scores - p_fake
     importance = np.clip(drop, 0.0, None).reshape(grid, grid)
-    return upsample_heatmap(normalise(importance), size), p_fake
+    return upsample_heatmap(normalize(importance), size), p_fake
 
 
-def normalise(cam: np.ndarray) -> np.ndarray:
+def normalize(cam: np.ndarray) -> np.ndarray:
     """Scale a non-negative map so its maximum is 1; an all-zero (or empty) map stays zero."""
     cam = np.nan_to_num(np.asarray(cam, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0).clip(0.0, None)
     peak = float(cam.max()) if cam.size else 0.0
@@ -56,7 +57,7 @@ def normalise(cam: np.ndarray) -> np.ndarray:
 
 
 def upsample_heatmap(cam: np.ndarray, size: int) -> np.ndarray:
-    """(size, size) float32 in [0, 1]: a coarse map smoothly resized (bilinear, pixel-centre aligned)."""
+    """(size, size) float32 in [0, 1]: a coarse map smoothly resized (bilinear, pixel-center aligned)."""
     cam = np.ascontiguousarray(cam, dtype=np.float32)
     resized = np.asarray(Image.fromarray(cam).resize((size, size), Image.Resampling.BILINEAR), dtype=np.float32)
     return resized.clip(0.0, 1.0)
@@ -105,6 +106,6 @@ def build_grad_cam(model: keras.Model, backbone_name: str, output_name: str,
 
     def grad_cam(image: np.ndarray, threshold: float = DEFAULT_THRESHOLD) -> tuple[np.ndarray, float]:
         cam, p_fake = compute(np.asarray(image, dtype=np.float32), np.float32(threshold))
-        return upsample_heatmap(normalise(cam.numpy()), size), float(p_fake.numpy())
+        return upsample_heatmap(normalize(cam.numpy()), size), float(p_fake.numpy())
 
     return grad_cam

@@ -50,7 +50,7 @@ def decode_image(source: bytes | str | os.PathLike, *, max_bytes: int = MAX_IMAG
                  max_pixels: int = MAX_IMAGE_PIXELS, name: str | None = None, upright: bool = False) -> np.ndarray:
     """uint8 (H, W, 3) RGB: the pixels tf.io.decode_image(channels=3, expand_animations=False) gives.
 
-    The first frame of an animation, alpha dropped, greyscale and palettes expanded. The size is
+    The first frame of an animation, alpha dropped, grayscale and palettes expanded. The size is
     checked from the header before any pixel is decoded, so a decompression bomb allocates nothing;
     the decode is complete, so a truncated file fails here. Every failure is an ImageError naming
     the source (`name`, else its file name, or "uploaded image" for bytes); the byte and pixel caps
@@ -97,8 +97,8 @@ def resize_for_model(image: np.ndarray, image_size: int) -> np.ndarray:
     """float32 (S, S, 3) in [0, 255]: tf.image.resize(bilinear, antialias=True), then clipped.
 
     Pillow's BILINEAR filter on float ("F") images is the same support-scaled triangle kernel with
-    pixel-centre alignment that TensorFlow's antialiased resize uses; the two agree to within
-    about 0.005 of a grey level (float rounding), measured on down- and upsampling, square and not.
+    pixel-center alignment that TensorFlow's antialiased resize uses; the two agree to within
+    about 0.005 of a gray level (float rounding), measured on down- and upsampling, square and not.
     """
     pixels = np.asarray(image)
     if pixels.ndim != 3 or pixels.shape[2] != 3 or 0 in pixels.shape:
@@ -148,8 +148,8 @@ def _decode_rgb(image: Image.Image) -> np.ndarray:
     image.load()
     if image.mode in _SIXTEEN_BIT_MODES:
         # TensorFlow's PNG decoder keeps the high byte of 16-bit samples (libpng's strip_16).
-        grey = (np.asarray(image).astype(np.int64) >> 8).clip(0, 255).astype(np.uint8)
-        return np.repeat(grey[..., None], 3, axis=-1)
+        gray = (np.asarray(image).astype(np.int64) >> 8).clip(0, 255).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=-1)
     rgb = _as_rgb(image)
     if image.format == "GIF" and image.mode in ("P", "L") and "transparency" in image.info:
         # TensorFlow's GIF decoder paints the first frame's transparent pixels black.
@@ -164,7 +164,7 @@ def _as_rgb(image: Image.Image) -> np.ndarray:
 
 def _decode_jpeg(image: Image.Image) -> np.ndarray:
     """JPEG pixels as TensorFlow decodes them: libjpeg's fast integer IDCT (TF's default, 4 to 9
-    grey levels away from Pillow's accurate one) and fancy (triangle) chroma upsampling.
+    gray levels away from Pillow's accurate one) and fancy (triangle) chroma upsampling.
 
     Pillow offers the fast IDCT only together with plain pixel-replicating upsampling (its "draft"
     decoder flag), so subsampled chroma is decoded that way and upsampled here with libjpeg's own
@@ -196,7 +196,7 @@ def _decode_jpeg(image: Image.Image) -> np.ndarray:
 
 
 def _is_ycbcr(image: Image.Image) -> bool:
-    """libjpeg's guess of a 3-component JPEG's colour space (jdapimin.c default_decompress_parms)."""
+    """libjpeg's guess of a 3-component JPEG's color space (jdapimin.c default_decompress_parms)."""
     if "jfif" in image.info:
         return True
     if "adobe" in image.info:

@@ -1,13 +1,10 @@
-"""Predictors: one trained model behind a thread-safe predict/explain interface, served either by the
-TFLite runtime (no TensorFlow in the process) or by Keras, and `load_predictor`, which picks one
-from the export folder's model card.
+"""Predictors: one trained model behind a thread-safe predict/explain interface, and its TFLite backend
+(no TensorFlow in the process). The Keras backend is in keras_backend.py; served_model.py picks one.
 """
 from __future__ import annotations
 
 import abc
 import hashlib
-import json
-import logging
 import os
 import threading
 from dataclasses import dataclass
@@ -16,16 +13,11 @@ from typing import Any
 
 import numpy as np
 
+from deepfake_detector.contracts.decision_rule import DEFAULT_RULE, DecisionRule
 from deepfake_detector.contracts.errors import ModelError
-from deepfake_detector.contracts.export_layout import MODEL_CARD_NAME, TFLITE_VARIANTS
 from deepfake_detector.contracts.temperature import apply_temperature
-from deepfake_detector.inference.explanations import DEFAULT_THRESHOLD, build_grad_cam, occlusion_map
+from deepfake_detector.inference.explanations import occlusion_map
 from deepfake_detector.inference.images import load_image
-from deepfake_detector.utils.files import sha256_file
-
-logger = logging.getLogger(__name__)
-
-BACKENDS = ("auto", "tflite", "keras")
 
 
 @dataclass(frozen=True)
@@ -38,9 +30,9 @@ class Explanation:
 class Predictor(abc.ABC):
     """One loaded model: float32 RGB batches in [0, 255] in, P(fake) out. Safe to share between threads.
 
-    `threshold` only decides which class an explanation argues for (P(fake) >= threshold is fake).
-    `temperature` calibrates every P(fake) returned (the evaluate stage's temperature scaling); both
-    apply to the calibrated P(fake).
+    `rule` is the process's one decision rule: its temperature calibrates every P(fake) returned (the
+    evaluate stage's temperature scaling), its threshold decides which class an explanation argues for.
+    Everything else that decides (the service, the CLI) reads it from here.
     """
 
     backend: str = ""
@@ -50,17 +42,15 @@ class Predictor(abc.ABC):
     max_batch_size = 8
     occlusion_grid = 8        # occlusion explanations hide 8 x 8 patches, one at a time
 
-    def __init__(self, model_path: Path, image_size: int, variant: str, threshold: float = DEFAULT_THRESHOLD,
-                 temperature: float = 1.0):
+    def __init__(self, model_path: Path, image_size: int, variant: str, rule: DecisionRule = DEFAULT_RULE):
         self.model_path = Path(model_path)
         self.image_size = int(image_size)
         self.variant = variant
-        self.threshold = float(threshold)
-        self.temperature = float(temperature)
+        self.rule = rule
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         """float64 (N,) calibrated P(fake) for a float32 (N, S, S, 3) batch of raw RGB pixels; N may be 0."""
-        return apply_temperature(self._predict_raw(images), self.temperature)
+        return self.rule.calibrate(self._predict_raw(images))
 
     def _predict_raw(self, images: np.ndarray) -> np.ndarray:
         """The model's own output, before temperature scaling."""
@@ -79,17 +69,19 @@ class Predictor(abc.ABC):
         return float(self.predict(load_image(source, self.image_size)[None])[0])
 
     def explain(self, image: np.ndarray, threshold: float | None = None) -> Explanation:
-        """A heatmap of the regions behind the prediction for one (S, S, 3) image."""
+        """A heatmap of the regions behind the prediction for one (S, S, 3) image, arguing for the class
+        the rule decides (or the class a given threshold on the calibrated P(fake) decides)."""
         pixels = np.asarray(image)
         expected = (self.image_size, self.image_size, 3)
         if pixels.shape != expected:
             raise ValueError(f"expected one image of shape {expected}, got {pixels.shape}")
-        threshold = self.threshold if threshold is None else float(threshold)
         # Backends explain the raw output, so they get the same decision boundary in raw terms.
-        raw_threshold = float(apply_temperature(threshold, 1.0 / self.temperature))
+        if threshold is None:
+            raw_threshold = self.rule.raw_threshold
+        else:
+            raw_threshold = float(apply_temperature(float(threshold), 1.0 / self.rule.temperature))
         heatmap, raw_p_fake, method = self._explain(pixels.astype(np.float32, copy=False), raw_threshold)
-        return Explanation(heatmap=heatmap, method=method,
-                           p_fake=float(apply_temperature(raw_p_fake, self.temperature)))
+        return Explanation(heatmap=heatmap, method=method, p_fake=float(self.rule.calibrate(raw_p_fake)))
 
     def warm_up(self) -> None:
         """Run one dummy prediction so that the first real request does not pay for set-up."""
@@ -142,7 +134,7 @@ class TFLitePredictor(Predictor):
 
     def __init__(self, model_path: str | Path, num_threads: int | None = None, variant: str | None = None, *,
                  per_thread_interpreters: bool = True, expected_sha256: str | None = None,
-                 threshold: float = DEFAULT_THRESHOLD, temperature: float = 1.0):
+                 rule: DecisionRule = DEFAULT_RULE):
         path = Path(model_path)
         try:
             self._content = path.read_bytes()
@@ -165,7 +157,7 @@ class TFLitePredictor(Predictor):
                 or int(outputs[0]["shape"][-1]) != 1:
             raise ModelError(f"{path}: expected one (N, S, S, 3) image input and one (N, 1) output, got inputs "
                              f"{[list(d['shape']) for d in inputs]} and outputs {[list(d['shape']) for d in outputs]}")
-        super().__init__(path, shape[1], variant or path.stem, threshold, temperature)
+        super().__init__(path, shape[1], variant or path.stem, rule)
         self._input = inputs[0]
         self._output = outputs[0]
         self._lock = threading.Lock()
@@ -212,162 +204,6 @@ class TFLitePredictor(Predictor):
         interpreter.invoke()
         scores = _dequantize(interpreter.get_tensor(self._output["index"]), self._output)
         return scores.reshape(len(batch), -1)[:, 0]
-
-
-class KerasPredictor(Predictor):
-    """The trained Keras model (.h5 or .keras) through one compiled tf.function; explanations by
-    Grad-CAM on the backbone's last feature map (occlusion if the model has another layout).
-    TensorFlow runs traced graphs concurrently, so no lock is needed."""
-
-    backend = "keras"
-
-    def __init__(self, model_path: str | Path, *, threshold: float = DEFAULT_THRESHOLD, temperature: float = 1.0):
-        path = Path(model_path)
-        if not path.is_file():
-            raise ModelError(f"{path}: Keras model not found")
-        import keras
-        import tensorflow as tf
-
-        from deepfake_detector.components.model.factory import BACKBONE_NAME, OUTPUT_NAME
-
-        try:
-            model = keras.models.load_model(path, compile=False)
-        except (OSError, ValueError, TypeError, KeyError) as error:
-            raise ModelError(f"{path}: cannot load the Keras model: {error}") from None
-        shape = tuple(model.input_shape) if not isinstance(model.input_shape, list) else ()
-        if len(shape) != 4 or shape[1] is None or shape[1] != shape[2] or shape[3] != 3:
-            raise ModelError(f"{path}: expected an (N, S, S, 3) image input, got {model.input_shape}")
-        super().__init__(path, shape[1], "keras", threshold, temperature)
-        self._model = model
-        spec = tf.TensorSpec([None, self.image_size, self.image_size, 3], tf.float32)
-        self._forward = tf.function(lambda images: model(images, training=False), input_signature=[spec])
-        self._forward.get_concrete_function()  # trace once, here, rather than racing in the first requests
-        self._grad_cam = build_grad_cam(model, BACKBONE_NAME, OUTPUT_NAME)
-        if self._grad_cam is None:
-            logger.info("%s: no %r/%r layers for Grad-CAM; explanations use occlusion", path, BACKBONE_NAME,
-                        OUTPUT_NAME)
-
-    def close(self) -> None:
-        self._model = self._forward = self._grad_cam = None
-
-    def _predict_batch(self, batch: np.ndarray) -> np.ndarray:
-        return self._forward(batch).numpy().reshape(len(batch), -1)[:, 0].astype(np.float64)
-
-    def _explain(self, image: np.ndarray, threshold: float) -> tuple[np.ndarray, float, str]:
-        if self._grad_cam is None:
-            return super()._explain(image, threshold)
-        heatmap, p_fake = self._grad_cam(image, threshold)
-        return heatmap, p_fake, "grad-cam"
-
-
-def load_predictor(model_file: str | Path, export_dir: str | Path | None = None, backend: str = "auto",
-                   variant: str = "float32", num_threads: int | None = None) -> Predictor:
-    """The predictor serving should use.
-
-    tflite: export_dir's <variant> file, which must match the model card's SHA-256 (model_file need
-    not exist; if it does and differs from the card's source, the export is stale: a warning).
-    keras: model_file itself. auto: tflite when that export is intact and was made from model_file
-    (or model_file is absent), else keras; the choice and its reason are logged.
-    """
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}: expected one of {', '.join(BACKENDS)}")
-    if backend != "keras" and variant not in TFLITE_VARIANTS:
-        raise ValueError(f"unknown TFLite variant {variant!r}: expected one of {', '.join(TFLITE_VARIANTS)}")
-    model_file = Path(model_file)
-    export_dir = Path(export_dir) if export_dir is not None else None
-
-    if backend == "tflite":
-        card = _read_card(export_dir)
-        tflite_file, expected = _export_entry(card, export_dir, variant)
-        if model_file.is_file() and sha256_file(model_file) != card["source"]["sha256"]:
-            logger.warning("%s is stale: %s changed after the export; re-run the export stage", tflite_file,
-                           model_file)
-        return TFLitePredictor(tflite_file, num_threads, variant, expected_sha256=expected,
-                               threshold=card["threshold"], temperature=card["temperature"])
-
-    if backend == "keras":
-        threshold, temperature = _matching_card_calibration(model_file, export_dir)
-        return KerasPredictor(model_file, threshold=threshold, temperature=temperature)
-
-    try:
-        card = _read_card(export_dir)
-    except ModelError as reason:
-        return _fall_back_to_keras(model_file, reason, logging.INFO)
-    try:
-        tflite_file, expected = _export_entry(card, export_dir, variant)
-        if sha256_file(tflite_file) != expected:
-            raise ModelError(f"{tflite_file} differs from the model card's SHA-256 (changed after export)")
-        if model_file.is_file() and sha256_file(model_file) != card["source"]["sha256"]:
-            raise ModelError(f"the export is stale: {model_file} changed after it was exported")
-    except ModelError as reason:
-        return _fall_back_to_keras(model_file, reason, logging.WARNING)
-    logger.info("Serving %s with the TFLite backend (variant %s)%s", tflite_file, variant,
-                "" if model_file.is_file() else f"; {model_file} is absent, the export is taken as is")
-    return TFLitePredictor(tflite_file, num_threads, variant, expected_sha256=expected, threshold=card["threshold"],
-                           temperature=card["temperature"])
-
-
-def _fall_back_to_keras(model_file: Path, reason: ModelError, level: int) -> Predictor:
-    if not model_file.is_file():
-        raise ModelError(f"no model to serve: {model_file} not found, and no usable TFLite export ({reason})")
-    logger.log(level, "Serving %s with the Keras backend: %s", model_file, reason)
-    return KerasPredictor(model_file)
-
-
-def _matching_card_calibration(model_file: Path, export_dir: Path | None) -> tuple[float, float]:
-    """The card's (threshold, temperature) when the card was made from this very model_file, else
-    the defaults (0.5, uncalibrated)."""
-    try:
-        card = _read_card(export_dir)
-    except ModelError:
-        return DEFAULT_THRESHOLD, 1.0
-    if model_file.is_file() and sha256_file(model_file) == card["source"]["sha256"]:
-        return card["threshold"], card["temperature"]
-    return DEFAULT_THRESHOLD, 1.0
-
-
-def _read_card(export_dir: Path | None) -> dict[str, Any]:
-    """The export stage's model card, checked for the keys this module reads."""
-    if export_dir is None:
-        raise ModelError("no export folder given")
-    path = export_dir / MODEL_CARD_NAME
-    try:
-        card = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelError(f"{path} not found: run the export stage (or use the keras backend)") from None
-    except (OSError, ValueError) as error:
-        raise ModelError(f"{path}: unreadable model card: {error}") from None
-    try:
-        source_sha = card["source"]["sha256"]
-        exports = card["exports"]
-        # The export stage records it under output.threshold; a top-level "threshold" is read too.
-        output = card.get("output") if isinstance(card.get("output"), dict) else {}
-        threshold = float(card.get("threshold", output.get("threshold", DEFAULT_THRESHOLD)))
-        temperature = float(output.get("temperature", 1.0))  # cards from before calibration have none
-    except (KeyError, TypeError, ValueError) as error:
-        raise ModelError(f"{path}: malformed model card (needs source.sha256, exports, a numeric threshold): "
-                         f"{error!r}") from None
-    if not isinstance(source_sha, str) or not isinstance(exports, dict) or not 0.0 < threshold < 1.0 \
-            or not (np.isfinite(temperature) and temperature > 0):
-        raise ModelError(f"{path}: malformed model card: source.sha256 must be a string, exports an object, "
-                         f"threshold in (0, 1) and output.temperature a positive number")
-    return {**card, "threshold": threshold, "temperature": temperature}
-
-
-def _export_entry(card: dict[str, Any], export_dir: Path, variant: str) -> tuple[Path, str]:
-    """(file, expected SHA-256) of one exported variant, which must exist inside export_dir."""
-    card_path = export_dir / MODEL_CARD_NAME
-    entry = card["exports"].get(variant)
-    if not isinstance(entry, dict) or not isinstance(entry.get("file"), str) or not isinstance(entry.get("sha256"),
-                                                                                                str):
-        available = sorted(name for name in card["exports"] if name in TFLITE_VARIANTS)
-        raise ModelError(f"{card_path}: no {variant!r} export (this card has: {', '.join(available) or 'none'})")
-    path = export_dir / entry["file"]
-    if not path.resolve().is_relative_to(export_dir.resolve()):
-        raise ModelError(f"{card_path}: exports.{variant}.file {entry['file']!r} points outside {export_dir}")
-    if not path.is_file():
-        raise ModelError(f"{path} not found (listed in {card_path}): re-run the export stage")
-    return path, entry["sha256"]
 
 
 def _quantize(batch: np.ndarray, details: dict[str, Any]) -> np.ndarray:

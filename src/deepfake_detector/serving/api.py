@@ -14,10 +14,9 @@ blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
 def predict():
     service = ready_service()
     image_request = read_image_request(request, service.config.max_images_per_request)
-    results = [service.analyze(upload.data, upload.name, explain=image_request.explain)
+    results = [service.analyze(upload.data, upload.name, explain=image_request.explain).as_api_dict()
                for upload in image_request.uploads]
-    return jsonify({"model_version": service.model_version, "backend": service.backend,
-                    "variant": service.variant, "threshold": service.threshold, "results": results})
+    return jsonify({**service.answer_header(), "results": results})
 
 
 @blueprint.get("/model")

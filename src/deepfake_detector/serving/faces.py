@@ -65,9 +65,9 @@ class FaceDetector:
         height, width = image.shape[:2]
         if min(height, width) < self._min_size:
             return []
-        grey = self._cv2.equalizeHist(self._cv2.cvtColor(image, self._cv2.COLOR_RGB2GRAY))
+        gray = self._cv2.equalizeHist(self._cv2.cvtColor(image, self._cv2.COLOR_RGB2GRAY))
         with self._lock:
-            found = self._cascade.detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5,
+            found = self._cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5,
                                                    minSize=(self._min_size, self._min_size))
         boxes = [Box(int(x), int(y), int(w), int(h)) for x, y, w, h in np.asarray(found).reshape(-1, 4)]
         return sorted(boxes, key=lambda box: box.area, reverse=True)

@@ -19,9 +19,7 @@ def predict():
     image_request = read_image_request(request, service.config.max_images_per_request)
     answers = []
     for upload in image_request.uploads:
-        result = service.analyze(upload.data, upload.name)
-        p_fake = result["fake_probability"]
-        is_fake = result["label"] == "fake"
-        confidence = p_fake if is_fake else 1.0 - p_fake
-        answers.append({"image": "Fake" if is_fake else "Real", "confidence": f"{confidence * 100:.2f}%"})
+        analysis = service.analyze(upload.data, upload.name)
+        answers.append({"image": "Fake" if analysis.is_fake else "Real",
+                        "confidence": f"{analysis.confidence * 100:.2f}%"})
     return jsonify(answers)

@@ -81,6 +81,20 @@ _SCHEMAS: dict[str, Any] = {
                        "variant": {"type": "string"}, "threshold": {"type": "number"},
                        "results": {"type": "array", "items": {"$ref": "#/components/schemas/Result"}}},
     },
+    "ModelInfo": {
+        "type": "object",
+        "description": "the served model; metrics come only from an evaluation of this very model",
+        "properties": {
+            "model_version": {"type": "string"}, "backend": {"type": "string"}, "variant": {"type": "string"},
+            "threshold": {"type": "number"},
+            "threshold_source": {"type": "string", "example": "model_card.json"},
+            "temperature": {"type": "number"},
+            "test_metrics": {"type": "object", "nullable": True},
+            "test_metrics_source": {"type": "string", "nullable": True, "example": "model_card.json"},
+            "note": {"type": "string", "nullable": True,
+                     "description": "set when no evaluation matches the served model"},
+        },
+    },
     "TrainingJob": {
         "type": "object",
         "properties": {"id": {"type": "string"}, "status": {"type": "string",
@@ -104,9 +118,10 @@ def openapi_document() -> dict[str, Any]:
             "/readyz": {"get": {"summary": "A model is loaded and warmed up",
                                 "responses": {"200": _json("ready", {"type": "object"}),
                                               "503": _error("not ready, with the reason")}}},
-            "/api/v1/model": {"get": {"summary": "What model answers: version, backend, threshold, test metrics",
-                                      "responses": {"200": _json("model metadata", {"type": "object"}),
-                                                    "503": _error("model_not_ready")}}},
+            "/api/v1/model": {"get": {
+                "summary": "What model answers: version, backend, threshold, test metrics",
+                "responses": {"200": _json("model metadata", {"$ref": "#/components/schemas/ModelInfo"}),
+                              "503": _error("model_not_ready")}}},
             "/api/v1/predict": {"post": {
                 "summary": "Score one or more images",
                 "parameters": [{"name": "explain", "in": "query", "schema": {"type": "boolean"},

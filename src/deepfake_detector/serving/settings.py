@@ -22,6 +22,7 @@ from pathlib import Path
 import deepfake_detector
 from deepfake_detector.config.entities import ServingConfig
 from deepfake_detector.contracts.errors import ConfigError
+from deepfake_detector.contracts.export_layout import BACKENDS
 
 MODEL_ENV = "DEEPFAKE_DETECTOR_MODEL"
 EXPORT_DIR_ENV = "DEEPFAKE_DETECTOR_EXPORT_DIR"
@@ -30,7 +31,6 @@ FACE_DETECTOR_ENV = "DEEPFAKE_DETECTOR_FACE_DETECTOR"
 CORS_ORIGINS_ENV = "DEEPFAKE_DETECTOR_CORS_ORIGINS"
 TRAIN_TOKEN_ENV = "DEEPFAKE_DETECTOR_TRAIN_TOKEN"
 
-BACKENDS = ("auto", "tflite", "keras")
 FACE_DETECTORS = ("off", "haar")
 
 
