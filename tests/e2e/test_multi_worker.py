@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from deepfake_detector.components.model.distribution import WORKER_DIR_VARIABLE
-from deepfake_detector.components.model.factory import prepare_model
+from deepfake_detector.components.model.factory import ModelPreparer
 from tests.pipeline.trainer_helpers import model_config, save_training_config, training_config, write_dataset
 
 pytestmark = pytest.mark.slow
@@ -133,7 +133,7 @@ def make_cluster_config(root: Path, **overrides):
     on the weights each worker ended with.
     """
     dataset_dir, manifest = write_dataset(root, COUNTS)
-    base_model = prepare_model(model_config(root)).model_file
+    base_model = ModelPreparer(model_config(root)).run().model_file
     config = training_config(root, base_model, dataset_dir, manifest, strategy="multi_worker", batch_size=4,
                              fine_tune_layers=10, **overrides)
     config_file = root / "config.json"

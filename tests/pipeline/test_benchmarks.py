@@ -13,8 +13,10 @@ from deepfake_detector.benchmarks.cli import EXIT_CANNOT_RUN, main
 from deepfake_detector.benchmarks.errors import MissingMarkersError
 from deepfake_detector.benchmarks.exports import tflite_files
 from deepfake_detector.benchmarks.training import FEEDS, measure_training
-from deepfake_detector.components.model.factory import BACKBONE_NAME, OUTPUT_NAME
+from deepfake_detector.contracts.decision_rule import DEFAULT_RULE
 from deepfake_detector.contracts.export_layout import MODEL_CARD_NAME
+from deepfake_detector.contracts.layers import BACKBONE_NAME, OUTPUT_NAME
+from deepfake_detector.contracts.model_card import ExportEntry, ModelCard
 from deepfake_detector.utils.files import sha256_file
 from tests.pipeline.trainer_helpers import IMAGE_SIZE, training_config, write_dataset
 
@@ -52,7 +54,8 @@ def tiny_export(tmp_path_factory) -> dict[str, Path]:
     export_dir = root / "export"
     export_dir.mkdir()
     model.export(str(export_dir / "model.tflite"), format="litert", verbose=False)
-    card = {"source": {"file": str(model_file), "sha256": sha256_file(model_file)}, "threshold": 0.5,
+    card = {"source": {"file": str(model_file), "sha256": sha256_file(model_file)},
+            "output": {"threshold": 0.5, "temperature": 1.0},
             "exports": {"float32": {"file": "model.tflite", "sha256": sha256_file(export_dir / "model.tflite")},
                         "float16": {"file": "model_fp16.tflite", "sha256": "0" * 64}}}
     (export_dir / MODEL_CARD_NAME).write_text(json.dumps(card))
@@ -171,9 +174,11 @@ def test_missing_model_or_export_exits_2_and_says_to_run_the_pipeline(tiny_expor
 
 def test_card_variant_listed_but_absent_is_skipped(tmp_path):
     (tmp_path / "model.tflite").write_bytes(b"x")
-    card = {"exports": {"keras": {"file": "model.keras"}, "float32": {"file": "model.tflite"},
-                        "int8_dynamic": {"file": "model_int8.tflite"}}}
-    present, skipped = tflite_files(tmp_path, card)
+    exports = {variant: ExportEntry(variant, file, sha256="0" * 64) for variant, file in
+               (("keras", "model.keras"), ("float32", "model.tflite"), ("int8_dynamic", "model_int8.tflite"))}
+    card = ModelCard(export_dir=tmp_path, source_sha256="0" * 64, rule=DEFAULT_RULE, exports=exports,
+                     test_metrics={}, content={})
+    present, skipped = tflite_files(card)
     assert present == {"float32": tmp_path / "model.tflite"}
     assert [note["variant"] for note in skipped] == ["float16", "int8_dynamic", "int8_full"]
 

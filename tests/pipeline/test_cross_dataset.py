@@ -13,11 +13,12 @@ from PIL import Image
 
 from deepfake_detector.components.data.demo_data import generate_demo_dataset
 from deepfake_detector.components.evaluation.cross_dataset import (
+    CrossDatasetEvaluator,
     prepare_extra_set,
     score_extra_sets,
     write_cross_dataset,
 )
-from deepfake_detector.config.entities import DataIngestionConfig, ExtraSetConfig
+from deepfake_detector.config.entities import CrossDatasetConfig, DataIngestionConfig, ExtraSetConfig
 from deepfake_detector.contracts.errors import IngestionError
 from deepfake_detector.contracts.labels import FAKE, REAL
 from tests.pipeline.flat_colour_model import IMAGE_SIZE, write_flat_image, write_red_is_fake_model
@@ -150,3 +151,34 @@ def test_json_holds_the_reference_row_and_the_sets(tmp_path: Path) -> None:
     path = write_cross_dataset(sets, tmp_path / "evaluation" / "cross_dataset.json", reference)
     assert json.loads(path.read_text(encoding="utf-8")) == {"reference": reference, "sets": sets}
     assert [p.name for p in path.parent.iterdir()] == ["cross_dataset.json"]
+
+
+def stage_config(tmp_path: Path, extra_sets: tuple[ExtraSetConfig, ...]) -> CrossDatasetConfig:
+    (tmp_path / "scores.json").write_text(json.dumps({
+        "threshold": 0.99, "temperature": 2.0, "threshold_uncalibrated": 0.5, "n_test": 120, "roc_auc": 0.97,
+        "accuracy": 0.9, "eer": 0.08, "average_precision": 0.96, "model_sha256": "ab" * 32}))
+    return CrossDatasetConfig(root_dir=tmp_path / "extra", results_file=tmp_path / "cross_dataset.json",
+                              model_file=tmp_path / "model.keras", scores_file=tmp_path / "scores.json",
+                              training_run_file=tmp_path / "mlflow_run.json", ingestion=ingestion_config(tmp_path),
+                              min_image_size=IMAGE_SIZE, image_size=IMAGE_SIZE, batch_size=4, extra_sets=extra_sets)
+
+
+def test_stage_without_extra_sets_writes_the_reference_row_and_needs_no_model(tmp_path: Path) -> None:
+    result = CrossDatasetEvaluator(stage_config(tmp_path, ()), reference_source="demo").run()
+    written = json.loads(result.results_file.read_text(encoding="utf-8"))
+    assert written == {"reference": {"name": "test (in-distribution)", "source": "demo", "n": 120, "roc_auc": 0.97,
+                                     "accuracy": 0.9, "eer": 0.08, "average_precision": 0.96}, "sets": []}
+    assert result.sets == () and result.headline_metrics == {}
+
+
+def test_stage_scores_each_set_at_the_raw_threshold_of_scores_json(tmp_path: Path) -> None:
+    """At the calibrated 0.99 no flat image would be called fake (2 of 5 right); at the raw 0.5, 3 of 5 are."""
+    source = write_folder_set(tmp_path / "other", FOLDER_SET)
+    config = stage_config(tmp_path, (ExtraSetConfig("other", str(source)),))
+    write_red_is_fake_model(config.model_file)
+
+    result = CrossDatasetEvaluator(config, reference_source="demo").run()
+
+    assert result.headline_metrics == {"other": {"roc_auc": pytest.approx(5 / 6), "accuracy": pytest.approx(3 / 5),
+                                                 "eer": pytest.approx(result.sets[0]["eer"])}}
+    assert json.loads(result.results_file.read_text(encoding="utf-8"))["sets"] == list(result.sets)

@@ -12,6 +12,8 @@ from deepfake_detector.components.evaluation.evaluator import Evaluator
 from deepfake_detector.components.evaluation.metrics import choose_threshold
 from deepfake_detector.config.entities import EvaluationConfig
 from deepfake_detector.contracts.errors import DataValidationError, ModelError
+from deepfake_detector.contracts.scores import read_scores
+from deepfake_detector.utils.files import sha256_file
 from tests.pipeline.flat_colour_model import (
     IMAGE_SIZE,
     TEST,
@@ -63,6 +65,7 @@ def evaluation(project, model_file):
 
 def test_scores_file_holds_every_metric_in_range(evaluation):
     scores = json.loads(evaluation.scores_file.read_text())
+    scores.pop("model_sha256")
     assert scores == pytest.approx(evaluation.scores)
     for name in ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc",
                  "average_precision", "eer", "tpr_at_fpr_1pct", "ece", "threshold"):
@@ -71,6 +74,12 @@ def test_scores_file_holds_every_metric_in_range(evaluation):
     assert scores["total_parameters"] == 4  # Dense(1) on 3 channels: 3 weights + 1 bias
     assert (scores["n_test"], scores["n_val"]) == (10, 10)
     assert all(isinstance(value, (int, float)) for value in scores.values())
+
+
+def test_scores_file_names_the_model_it_measured(evaluation, model_file):
+    scores = read_scores(evaluation.scores_file)
+    assert scores.model_sha256 == evaluation.model_sha256 == sha256_file(model_file)
+    assert scores.rule.threshold == evaluation.threshold
 
 
 def test_eer_threshold_is_chosen_on_validation_not_test(evaluation):

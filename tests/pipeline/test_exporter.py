@@ -32,10 +32,10 @@ def make_config(root: Path, model_file: Path, **overrides) -> ExportConfig:
 
 def write_project(root: Path, train: dict) -> Path:
     write_dataset(root, {"val": VAL, "test": TEST, "train": train})
-    (root / "scores.json").write_text(json.dumps({"threshold": THRESHOLD, "roc_auc": 0.8, "accuracy": 0.7,
-                                                  "n_test": 10}))
     model_file = root / "model.h5"
     write_red_is_fake_model(model_file)
+    (root / "scores.json").write_text(json.dumps({"threshold": THRESHOLD, "roc_auc": 0.8, "accuracy": 0.7,
+                                                  "n_test": 10, "model_sha256": sha256_file(model_file)}))
     return model_file
 
 
@@ -81,6 +81,7 @@ def test_model_card_describes_input_output_source_and_exports(exported):
     assert card["dataset"]["manifest_sha256"] == sha256_file(root / "manifest.csv")
     assert card["architecture"]["total_parameters"] == 4
     assert card["test_metrics"]["roc_auc"] == 0.8
+    assert "model_sha256" not in card["test_metrics"]  # the card's source names the model
     assert set(card["exports"]) == set(ALL_VARIANTS)
     assert card["intended_use"] and card["limitations"]
     markdown = result.model_card_markdown.read_text()
@@ -112,6 +113,15 @@ def test_quantization_that_loses_auc_fails_and_keeps_the_previous_export(tmp_pat
         Exporter(make_config(tmp_path, model_file, variants=("float32", "int8_full"))).run()
     assert (tmp_path / "export" / "model_card.json").read_bytes() == card_before
     assert not (tmp_path / "export" / "model_int8_full.tflite").exists()
+
+
+def test_scores_of_another_model_are_refused(tmp_path):
+    model_file = write_project(tmp_path, WIDE_TRAIN)
+    scores = json.loads((tmp_path / "scores.json").read_text())
+    (tmp_path / "scores.json").write_text(json.dumps({**scores, "model_sha256": "0" * 64}))
+    with pytest.raises(ExportError, match="scores of another model.*rerun the evaluate stage"):
+        Exporter(make_config(tmp_path, model_file)).run()
+    assert not (tmp_path / "export").exists()
 
 
 def test_missing_test_scores_name_the_stage_to_run(tmp_path):

@@ -12,11 +12,16 @@ from PIL import Image
 
 from deepfake_detector.components.data.datasets import build_dataset
 from deepfake_detector.components.evaluation.robustness import (
+    RobustnessEvaluator,
     perturbed_dataset,
     score_under_perturbations,
     write_robustness_outputs,
 )
+from deepfake_detector.config.entities import RobustnessConfig
+from deepfake_detector.contracts.errors import ModelError
 from deepfake_detector.contracts.labels import FAKE, REAL
+from tests.pipeline.flat_colour_model import IMAGE_SIZE as FLAT_IMAGE_SIZE
+from tests.pipeline.flat_colour_model import TEST, write_dataset, write_red_is_fake_model
 
 NATIVE = 40      # images are written at this size and degraded at it ...
 IMAGE_SIZE = 32  # ... then resized to the model's input size
@@ -142,3 +147,39 @@ def test_outputs_have_the_shapes_dvc_and_the_report_read(table, tmp_path):
         assert png.format == "PNG" and png.width > 600 and png.height > 300
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["m", "robustness.json", "robustness.png",
                                                            "robustness_plot.json"]
+
+
+def test_stage_scores_the_test_split_at_the_raw_threshold_of_scores_json(tmp_path):
+    """scores.json's calibrated threshold (0.99) would call one test image fake; the raw-output one
+    (P(fake) >= 0.5, red at least as strong as green) calls four fakes and one real fake: 8 of 10 right."""
+    write_dataset(tmp_path, {"test": TEST})
+    write_red_is_fake_model(tmp_path / "model.h5")
+    (tmp_path / "scores.json").write_text(json.dumps({"threshold": 0.99, "temperature": 2.0,
+                                                      "threshold_uncalibrated": 0.5}))
+    out = tmp_path / "robustness"
+    config = RobustnessConfig(
+        model_file=tmp_path / "model.h5", manifest_file=tmp_path / "manifest.csv", dataset_dir=tmp_path / "dataset",
+        scores_file=tmp_path / "scores.json", metrics_file=out / "robustness.json",
+        plot_file=out / "robustness_plot.json", png_file=out / "robustness.png",
+        training_run_file=tmp_path / "mlflow_run.json", image_size=FLAT_IMAGE_SIZE, batch_size=4,
+        severities={"jpeg": (50,)}, seed=0)
+
+    result = RobustnessEvaluator(config).run()
+
+    assert list(result.roc_auc_by_condition) == ["none", "jpeg_50"]
+    assert result.table.iloc[0]["accuracy"] == pytest.approx(0.8)
+    assert all(path.is_file() for path in result.files)
+    assert json.loads(config.metrics_file.read_text())["clean"]["accuracy"] == pytest.approx(0.8)
+
+
+def test_stage_without_scores_json_says_to_run_evaluate(tmp_path):
+    write_dataset(tmp_path, {"test": TEST})
+    write_red_is_fake_model(tmp_path / "model.h5")
+    config = RobustnessConfig(
+        model_file=tmp_path / "model.h5", manifest_file=tmp_path / "manifest.csv", dataset_dir=tmp_path / "dataset",
+        scores_file=tmp_path / "scores.json", metrics_file=tmp_path / "m.json", plot_file=tmp_path / "p.json",
+        png_file=tmp_path / "r.png", training_run_file=tmp_path / "run.json", image_size=FLAT_IMAGE_SIZE,
+        batch_size=4, severities={"jpeg": (50,)}, seed=0)
+    with pytest.raises(ModelError, match="run the evaluate stage first"):
+        RobustnessEvaluator(config).run()
+    assert not (tmp_path / "m.json").exists()

@@ -13,7 +13,7 @@ import keras
 import pytest
 
 from deepfake_detector.components.data.datasets import build_dataset, read_manifest, split_rows
-from deepfake_detector.components.model.factory import prepare_model
+from deepfake_detector.components.model.factory import ModelPreparer
 from deepfake_detector.components.model.trainer import Trainer
 from tests.pipeline.trainer_helpers import (
     IMAGE_SIZE,
@@ -63,7 +63,7 @@ def read_history(path: Path) -> list[dict[str, str]]:
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("data")
     dataset_dir, manifest = write_dataset(root, COUNTS)
-    base_model = prepare_model(model_config(root)).model_file
+    base_model = ModelPreparer(model_config(root)).run().model_file
     return root, dataset_dir, manifest, base_model
 
 

@@ -3,6 +3,7 @@ precision and the model copy it trains; one tiny one_device run in float16."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 from types import SimpleNamespace
@@ -26,10 +27,11 @@ from deepfake_detector.components.model.distribution import (
     scaled_learning_rate,
     worker_dir,
 )
-from deepfake_detector.components.model.factory import build_model, prepare_model
+from deepfake_detector.components.model.factory import ModelPreparer, build_model
 from deepfake_detector.components.model.trainer import Trainer
 from deepfake_detector.contracts.errors import ConfigError
 from deepfake_detector.pipeline import train as train_stage
+from deepfake_detector.pipeline.runner import StageContext
 from tests.pipeline.trainer_helpers import IMAGE_SIZE, model_config, training_config, write_dataset
 
 WORKERS = ["host0:2222", "host1:2222", "host2:2222"]
@@ -229,6 +231,11 @@ def test_model_is_unchanged_when_nothing_is_asked(detector):
 
 # The train stage -------------------------------------------------------------------------------
 
+@dataclasses.dataclass(frozen=True)
+class NoParams:
+    """Stands in for params.yaml: no sections."""
+
+
 class RecordingTracker:
     """Stands in for ExperimentTracker: records whether a run was opened."""
 
@@ -266,8 +273,8 @@ def train_stage_as(tmp_path, monkeypatch):
         monkeypatch.setattr(trainer, "Trainer", StandInTrainer)
         monkeypatch.setenv("TF_CONFIG", tf_config({"worker": WORKERS[:2]}, "worker", index))
         tracker = RecordingTracker()
-        manager = SimpleNamespace(get_training_config=lambda: config, params=SimpleNamespace(to_dict=dict))
-        train_stage.run(SimpleNamespace(config=manager, tracker=tracker))
+        manager = SimpleNamespace(get_training_config=lambda: config, params=NoParams())
+        train_stage.run(StageContext(config=manager, tracker=tracker))
         return config, tracker, trained
     return run
 
@@ -291,7 +298,7 @@ def float16_run(tmp_path_factory):
     """One head epoch in float16 on the one_device strategy."""
     root = tmp_path_factory.mktemp("float16")
     dataset_dir, manifest = write_dataset(root, {"train": (8, 8), "val": (4, 4), "test": (1, 1)})
-    base_model = prepare_model(model_config(root)).model_file
+    base_model = ModelPreparer(model_config(root)).run().model_file
     config = training_config(root, base_model, dataset_dir, manifest, strategy="one_device", mixed_precision="on",
                              head_epochs=1, fine_tune_epochs=0)
     return config, Trainer(config).run()

@@ -177,8 +177,8 @@ def test_lone_class_folder_is_not_mistaken_for_a_wrapper(tmp_path: Path) -> None
     assert "both fake and real" in ingest_error(tmp_path, source)
 
 
-def test_unrecognised_layout_shows_the_top_of_the_tree(tmp_path: Path) -> None:
+def test_unrecognized_layout_shows_the_top_of_the_tree(tmp_path: Path) -> None:
     source = make_class_folders(tmp_path / "inputs/pets", {"cats": 1, "dogs": 1})
     message = ingest_error(tmp_path, source)
-    assert "unrecognised dataset layout" in message
+    assert "unrecognized dataset layout" in message
     assert "cats/  (1 files, 0 folders)" in message and "dogs/" in message

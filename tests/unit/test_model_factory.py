@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from deepfake_detector.components.model import factory as model_factory
-from deepfake_detector.components.model.factory import build_model, imagenet_weights_name, prepare_model
+from deepfake_detector.components.model.factory import ModelPreparer, build_model, imagenet_weights_name
 from deepfake_detector.config.entities import ModelConfig
 from deepfake_detector.contracts.errors import ModelError
 
@@ -66,7 +66,7 @@ def test_same_seed_builds_identical_weights(tmp_path):
 
 def test_saved_h5_model_loads_back_with_identical_predictions(tmp_path):
     config = tiny_config(tmp_path, freeze_batch_norm=True)
-    prepare_model(config)
+    ModelPreparer(config).run()
     loaded = keras.models.load_model(config.model_file, compile=False)
     x = pixels()
     np.testing.assert_array_equal(loaded(x, training=False), build_model(config)(x, training=False))
@@ -75,7 +75,7 @@ def test_saved_h5_model_loads_back_with_identical_predictions(tmp_path):
 
 def test_summary_file_describes_the_model(tmp_path):
     config = tiny_config(tmp_path)
-    prepared = prepare_model(config)
+    prepared = ModelPreparer(config).run()
     summary = json.loads(config.summary_file.read_text())
     assert summary["total_parameters"] == prepared.total_parameters == 411_489
     assert summary["trainable_parameters"] == prepared.trainable_parameters

@@ -121,11 +121,11 @@ def test_noise_repeats_for_a_seed_and_differs_for_another():
     assert np.abs(first - other).mean() > 1.0
 
 
-def test_centre_crop_drops_the_border():
+def test_center_crop_drops_the_border():
     image = np.zeros((SIZE, SIZE, 3), np.float32)
     image[..., 0] = 255.0  # a red frame around ...
     image[12:-12, 12:-12] = textured()[12:-12, 12:-12] * [0.0, 1.0, 1.0]  # ... a picture with no red
-    cropped = perturbations.centre_crop(image, 0.5).numpy()
+    cropped = perturbations.center_crop(image, 0.5).numpy()
     assert cropped.shape == image.shape
     assert cropped[..., 0].max() == 0.0
     assert image[..., 0].max() == 255.0

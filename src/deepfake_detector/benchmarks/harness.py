@@ -8,11 +8,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from deepfake_detector.benchmarks import latency, memory, preprocessing, roofline, serving, threads, training
-from deepfake_detector.benchmarks.exports import RUN_PIPELINE_HINT, read_model_card, tflite_files
+from deepfake_detector.benchmarks.exports import RUN_PIPELINE_HINT, tflite_files
 from deepfake_detector.benchmarks.machine import ContentionMeter, cpu_count, machine_info
 from deepfake_detector.benchmarks.settings import BenchSettings
 from deepfake_detector.config.entities import TrainingConfig
 from deepfake_detector.contracts.errors import ModelError
+from deepfake_detector.contracts.model_card import ModelCard, read_model_card
+from deepfake_detector.inference.keras_model import load_keras_model
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +48,7 @@ def _with_roofline(rows: list[dict], flops_per_image: int, peak_gflops: float) -
         row["roofline"] = {**roofline.achieved(images_per_s, flops_per_image, peak_gflops), "basis": basis}
 
 
-def check_inputs(model_file: Path, export_dir: Path) -> dict:
+def check_inputs(model_file: Path, export_dir: Path) -> ModelCard:
     """Fail early, before minutes of measuring, if the pipeline has not produced what is measured."""
     if not Path(model_file).is_file():
         raise ModelError(f"{model_file}: trained model not found; {RUN_PIPELINE_HINT}")
@@ -58,10 +60,8 @@ def check_inputs(model_file: Path, export_dir: Path) -> dict:
 def run_benchmarks(model_file: Path, export_dir: Path, root: Path, settings: BenchSettings,
                    training_config: TrainingConfig | None = None) -> dict:
     """All sections; training only when a training config is given. Returns the results dict."""
-    import keras
-
     card = check_inputs(model_file, export_dir)
-    files, skipped = tflite_files(export_dir, card)
+    files, skipped = tflite_files(card)
     for note in skipped:
         logger.info("Skipping LiteRT variant %s: %s", note["variant"], note["reason"])
     cores = cpu_count()
@@ -69,12 +69,12 @@ def run_benchmarks(model_file: Path, export_dir: Path, root: Path, settings: Ben
     results: dict = {"machine": machine_info(root), "settings": settings.to_dict(),
                      "contention_warning_share": CONTENTION_WARNING}
 
-    model = keras.models.load_model(model_file, compile=False)
+    model = load_keras_model(model_file)
     image_size = int(model.input_shape[1])
     flops = roofline.count_flops(model)
     results["model"] = {"file": str(model_file), "export_dir": str(export_dir), "image_size": image_size,
                         "parameters": int(model.count_params()), "flops_per_image": flops,
-                        "card_threshold": card.get("threshold")}
+                        "card_threshold": card.rule.threshold}
     results["roofline"] = {**peak, "flops_per_image": flops}
     logger.info("Model %s: %d px, %.3f GFLOP per image; %s", model_file, image_size, flops / 1e9,
                 peak["assumption"])

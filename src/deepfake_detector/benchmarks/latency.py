@@ -58,10 +58,10 @@ def keras_runtimes(model, model_file: Path, image_size: int) -> list[Runtime]:
 
 def load_per_request_runtime(model_file: Path) -> Runtime:
     """Load the .h5 and predict for every request, as the original app did: the cost of not holding a model."""
-    import keras
+    from deepfake_detector.inference.keras_model import load_keras_model
 
     def load_per_request(images):
-        return keras.models.load_model(model_file, compile=False).predict(images, verbose=0)
+        return load_keras_model(model_file).predict(images, verbose=0)
 
     return Runtime("load per request", "load per request", None, load_per_request, file=model_file)
 

@@ -60,19 +60,19 @@ def _step_timer(warmup_steps: int, steps: int, description: str):
     return StepTimer()
 
 
-def _compile_for_phase(model, phase: str, trainer) -> None:
-    """Trainability and compile exactly as Trainer._fit_phase sets them for `phase`."""
+def _compile_for_phase(model, phase: str, config: TrainingConfig) -> None:
+    """Trainability and compile as the trainer sets them for `phase`."""
     import keras
 
-    from deepfake_detector.components.model.trainer import Trainer
+    from deepfake_detector.components.model.trainer import train_head_only, train_top_layers
 
-    learning_rate = trainer.config.head_learning_rate if phase == "head" else trainer.config.fine_tune_learning_rate
+    learning_rate = config.head_learning_rate if phase == "head" else config.fine_tune_learning_rate
     if phase == "head":
-        Trainer._train_head_only(model)
+        train_head_only(model)
     else:
-        if trainer.config.fine_tune_layers == 0:
+        if config.fine_tune_layers == 0:
             raise BenchmarkError("params.yaml: train.fine_tune_layers is 0; there is no fine-tuning phase to time")
-        trainer._train_top_layers(model)
+        train_top_layers(model, config.fine_tune_layers, config.freeze_batch_norm)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
                   loss="binary_crossentropy", metrics=[keras.metrics.AUC(name="auc"), "accuracy"])
 
@@ -93,10 +93,11 @@ def _feeds(config: TrainingConfig, steps: int) -> tuple[dict, dict | None, int]:
     import tensorflow as tf
 
     from deepfake_detector.components.model.augmentation import build_augmentation
-    from deepfake_detector.components.model.trainer import Trainer
+    from deepfake_detector.components.model.trainer import training_datasets
 
-    # The trainer's own method, so any change to how it builds its input is measured here too.
-    files, _, class_weight = Trainer(config)._datasets()
+    # The trainer's own input, so any change to how it builds it is measured here too.
+    training_data = training_datasets(config)
+    files, class_weight = training_data.train, training_data.class_weight
     images, labels = _in_memory_images(config, config.batch_size * steps)
     memory = tf.data.Dataset.from_tensor_slices((images, labels)).repeat().batch(config.batch_size)
     augment = build_augmentation(config.augment, config.image_size, config.seed)
@@ -125,7 +126,7 @@ def measure_training(config: TrainingConfig, *, warmup_steps: int, steps: int, b
     """
     import keras
 
-    from deepfake_detector.components.model.trainer import Trainer
+    from deepfake_detector.inference.keras_model import load_keras_model
 
     if batch_size is not None:
         config = dataclasses.replace(config, batch_size=batch_size)
@@ -133,11 +134,10 @@ def measure_training(config: TrainingConfig, *, warmup_steps: int, steps: int, b
     keras.utils.set_random_seed(config.seed)
     total_steps = warmup_steps + steps
     feeds, class_weight, memory_images = _feeds(config, total_steps)
-    model = keras.models.load_model(config.base_model_file, compile=False)
-    trainer = Trainer(config)
+    model = load_keras_model(config.base_model_file, what="base model", made_by="prepare_model")
     results: dict = {}
     for phase in phases:
-        _compile_for_phase(model, phase, trainer)
+        _compile_for_phase(model, phase, config)
         trainable = sum(int(np.prod(v.shape)) for v in model.trainable_weights)
         phase_results: dict = {"trainable_parameters": trainable, "feeds": {}}
         for feed in FEEDS:

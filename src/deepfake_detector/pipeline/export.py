@@ -1,7 +1,7 @@
 """Stage `export`: deployable model files with parity checks and a model card, added to the training's
 MLflow run."""
-from deepfake_detector.pipeline.evaluate import training_run_id
 from deepfake_detector.pipeline.runner import StageContext, stage_main
+from deepfake_detector.tracking.run_link import training_run_id
 
 
 def run(context: StageContext) -> None:
@@ -11,7 +11,7 @@ def run(context: StageContext) -> None:
     with context.tracker.run("export", run_id=training_run_id(config.training_run_file),
                              tags={"stage": "train+evaluate+export"}) as tracker:
         # Tags, not params: re-exporting with other settings updates the same training run.
-        tracker.set_tags({"export": context.config.params.export.to_dict()})
+        tracker.set_tags(context.params("export"))
         result = Exporter(config).run()
         tracker.log_metrics({f"export_{variant}_{name}": value
                              for variant, entry in result.metrics.items()

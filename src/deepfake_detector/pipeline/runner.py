@@ -4,12 +4,14 @@ Stage modules only say what their stage does; they never repeat this boilerplate
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from deepfake_detector.config import ConfigurationManager
 from deepfake_detector.contracts.errors import DeepfakeDetectorError
@@ -25,6 +27,12 @@ class StageContext:
 
     config: ConfigurationManager
     tracker: ExperimentTracker
+
+    def params(self, *sections: str) -> dict[str, Any]:
+        """params.yaml sections as plain values, {section: {key: value}}, for MLflow params and tags
+        (every section when none is named)."""
+        values = dataclasses.asdict(self.config.params)
+        return {name: values[name] for name in sections or values}
 
 
 StageFunction = Callable[[StageContext], None]

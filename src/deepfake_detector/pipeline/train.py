@@ -5,28 +5,18 @@ from its Keras backup keeps logging to the same MLflow run, and `evaluate` adds 
 multi-worker cluster only the chief opens the run and writes that file; the other workers train
 without tracking.
 """
-import json
 import logging
 
 from deepfake_detector.pipeline.runner import StageContext, stage_main
+from deepfake_detector.tracking.run_link import training_run_id
 from deepfake_detector.utils.files import write_json_atomic
 
 logger = logging.getLogger(__name__)
 
 
-def _previous_run_id(config) -> str | None:
-    """The MLflow run of an interrupted attempt, when training will resume from its backup."""
-    has_backup = config.backup_dir.exists() and any(config.backup_dir.rglob("*"))
-    if not (has_backup and config.run_file.exists()):
-        return None
-    try:
-        return json.loads(config.run_file.read_text(encoding="utf-8")).get("run_id")
-    except (OSError, ValueError):
-        return None
-
-
 def run(context: StageContext) -> None:
     from deepfake_detector.components.model.distribution import cluster_role
+    from deepfake_detector.components.model.resume import has_saved_state
     from deepfake_detector.components.model.trainer import Trainer
 
     config = context.config.get_training_config()
@@ -35,11 +25,12 @@ def run(context: StageContext) -> None:
         logger.info("Worker %s of %d trains without MLflow; the chief logs the run", role.name, role.num_workers)
         Trainer(config).run()
         return
-    with context.tracker.run("train", run_id=_previous_run_id(config), tags={"stage": "train"}) as tracker:
+    # Training that resumes from an interrupted attempt's backup keeps logging to that attempt's run.
+    run_id = training_run_id(config.run_file) if has_saved_state(config.backup_dir) else None
+    with context.tracker.run("train", run_id=run_id, tags={"stage": "train"}) as tracker:
         write_json_atomic(config.run_file, {"run_id": tracker.run_id, "tracking_uri": tracker.uri})
         # Evaluation and export settings may change without retraining; those stages record them as tags.
-        params = context.config.params.to_dict()
-        tracker.log_params({section: values for section, values in params.items()
+        tracker.log_params({section: values for section, values in context.params().items()
                             if section not in ("evaluate", "export")})
         result = Trainer(config).run(callbacks=[tracker.epoch_logger()])
         tracker.log_metrics({"best_val_auc": result.best_val_auc, "best_epoch": result.best_epoch,

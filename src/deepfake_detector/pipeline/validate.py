@@ -7,7 +7,7 @@ def run(context: StageContext) -> None:
 
     config = context.config.get_data_validation_config()
     with context.tracker.run("validate", tags={"stage": "validate"}) as tracker:
-        tracker.log_params({"data": context.config.params.data.to_dict()})
+        tracker.log_params(context.params("data"))
         result = DataValidation(config).run()
         tracker.log_metrics({"n_good": result.n_good, "n_bad": result.n_bad})
         for path in (result.split_summary_file, result.quarantine_file):

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from deepfake_detector.config.entities import TrackingConfig
+from deepfake_detector.contracts.layers import OUTPUT_NAME
+from deepfake_detector.inference.keras_model import load_keras_model
 
 logger = logging.getLogger(__name__)
 
@@ -165,19 +167,31 @@ class ExperimentTracker:
         elif path.exists():
             mlflow.log_artifact(str(path), artifact_path=artifact_path)
 
+    def log_keras_model(self, model_file: Path, image_size: int) -> None:
+        """Log the trained model with its flavor, pinned requirements and a signature (raw RGB in
+        [0, 255] -> P(fake)), registered under tracking.registered_model_name.
+
+        The model is loaded here, outside the tolerant part: a model that cannot be loaded is the
+        stage's error, not a tracking failure.
+        """
+        if self.is_enabled:
+            self._log_keras_model(load_keras_model(model_file, image_size), image_size)
+
     @_tolerant
-    def log_keras_model(self, model: Any, image_size: int, pip_requirements: list[str]) -> None:
-        """Log the model with its flavour and a signature (raw RGB in [0, 255] -> P(fake)), registered."""
+    def _log_keras_model(self, model: Any, image_size: int) -> None:
+        import keras
         import mlflow
         import numpy as np
+        import tensorflow as tf
         from mlflow.models.signature import ModelSignature
         from mlflow.types.schema import Schema, TensorSpec
 
         signature = ModelSignature(
             inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, image_size, image_size, 3), "image")]),
-            outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, 1), "p_fake")]),
+            outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, 1), OUTPUT_NAME)]),
         )
-        mlflow.keras.log_model(model, name="model", signature=signature, pip_requirements=pip_requirements,
+        requirements = [f"tensorflow-cpu=={tf.__version__}", f"keras=={keras.__version__}"]
+        mlflow.keras.log_model(model, name="model", signature=signature, pip_requirements=requirements,
                                registered_model_name=self.config.registered_model_name)
 
     def epoch_logger(self) -> Any:

@@ -51,8 +51,11 @@ def decode_native(path):
     return tf.cast(image, tf.float32)
 
 
-def resize_for_model(image, image_size: int):
-    """Bilinear with antialias to (image_size, image_size, 3), clipped to [0, 255]."""
+def resize_tensor_for_model(image, image_size: int):
+    """TensorFlow graph op: bilinear with antialias to (image_size, image_size, 3), clipped to [0, 255].
+
+    The serving runtime's Pillow twin is inference.images.resize_for_model.
+    """
     import tensorflow as tf
 
     image = tf.image.resize(image, (image_size, image_size), method="bilinear", antialias=True)
@@ -62,7 +65,7 @@ def resize_for_model(image, image_size: int):
 
 def decode_and_resize(path, image_size: int):
     """Read one image file into a float32 [image_size, image_size, 3] tensor in [0, 255]."""
-    return resize_for_model(decode_native(path), image_size)
+    return resize_tensor_for_model(decode_native(path), image_size)
 
 
 def build_dataset(paths: list[str], labels: list[int], image_size: int, batch_size: int, *,

@@ -3,7 +3,7 @@ up-sampling fingerprint (fake) or camera sensor noise (real) tells the two class
 
 Two styles stand in for two generators: "a" (the default) leaves a stride-2 checkerboard on studio
 portraits; "b" leaves stride-3 traces on darker close-ups, so a detector trained on one can be
-scored on the other to show how far it generalises."""
+scored on the other to show how far it generalizes."""
 from __future__ import annotations
 
 import io
@@ -24,22 +24,22 @@ logger = logging.getLogger(__name__)
 
 CSV_NAME = "data.csv"
 
-# Base colours (RGB in 0..1); every draw jitters them, so these only anchor the ranges.
+# Base colors (RGB in 0..1); every draw jitters them, so these only anchor the ranges.
 SKIN_TONES = np.array([
     (0.96, 0.84, 0.74), (0.92, 0.76, 0.62), (0.85, 0.66, 0.50), (0.76, 0.56, 0.40),
     (0.62, 0.43, 0.30), (0.47, 0.31, 0.21), (0.34, 0.22, 0.15),
 ])
-HAIR_COLOURS = np.array([
+HAIR_COLORS = np.array([
     (0.06, 0.05, 0.05), (0.20, 0.13, 0.08), (0.38, 0.24, 0.13), (0.72, 0.58, 0.35),
     (0.55, 0.22, 0.10), (0.62, 0.62, 0.62), (0.88, 0.80, 0.62),
 ])
-IRIS_COLOURS = np.array([(0.30, 0.18, 0.08), (0.20, 0.35, 0.55), (0.25, 0.40, 0.25), (0.40, 0.42, 0.45)])
-# Style b grades skin pinker or more olive and has dyed hair among its colours.
+IRIS_COLORS = np.array([(0.30, 0.18, 0.08), (0.20, 0.35, 0.55), (0.25, 0.40, 0.25), (0.40, 0.42, 0.45)])
+# Style b grades skin pinker or more olive and has dyed hair among its colors.
 SKIN_TONES_B = np.array([
     (0.98, 0.80, 0.76), (0.90, 0.70, 0.64), (0.80, 0.64, 0.46), (0.70, 0.56, 0.36),
     (0.56, 0.40, 0.32), (0.40, 0.27, 0.24),
 ])
-HAIR_COLOURS_B = np.array([
+HAIR_COLORS_B = np.array([
     (0.02, 0.02, 0.03), (0.30, 0.16, 0.10), (0.85, 0.70, 0.40), (0.45, 0.10, 0.08),
     (0.90, 0.90, 0.92), (0.18, 0.12, 0.30),
 ])
@@ -53,8 +53,8 @@ class DemoStyle:
     stream: tuple[int, ...]  # appended to each image's seed, so styles draw unrelated scenes
     upsampling_stride: int  # 2: checkerboard at half the sampling rate; 3: peaks at a third of it
     skin_tones: np.ndarray
-    hair_colours: np.ndarray
-    background: tuple[float, float]  # each RGB channel of the background gradient's two colours
+    hair_colors: np.ndarray
+    background: tuple[float, float]  # each RGB channel of the background gradient's two colors
     head_half_width: tuple[float, float]  # as a fraction of the image size
     head_aspect: tuple[float, float]  # half height over half width
     lens_blur: tuple[float, float]
@@ -68,14 +68,14 @@ class DemoStyle:
 STYLES = {
     # Style a keeps an empty stream and the original ranges: its images predate styles and must
     # stay byte-identical.
-    "a": DemoStyle(stream=(), upsampling_stride=2, skin_tones=SKIN_TONES, hair_colours=HAIR_COLOURS,
+    "a": DemoStyle(stream=(), upsampling_stride=2, skin_tones=SKIN_TONES, hair_colors=HAIR_COLORS,
                    background=(0.08, 0.92), head_half_width=(0.13, 0.23), head_aspect=(1.18, 1.42),
                    lens_blur=(0.3, 0.9), exposure=(0.8, 1.1), light_slope=(0.05, 0.3), vignette=(0.0, 0.2),
                    noise_scale=1.0, demosaic_blur=(0.3, 0.6)),
     # Style b: low-key close-ups (dark backgrounds, bigger rounder heads, harder side light, a
     # stronger vignette), sharper lenses, and reals from a cleaner, more heavily demosaiced sensor.
     "b": DemoStyle(stream=(ord("b"),), upsampling_stride=3, skin_tones=SKIN_TONES_B,
-                   hair_colours=HAIR_COLOURS_B, background=(0.02, 0.5), head_half_width=(0.2, 0.3),
+                   hair_colors=HAIR_COLORS_B, background=(0.02, 0.5), head_half_width=(0.2, 0.3),
                    head_aspect=(1.05, 1.25), lens_blur=(0.1, 0.5), exposure=(0.75, 1.05),
                    light_slope=(0.25, 0.6), vignette=(0.15, 0.45), noise_scale=0.6,
                    demosaic_blur=(0.5, 0.8)),
@@ -188,17 +188,17 @@ def draw_scene(rng: np.random.Generator, size: int, style: DemoStyle = STYLES["a
     return np.clip(pixels * white_balance * rng.uniform(*style.exposure), 0.0, 1.0).astype(np.float32)
 
 
-def _colour(base: np.ndarray, rng: np.random.Generator, jitter: float = 0.05) -> tuple[int, int, int]:
+def _color(base: np.ndarray, rng: np.random.Generator, jitter: float = 0.05) -> tuple[int, int, int]:
     rgb = np.clip(base + rng.uniform(-jitter, jitter, size=3), 0.0, 1.0)
     return tuple(int(round(c * 255)) for c in rgb)
 
 
-def _shade(colour: tuple[int, ...], factor: float) -> tuple[int, int, int]:
-    return tuple(int(min(255, max(0, round(c * factor)))) for c in colour[:3])
+def _shade(color: tuple[int, ...], factor: float) -> tuple[int, int, int]:
+    return tuple(int(min(255, max(0, round(c * factor)))) for c in color[:3])
 
 
 def _draw_background(rng: np.random.Generator, size: int, style: DemoStyle) -> Image.Image:
-    """A two-colour gradient at a random angle, a soft colour field and a few out-of-focus shapes
+    """A two-color gradient at a random angle, a soft color field and a few out-of-focus shapes
     (a wall, a window, a lamp), so that backgrounds differ in their low frequencies.
 
     Drawn at a quarter of the size and enlarged: it is defocused anyway, and this is the cheap
@@ -217,7 +217,7 @@ def _draw_background(rng: np.random.Generator, size: int, style: DemoStyle) -> I
     for _ in range(rng.integers(2, 7)):
         x0, y0 = rng.uniform(-0.2, 1.0, size=2) * small
         x1, y1 = x0 + rng.uniform(0.1, 0.7) * small, y0 + rng.uniform(0.1, 0.7) * small
-        fill = _colour(rng.uniform(0.05, 0.95, size=3), rng)
+        fill = _color(rng.uniform(0.05, 0.95, size=3), rng)
         if rng.random() < 0.5:
             draw.rectangle((x0, y0, x1, y1), fill=fill)
         else:
@@ -233,19 +233,19 @@ def _draw_person(rng: np.random.Generator, size: int, style: DemoStyle) -> Image
     half_w = size * rng.uniform(*style.head_half_width)
     half_h = half_w * rng.uniform(*style.head_aspect)
     cx, cy = size * rng.uniform(0.32, 0.68), size * rng.uniform(0.34, 0.6)
-    skin = _colour(style.skin_tones[rng.integers(len(style.skin_tones))], rng, 0.04)
-    hair = _colour(style.hair_colours[rng.integers(len(style.hair_colours))], rng, 0.05)
+    skin = _color(style.skin_tones[rng.integers(len(style.skin_tones))], rng, 0.04)
+    hair = _color(style.hair_colors[rng.integers(len(style.hair_colors))], rng, 0.05)
     turn = rng.uniform(-0.15, 0.15) * half_w  # a head turned sideways shifts its features
 
     # Shoulders and clothes, then the neck.
     body_w = half_w * rng.uniform(2.2, 3.6)
     body_top = cy + half_h * rng.uniform(1.05, 1.3)
-    clothes = _colour(rng.uniform(0.05, 0.95, size=3), rng)
+    clothes = _color(rng.uniform(0.05, 0.95, size=3), rng)
     draw.ellipse((cx - body_w, body_top, cx + body_w, body_top + 2.2 * body_w), fill=clothes)
     if rng.random() < 0.4:  # a collar or a neckline
         draw.polygon([(cx - half_w * 0.5, body_top), (cx + half_w * 0.5, body_top),
                       (cx, body_top + half_h * rng.uniform(0.3, 0.7))],
-                     fill=_colour(rng.uniform(0.05, 0.95, size=3), rng))
+                     fill=_color(rng.uniform(0.05, 0.95, size=3), rng))
     neck_w = half_w * rng.uniform(0.45, 0.62)
     draw.rectangle((cx - neck_w, cy + half_h * 0.5, cx + neck_w, body_top + half_h * 0.2),
                    fill=_shade(skin, 0.85))
@@ -299,7 +299,7 @@ def _draw_face(draw: ImageDraw.ImageDraw, rng: np.random.Generator, cx: float, c
     eye_dx = half_w * rng.uniform(0.34, 0.46)
     eye_rx = half_w * rng.uniform(0.14, 0.22)
     eye_ry = eye_rx * rng.uniform(0.4, 0.65)
-    iris = _colour(IRIS_COLOURS[rng.integers(len(IRIS_COLOURS))], rng)
+    iris = _color(IRIS_COLORS[rng.integers(len(IRIS_COLORS))], rng)
     gaze = rng.uniform(-0.35, 0.35, size=2) * (eye_rx * 0.5, eye_ry * 0.3)
     brow = _shade(hair, rng.uniform(0.7, 1.0))
     brow_gap = half_h * rng.uniform(0.08, 0.16)
@@ -318,7 +318,7 @@ def _draw_face(draw: ImageDraw.ImageDraw, rng: np.random.Generator, cx: float, c
                    (ex + eye_rx * 1.1, eye_y - eye_ry - brow_gap - lift * side)],
                   fill=brow, width=brow_width, joint="curve")
     if rng.random() < 0.2:  # glasses
-        frame = _colour(rng.uniform(0.0, 0.5, size=3), rng)
+        frame = _color(rng.uniform(0.0, 0.5, size=3), rng)
         width = max(1, int(half_w * 0.05))
         for side in (-1, 1):
             ex = cx + side * eye_dx
@@ -339,7 +339,7 @@ def _draw_face(draw: ImageDraw.ImageDraw, rng: np.random.Generator, cx: float, c
 
     mouth_y = cy + half_h * rng.uniform(0.45, 0.62)
     mouth_w = half_w * rng.uniform(0.28, 0.45)
-    lips = _colour(np.array(skin[:3]) / 255 * np.array([0.95, 0.62, 0.62]), rng, 0.04)
+    lips = _color(np.array(skin[:3]) / 255 * np.array([0.95, 0.62, 0.62]), rng, 0.04)
     expression = rng.choice(["closed", "smile", "open"])
     if expression == "closed":
         draw.ellipse((cx - mouth_w, mouth_y - mouth_w * 0.18, cx + mouth_w, mouth_y + mouth_w * 0.18), fill=lips)
@@ -382,12 +382,12 @@ def _downsample(pixels: np.ndarray, factor: int) -> np.ndarray:
 def _transposed_conv_2x(pixels: np.ndarray, strength: float) -> np.ndarray:
     """Stride-2 transposed convolution with the separable kernel [a, b, a], b = 1 + strength,
     a = (1 - strength) / 2; strength 0 is exact linear interpolation."""
-    centre, side = np.float32(1.0 + strength), np.float32((1.0 - strength) / 2.0)
+    center, side = np.float32(1.0 + strength), np.float32((1.0 - strength) / 2.0)
     for axis in (0, 1):
         source = np.moveaxis(pixels, axis, 0)
         following = np.concatenate([source[1:], source[-1:]])  # the last input pixel repeated
         output = np.empty((2 * len(source), *source.shape[1:]), dtype=np.float32)
-        output[0::2] = centre * source
+        output[0::2] = center * source
         output[1::2] = side * (source + following)
         pixels = np.moveaxis(output, 0, axis)
     return pixels
@@ -397,13 +397,13 @@ def _transposed_conv_3x(pixels: np.ndarray, strength: float) -> np.ndarray:
     """Stride-3 transposed convolution with the separable kernel [c, d, e, d, c]: strength 0 is
     linear interpolation ([1/3, 2/3, 1, 2/3, 1/3]); otherwise the pixel on the input grid gets
     gain 1 + strength and the two between get 1 - strength / 2, a 3-periodic gain of mean 1."""
-    centre, between = np.float32(1.0 + strength), np.float32(1.0 - strength / 2.0)
+    center, between = np.float32(1.0 + strength), np.float32(1.0 - strength / 2.0)
     near, far = between * np.float32(2.0 / 3.0), between * np.float32(1.0 / 3.0)
     for axis in (0, 1):
         source = np.moveaxis(pixels, axis, 0)
         following = np.concatenate([source[1:], source[-1:]])  # the last input pixel repeated
         output = np.empty((3 * len(source), *source.shape[1:]), dtype=np.float32)
-        output[0::3] = centre * source
+        output[0::3] = center * source
         output[1::3] = near * source + far * following
         output[2::3] = far * source + near * following
         pixels = np.moveaxis(output, 0, axis)

@@ -18,10 +18,10 @@ from deepfake_detector.utils.files import sha256_bytes
 TRAINING_FORMATS = ("JPEG", "MPO", "PNG", "GIF", "BMP", "WEBP")
 
 # Files Pillow reads but tf.io.decode_image does not read faithfully: it raises for 1-bit BMPs and
-# RGBA WebPs when asked for 3 channels, and reads a palette BMP's indices as grey levels.
+# RGBA WebPs when asked for 3 channels, and reads a palette BMP's indices as gray levels.
 TRAINING_DECODER_GAPS = {("BMP", "1"): "1-bit BMP", ("BMP", "P"): "palette BMP", ("WEBP", "RGBA"): "WebP with alpha"}
 
-# 16-bit greyscale (a PNG with 16-bit depth): Pillow's own conversion to 8 bits clips every
+# 16-bit grayscale (a PNG with 16-bit depth): Pillow's own conversion to 8 bits clips every
 # value above 255 to white, so it is rescaled here instead (for the perceptual hash only; the
 # training decoder keeps the high byte).
 SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
@@ -90,8 +90,8 @@ def inspect_image(path: Path, min_size: int) -> ImageCheck:
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
-    """8-bit RGB: alpha dropped, palettes, greyscale, CMYK and YCbCr converted, 16-bit
-    greyscale rescaled; 32-bit integer or float pixels refused."""
+    """8-bit RGB: alpha dropped, palettes, grayscale, CMYK and YCbCr converted, 16-bit
+    grayscale rescaled; 32-bit integer or float pixels refused."""
     if image.mode in SIXTEEN_BIT_MODES:
         wide = np.asarray(image, dtype=np.uint32)
         return Image.fromarray(((wide * 255 + 32767) // 65535).astype(np.uint8), "L").convert("RGB")

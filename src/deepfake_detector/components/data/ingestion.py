@@ -1,4 +1,4 @@
-"""The ingest stage's worker: fetch data.source, recognise its layout, and write the raw dataset
+"""The ingest stage's worker: fetch data.source, recognize its layout, and write the raw dataset
 tree, an index of its candidate images and a report.
 
 Outputs appear only when the whole ingest succeeds; a failed run leaves the previous ones intact.
@@ -66,7 +66,7 @@ def check_classes(listing: DatasetListing) -> None:
     """Refuse a dataset that could not train a two-class detector."""
     counts = listing.class_counts
     if not counts:
-        raise IngestionError(f"the dataset is empty: the {listing.layout} layout was recognised but "
+        raise IngestionError(f"the dataset is empty: the {listing.layout} layout was recognized but "
                              "holds no files")
     known = {name: counts[name] for name in CLASS_NAMES.values() if name in counts}
     if len(known) < len(CLASS_NAMES):

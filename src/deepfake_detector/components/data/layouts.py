@@ -1,4 +1,4 @@
-"""Recognise how a dataset tree is organised and list one record per candidate image file.
+"""Recognize how a dataset tree is organized and list one record per candidate image file.
 
 Three layouts are understood, under any number of single-folder wrappers: HardFake's data.csv
 beside its label folders, trees already split into train/val(id)/test, and plain class folders.
@@ -81,7 +81,7 @@ def list_dataset(root: Path, class_names: Mapping[str, tuple[str, ...]]) -> Data
         listing = _list_class_folders(root, base, folders, lookup)
     else:
         raise IngestionError(
-            "unrecognised dataset layout: expected class folders (named in params.yaml "
+            "unrecognized dataset layout: expected class folders (named in params.yaml "
             f"data.class_names: {_known_names(class_names)}), a {LABEL_CSV_NAME} with columns "
             f"{','.join(LABEL_CSV_COLUMNS)} beside its label folders, or train/val/test folders "
             f"holding class folders. Found:\n{describe_tree(root)}")

@@ -92,7 +92,7 @@ def gaussian_noise(image, std, seed) -> tf.Tensor:
     return _clip(image + noise)
 
 
-def centre_crop(image, fraction) -> tf.Tensor:
+def center_crop(image, fraction) -> tf.Tensor:
     """Keep the central `fraction` of each side (at least 1 pixel) and stretch it back to the
     original size (bilinear), as a re-framed or zoomed upload would be."""
     image = _as_image(image)
@@ -106,7 +106,7 @@ def centre_crop(image, fraction) -> tf.Tensor:
 
 def brightness_contrast(image, amount) -> tf.Tensor:
     """A brighter, flatter image: contrast scaled by (1 - amount) around the image's mean (all
-    channels together, so colours keep their hue), then amount * 255 added, then clipped.
+    channels together, so colors keep their hue), then amount * 255 added, then clipped.
 
     Before clipping the mean rises by exactly amount * 255 and the standard deviation shrinks by
     (1 - amount); a negative amount darkens and steepens instead.
@@ -149,7 +149,7 @@ PERTURBATIONS: dict[str, Perturbation] = {
         Perturbation("blur", gaussian_blur, "sigma (px)", harsher_when_lower=False, minimum=0, maximum=math.inf),
         Perturbation("noise", gaussian_noise, "noise std (0-255)", harsher_when_lower=False, minimum=0,
                      maximum=255, needs_seed=True),
-        Perturbation("crop", centre_crop, "kept fraction", harsher_when_lower=True, minimum=0, maximum=1),
+        Perturbation("crop", center_crop, "kept fraction", harsher_when_lower=True, minimum=0, maximum=1),
         Perturbation("brightness_contrast", brightness_contrast, "amount", harsher_when_lower=False,
                      minimum=-1, maximum=1),
     )

@@ -45,7 +45,7 @@ class ValidationResult:
 
 
 class DataValidation:
-    """Turns ingestion's index into a manifest of usable, labelled, leak-free split images.
+    """Turns ingestion's index into a manifest of usable, labeled, leak-free split images.
 
     Nothing is dropped silently: every file left out is listed with its reason in the
     quarantine file, which is written even when validation then fails.
@@ -95,7 +95,7 @@ class DataValidation:
         )
 
     def _read_index(self) -> pd.DataFrame:
-        """The index as path, class_name, split (normalised) and label, unknown labels refused."""
+        """The index as path, class_name, split (normalized) and label, unknown labels refused."""
         index_file = self.config.index_file
         try:
             index = pd.read_csv(index_file, dtype=str, keep_default_na=False)
@@ -148,7 +148,7 @@ class DataValidation:
         """Members of groups holding both labels: the same picture cannot be fake and real."""
         labels_per_group = usable.groupby("group")["label"].transform("nunique")
         conflicted = usable[labels_per_group > 1]
-        return {row.path: f"{LABEL_CONFLICT}: the same or a near-identical image is labelled both fake "
+        return {row.path: f"{LABEL_CONFLICT}: the same or a near-identical image is labeled both fake "
                           f"and real (group {row.group})" for row in conflicted.itertuples()}
 
     def _write_quarantine(self, n_checked: int, problems: Mapping[str, str]) -> None:

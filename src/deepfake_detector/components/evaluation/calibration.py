@@ -71,7 +71,7 @@ def expected_calibration_error(labels: Sequence[int], probs: Sequence[float], bi
 
 
 def fit_temperature(labels: Sequence[int], probs: Sequence[float]) -> float:
-    """The T > 0 that minimises the negative log-likelihood of sigmoid(logit(p) / T) on these
+    """The T > 0 that minimizes the negative log-likelihood of sigmoid(logit(p) / T) on these
     labels, which should be the validation split's: T > 1 softens an over-confident detector,
     T < 1 sharpens an under-confident one.
 
@@ -112,7 +112,7 @@ def _check_temperature(temperature: float) -> float:
 def apply_temperature(probs: Sequence[float], temperature: float) -> np.ndarray:
     """sigmoid(logit(p) / T) for each P(fake), after checking the inputs; T = 1 returns the
     probabilities unchanged, exactly. The formula itself is the serving runtime's
-    (inference/temperature.py), so evaluation and serving cannot disagree.
+    (contracts/temperature.py), so evaluation and serving cannot disagree.
 
     Unlike the fit, nothing is clipped here: 0 stays 0 and 1 stays 1, and distinct scores stay
     distinct, so no decision can change at the calibrated threshold.
@@ -169,7 +169,7 @@ def _render(path: Path, labels: np.ndarray, curves: dict[str, np.ndarray], recor
     figure = Figure(figsize=(6.0, 6.5), dpi=DPI, layout="constrained")
     FigureCanvasAgg(figure)
     curve_axes, count_axes = figure.subplots(2, 1, sharex=True, height_ratios=(3, 1))
-    curve_axes.plot([0, 1], [0, 1], color="grey", ls="--", lw=1, label="perfectly calibrated")
+    curve_axes.plot([0, 1], [0, 1], color="gray", ls="--", lw=1, label="perfectly calibrated")
     edges = np.linspace(0.0, 1.0, HISTOGRAM_BINS + 1)
     for curve, values in curves.items():
         points = [r for r in records if r["curve"] == curve]

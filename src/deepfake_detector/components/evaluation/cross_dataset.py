@@ -1,5 +1,6 @@
 """Cross-dataset evaluation: ingest extra named datasets (other generators, other cameras) and score
-the trained model on them, beside its in-distribution test score, to show how far it generalises."""
+the trained model on them, beside its in-distribution test score, to show how far it generalizes.
+`CrossDatasetEvaluator` is the cross_dataset stage's component."""
 from __future__ import annotations
 
 import logging
@@ -8,7 +9,7 @@ import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,11 @@ from deepfake_detector.components.data.image_checks import ImageCheck, inspect_i
 from deepfake_detector.components.data.ingestion import DataIngestion
 from deepfake_detector.components.data.sources import resolve_source
 from deepfake_detector.components.evaluation.metrics import compute_scores, predict_labels
-from deepfake_detector.config.entities import DataIngestionConfig, ExtraSetConfig
+from deepfake_detector.config.entities import CrossDatasetConfig, DataIngestionConfig, ExtraSetConfig
 from deepfake_detector.contracts.errors import DataValidationError, IngestionError, ModelError
 from deepfake_detector.contracts.labels import CLASS_NAMES, FAKE, LABELS_BY_NAME, REAL
+from deepfake_detector.contracts.scores import read_scores
+from deepfake_detector.inference.keras_model import load_keras_model
 from deepfake_detector.utils.files import write_json_atomic
 
 logger = logging.getLogger(__name__)
@@ -34,6 +37,58 @@ ROW_METRICS = ("roc_auc", "accuracy", "eer", "average_precision")
 # compute_scores also reports calibration, which the cross-dataset rows leave out; any bin count does.
 CALIBRATION_BINS = 10
 MAX_DECODE_THREADS = 8  # Pillow releases the GIL while decoding
+REFERENCE_NAME = "test (in-distribution)"
+# scores.json keys of the reference row, which names n_test "n" like every set's row.
+REFERENCE_KEYS = ("n_test", "roc_auc", "accuracy", "eer", "average_precision")
+HEADLINE_METRICS = ("roc_auc", "accuracy", "eer")
+
+
+@dataclass(frozen=True)
+class CrossDatasetResult:
+    results_file: Path
+    reference: dict[str, Any]           # the in-distribution test row, from scores.json
+    sets: tuple[dict[str, Any], ...]    # one row per extra set, as written (see score_extra_sets)
+
+    @property
+    def headline_metrics(self) -> dict[str, dict[str, float]]:
+        """Per set, ROC AUC, accuracy and EER where the set has them (a one-class set: accuracy only)."""
+        return {row["name"]: {key: row[key] for key in HEADLINE_METRICS if row.get(key) is not None}
+                for row in self.sets}
+
+
+class CrossDatasetEvaluator:
+    """The cross_dataset stage: every set of evaluate.extra_sets ingested, cleaned and scored at the
+    evaluate stage's raw-output threshold, written beside the in-distribution test row.
+
+    reference_source is how the training data is named in that row (params.yaml: data.source).
+    """
+
+    def __init__(self, config: CrossDatasetConfig, reference_source: str) -> None:
+        self.config = config
+        self.reference_source = reference_source
+
+    def run(self) -> CrossDatasetResult:
+        config = self.config
+        scores = read_scores(config.scores_file)
+        reference = {"name": REFERENCE_NAME, "source": self.reference_source,
+                     **{("n" if key == "n_test" else key): scores.get(key) for key in REFERENCE_KEYS}}
+        if not config.extra_sets:
+            logger.info("evaluate.extra_sets is empty: no other datasets to score")
+        sets = {extra.name: prepare_extra_set(extra, config.ingestion, config.root_dir,
+                                              min_image_size=config.min_image_size)
+                for extra in config.extra_sets}
+        rows = []
+        if sets:
+            model = load_keras_model(config.model_file, config.image_size)
+            rows = score_extra_sets(model, sets, image_size=config.image_size, batch_size=config.batch_size,
+                                    threshold=scores.rule.raw_threshold,
+                                    sources={extra.name: extra.source for extra in config.extra_sets})
+        write_cross_dataset(rows, config.results_file, reference)
+        for row in rows:
+            logger.info("%s: ROC AUC %s, accuracy %.4f on %d images (in-distribution test ROC AUC %s)",
+                        row["name"], _format(row["roc_auc"]), row["accuracy"], row["n"],
+                        _format(reference["roc_auc"]))
+        return CrossDatasetResult(results_file=config.results_file, reference=reference, sets=tuple(rows))
 
 
 def check_set_name(name: str) -> str:
@@ -68,7 +123,7 @@ def prepare_extra_set(extra: ExtraSetConfig, ingestion: DataIngestionConfig, wor
         raise IngestionError(f"params.yaml: evaluate.extra_sets {name!r}: {error}") from None
 
     index = pd.read_csv(result.index_file, dtype=str, keep_default_na=False)
-    index = _drop_unlabelled(index, name)
+    index = _drop_unlabeled(index, name)
     paths = [str((result.dataset_dir / path).resolve()) for path in index["path"]]
     checks = _inspect(paths, min_image_size)
     problems = [check.problem for check in checks if not check.is_usable]
@@ -85,7 +140,7 @@ def prepare_extra_set(extra: ExtraSetConfig, ingestion: DataIngestionConfig, wor
     return frame
 
 
-def _drop_unlabelled(index: pd.DataFrame, name: str) -> pd.DataFrame:
+def _drop_unlabeled(index: pd.DataFrame, name: str) -> pd.DataFrame:
     """The index rows whose class is fake or real, with an int label column."""
     labels = index["class_name"].map(LABELS_BY_NAME)
     unknown = index.loc[labels.isna(), "class_name"]

@@ -3,7 +3,8 @@
 The temperature (calibration) and the decision threshold are fixed on the validation split first,
 so nothing about the test split leaks into the numbers reported for it. Every P(fake) this stage
 writes, and the threshold, are calibrated; `threshold_uncalibrated` is the same decision boundary
-on the model's raw output, for stages that score model.h5 directly.
+on the model's raw output, for stages that score model.h5 directly. `model_sha256` names the
+model.h5 the scores belong to, so a consumer can tell scores of another model apart.
 """
 from __future__ import annotations
 
@@ -24,11 +25,11 @@ from deepfake_detector.components.evaluation.calibration import (
 )
 from deepfake_detector.components.evaluation.metrics import choose_threshold, compute_scores, predict_labels
 from deepfake_detector.components.evaluation.plots import write_plots
-from deepfake_detector.components.model.trained_model import load_trained_model
 from deepfake_detector.config.entities import EvaluationConfig
 from deepfake_detector.contracts.errors import DataValidationError, ModelError
 from deepfake_detector.contracts.labels import CLASS_NAMES, FAKE, REAL
-from deepfake_detector.utils.files import atomic_path, write_json_atomic
+from deepfake_detector.inference.keras_model import load_keras_model
+from deepfake_detector.utils.files import atomic_path, sha256_file, write_json_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,8 @@ THRESHOLD_LABELS = {"eer": "EER on val", "youden": "Youden's J on val"}
 
 @dataclass(frozen=True)
 class EvaluationResult:
-    scores: dict[str, float]           # what scores_file holds: test metrics and counts
+    scores: dict[str, float]           # the numbers scores_file holds: test metrics, counts, decision rule
+    model_sha256: str                  # the evaluated model.h5, also recorded in scores_file
     scores_file: Path
     predictions_file: Path
     plot_files: dict[str, Path]        # file name (e.g. "roc.json") -> path
@@ -72,7 +74,8 @@ class Evaluator:
         for split in EVALUATED_SPLITS:
             self._check_split(manifest, split)
 
-        model = self._load_model()
+        model = load_keras_model(config.model_file, config.image_size)
+        model_sha256 = sha256_file(config.model_file)
         val = self._predict(model, manifest, "val")
         temperature = self._fit_temperature(val)
         val = val.calibrated(temperature)
@@ -109,10 +112,10 @@ class Evaluator:
         reliability = [config.plots_dir / name for name in RELIABILITY_FILES]
         write_reliability_diagram(test.labels, test.raw_probs, test.probs, config.calibration_bins, *reliability)
         plot_files.update({path.name: path for path in reliability})
-        write_json_atomic(config.scores_file, scores)
+        write_json_atomic(config.scores_file, {**scores, "model_sha256": model_sha256})
         logger.info("Wrote %s, %s and plots in %s", config.scores_file, config.predictions_file,
                     config.plots_dir)
-        return EvaluationResult(scores=scores, scores_file=config.scores_file,
+        return EvaluationResult(scores=scores, model_sha256=model_sha256, scores_file=config.scores_file,
                                 predictions_file=config.predictions_file, plot_files=plot_files,
                                 threshold=threshold)
 
@@ -142,9 +145,6 @@ class Evaluator:
                 f"{self.config.manifest_file}: the {split} split has no {' and no '.join(missing)} images "
                 f"({int(counts.get(FAKE, 0))} fake, {int(counts.get(REAL, 0))} real); evaluation needs "
                 "both classes in val and test, so add images or change data.split in params.yaml")
-
-    def _load_model(self):
-        return load_trained_model(self.config.model_file, self.config.image_size)
 
     def _predict(self, model, manifest: pd.DataFrame, split: str) -> SplitPredictions:
         config = self.config

@@ -96,7 +96,7 @@ def equal_error_rate(y_true: Sequence[int], scores: Sequence[float]) -> tuple[fl
 
 
 def youden_threshold(y_true: Sequence[int], scores: Sequence[float]) -> float:
-    """The score that maximises Youden's J = TPR - FPR; ties go to the higher threshold."""
+    """The score that maximizes Youden's J = TPR - FPR; ties go to the higher threshold."""
     labels, values = check_binary_inputs(y_true, scores)
     fpr, tpr, thresholds = _finite_roc(labels, values)
     youden = tpr - fpr

@@ -123,7 +123,7 @@ def render_roc(path: Path, y_true: Sequence[int], scores: Sequence[float]) -> Pa
     axes = figure.add_subplot()
     axes.plot([p["fpr"] for p in points], [p["tpr"] for p in points], color="tab:red", lw=2,
               label=f"detector (AUC = {auc:.3f})")
-    axes.plot([0, 1], [0, 1], color="grey", ls="--", lw=1, label="chance (AUC = 0.5)")
+    axes.plot([0, 1], [0, 1], color="gray", ls="--", lw=1, label="chance (AUC = 0.5)")
     axes.set(title="ROC curve (fake = positive)", xlabel="False positive rate (real called fake)",
              ylabel="True positive rate (fake caught)", xlim=(-0.01, 1.01), ylim=(-0.01, 1.01))
     axes.set_aspect("equal")
@@ -140,7 +140,7 @@ def render_precision_recall(path: Path, y_true: Sequence[int], scores: Sequence[
     axes = figure.add_subplot()
     axes.step([p["recall"] for p in points], [p["precision"] for p in points], where="post",
               color="tab:red", lw=2, label=f"detector (AP = {average_precision:.3f})")
-    axes.axhline(prevalence, color="grey", ls="--", lw=1, label=f"chance (AP = {prevalence:.3f})")
+    axes.axhline(prevalence, color="gray", ls="--", lw=1, label=f"chance (AP = {prevalence:.3f})")
     axes.set(title="Precision-recall curve (fake = positive)", xlabel="Recall (fake caught)",
              ylabel="Precision (called fake that are fake)", xlim=(-0.01, 1.01), ylim=(-0.01, 1.01))
     axes.grid(alpha=0.3)
@@ -153,7 +153,7 @@ def render_calibration(path: Path, y_true: Sequence[int], probs: Sequence[float]
     ece = expected_calibration_error(y_true, probs, n_bins)
     figure = _new_figure(6.0, 6.5)
     curve_axes, count_axes = figure.subplots(2, 1, sharex=True, height_ratios=(3, 1))
-    curve_axes.plot([0, 1], [0, 1], color="grey", ls="--", lw=1, label="perfectly calibrated")
+    curve_axes.plot([0, 1], [0, 1], color="gray", ls="--", lw=1, label="perfectly calibrated")
     curve_axes.plot([b["mean_predicted"] for b in bins], [b["fraction_positive"] for b in bins],
                     marker="o", color="tab:red", lw=2, label=f"detector (ECE = {ece:.3f}, {n_bins} bins)")
     curve_axes.set(title="Calibration (reliability diagram)", ylabel="Fraction of images that are fake",
@@ -162,7 +162,7 @@ def render_calibration(path: Path, y_true: Sequence[int], probs: Sequence[float]
     curve_axes.legend(loc="upper left")
     width = 1.0 / n_bins
     count_axes.bar([b["bin_lower"] for b in bins], [b["count"] for b in bins], width=width, align="edge",
-                   color="tab:grey", edgecolor="white")
+                   color="tab:gray", edgecolor="white")
     count_axes.set(xlabel="Predicted P(fake)", ylabel="Images per bin")
     return _save(figure, path)
 

@@ -2,13 +2,14 @@
 scored again under each perturbation of perturbations.py, and the drop in AUC is reported.
 
 Each image is degraded at its own size, as a platform would, and only then resized for the model
-exactly as training resized it.
+exactly as training resized it. `RobustnessEvaluator` is the robustness stage's component.
 """
 from __future__ import annotations
 
 import logging
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,17 @@ import tensorflow as tf
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from deepfake_detector.components.data.datasets import decode_native, resize_for_model
+from deepfake_detector.components.data.datasets import (
+    decode_native,
+    read_manifest,
+    resize_tensor_for_model,
+    split_rows,
+)
 from deepfake_detector.components.data.perturbations import apply_perturbation, get_perturbation
 from deepfake_detector.components.evaluation.metrics import compute_scores
+from deepfake_detector.config.entities import RobustnessConfig
+from deepfake_detector.contracts.scores import read_scores
+from deepfake_detector.inference.keras_model import load_keras_model
 from deepfake_detector.utils.files import atomic_path, write_json_atomic
 
 logger = logging.getLogger(__name__)
@@ -32,8 +41,49 @@ COLUMNS = ("perturbation", "severity", *SCORE_COLUMNS, "n")
 CALIBRATION_BINS = 10
 PANEL_COLUMNS = 3
 DPI = 120
+SCORED_SPLIT = "test"
 
 
+@dataclass(frozen=True)
+class RobustnessResult:
+    table: pd.DataFrame                # one row per condition (see score_under_perturbations)
+    metrics_file: Path
+    plot_file: Path
+    png_file: Path
+
+    @property
+    def roc_auc_by_condition(self) -> dict[str, float]:
+        """ROC AUC per condition named "none" (clean) or e.g. "jpeg_50", in table order."""
+        return {condition_name(row.perturbation, row.severity): float(row.roc_auc) for row in self.table.itertuples()}
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        return self.metrics_file, self.plot_file, self.png_file
+
+
+class RobustnessEvaluator:
+    """The robustness stage: the test split scored under every perturbation at every severity, at
+    the raw-output threshold the evaluate stage fixed, written for dvc and the report."""
+
+    def __init__(self, config: RobustnessConfig) -> None:
+        self.config = config
+
+    def run(self) -> RobustnessResult:
+        config = self.config
+        model = load_keras_model(config.model_file, config.image_size)
+        rule = read_scores(config.scores_file).rule
+        paths, labels = split_rows(read_manifest(config.manifest_file), SCORED_SPLIT, config.dataset_dir)
+        table = score_under_perturbations(model, paths, labels, image_size=config.image_size,
+                                          batch_size=config.batch_size, severities=config.severities,
+                                          threshold=rule.raw_threshold, seed=config.seed)
+        write_robustness_outputs(table, config.metrics_file, config.plot_file, config.png_file)
+        return RobustnessResult(table=table, metrics_file=config.metrics_file, plot_file=config.plot_file,
+                                png_file=config.png_file)
+
+
+def condition_name(perturbation: str, severity: float | None) -> str:
+    """"jpeg_50" for a perturbed condition, "none" for the clean images (severity None)."""
+    return perturbation if severity is None else f"{perturbation}_{severity:g}"
 
 
 def perturbed_dataset(paths: Sequence[str], *, image_size: int, batch_size: int, perturbation: str,
@@ -46,7 +96,7 @@ def perturbed_dataset(paths: Sequence[str], *, image_size: int, batch_size: int,
         if perturbation != CLEAN:
             image = apply_perturbation(perturbation, image, severity,
                                        seed=tf.stack([tf.constant(seed, tf.int64), index]))
-        return resize_for_model(image, image_size)
+        return resize_tensor_for_model(image, image_size)
 
     dataset = tf.data.Dataset.from_tensor_slices((list(paths), tf.range(len(paths), dtype=tf.int64)))
     dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -143,7 +193,7 @@ def render_robustness(path: Path, table: pd.DataFrame) -> Path:
         if perturbation.harsher_when_lower:
             axes.invert_xaxis()
         axes.axhline(clean_auc, color="black", ls="--", lw=1, label=f"clean ({clean_auc:.3f})")
-        axes.axhline(0.5, color="grey", ls=":", lw=1, label="chance")
+        axes.axhline(0.5, color="gray", ls=":", lw=1, label="chance")
         axes.set(title=name, xlabel=perturbation.severity_label, ylabel="ROC AUC", ylim=(0.0, 1.02))
         axes.grid(alpha=0.3)
         axes.legend(loc="lower left", fontsize="small")

@@ -1,12 +1,14 @@
-"""Shortcut audit: how well each incidental cue (file size, JPEG history, dimensions, EXIF, colour,
+"""Shortcut audit: how well each incidental cue (file size, JPEG history, dimensions, EXIF, color,
 border, coarse content) separates fake from real ON ITS OWN, measured with a small cross-validated
 classifier, so a dataset whose classes differ by accident is caught before a detector learns the accident.
+`ShortcutAuditor` is the shortcut_audit stage's component.
 """
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from tqdm import tqdm
 
+from deepfake_detector.components.data.datasets import read_manifest, split_rows
+from deepfake_detector.config.entities import ShortcutAuditConfig
 from deepfake_detector.contracts.errors import ImageError
 from deepfake_detector.contracts.labels import FAKE, REAL
 from deepfake_detector.inference.images import (
@@ -30,6 +34,7 @@ from deepfake_detector.inference.images import (
     resize_for_model,
     upright_transpose,
 )
+from deepfake_detector.inference.keras_model import load_keras_model
 from deepfake_detector.utils.files import write_json_atomic
 
 logger = logging.getLogger(__name__)
@@ -42,8 +47,8 @@ CUES: dict[str, str] = {
     "exif": "whether EXIF is present and how many tags it holds",
     "colour_statistics": "per-channel mean and standard deviation and mean saturation of the whole picture",
     "border": "statistics of the outer 10% ring of the picture only (frames, letterboxing, padding); "
-              "the centre is never looked at",
-    "thumbnail": "the picture shrunk to 8x8 RGB: only coarse layout and colour survive",
+              "the center is never looked at",
+    "thumbnail": "the picture shrunk to 8x8 RGB: only coarse layout and color survive",
 }
 MODEL_CUE = "model_on_thumbnail"
 MODEL_CUE_DESCRIPTION = ("the trained model's own scores on pictures shrunk to a few pixels and blown back up: "
@@ -55,7 +60,7 @@ REMEDIES: dict[str, str] = {
     "jpeg_quality": "re-encode both classes at the same (or the same spread of) JPEG quality and subsampling",
     "dimensions": "resize or crop both classes to the same sizes before training, or match their size spread",
     "exif": "strip EXIF from every image (or from none) so metadata cannot tell the classes apart",
-    "colour_statistics": "draw reals and fakes from the same scenes and sources, or balance them on colour",
+    "colour_statistics": "draw reals and fakes from the same scenes and sources, or balance them on color",
     "border": "crop away frames and padding in both classes, or add the same framing to both",
     "thumbnail": "draw reals and fakes from the same scenes and subjects so coarse content cannot tell them apart",
     MODEL_CUE: "the model leans on coarse content: check the cues above and train on data where they do not separate",
@@ -82,7 +87,46 @@ _STANDARD_LUMA_TABLE = np.array([
     49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99,
 ], dtype=np.float64)
 
+AUDITED_SPLIT = "train"  # what the detector learned from: a cue there is a cue it could learn
+
 ModelScorer = Callable[[Sequence[Path]], np.ndarray]
+
+
+@dataclass(frozen=True)
+class ShortcutAuditResult:
+    results_file: Path
+    audit: Mapping[str, Any]            # what results_file holds (see audit_shortcuts)
+
+    @property
+    def auc_by_cue(self) -> dict[str, float]:
+        return {name: entry["auc"] for name, entry in self.audit["cues"].items()}
+
+    @property
+    def flagged(self) -> tuple[str, ...]:
+        """The cues that reached warn_auc."""
+        return tuple(self.audit["flagged"])
+
+
+class ShortcutAuditor:
+    """The shortcut_audit stage: every cue audited on the train split, plus the trained model's own
+    scores on thumbnails, written as one JSON report."""
+
+    def __init__(self, config: ShortcutAuditConfig) -> None:
+        self.config = config
+
+    def run(self) -> ShortcutAuditResult:
+        config = self.config
+        paths, labels = split_rows(read_manifest(config.manifest_file), AUDITED_SPLIT, config.dataset_dir)
+        model = load_keras_model(config.model_file, config.image_size)
+
+        def predict(batch: np.ndarray) -> np.ndarray:
+            return model.predict(batch, batch_size=config.batch_size, verbose=0).reshape(-1)
+
+        audit = audit_shortcuts(paths, labels, seed=config.seed, warn_auc=config.warn_auc,
+                                model_scorer=thumbnail_scorer(predict, config.image_size,
+                                                              batch_size=config.batch_size))
+        write_audit(audit, config.results_file)
+        return ShortcutAuditResult(results_file=config.results_file, audit=audit)
 
 
 def extract_cue_features(path: str | Path) -> dict[str, np.ndarray]:
@@ -111,7 +155,7 @@ def extract_cue_features(path: str | Path) -> dict[str, np.ndarray]:
         "jpeg_quality": jpeg,
         "dimensions": [width, height, width / height],
         "exif": exif,
-        "colour_statistics": _colour_features(pixels),
+        "colour_statistics": _color_features(pixels),
         "border": _border_features(pixels),
         "thumbnail": _thumbnail_features(pixels),
     }
@@ -316,7 +360,7 @@ def _luminance(pixels: np.ndarray) -> np.ndarray:
     return pixels @ np.array([0.299, 0.587, 0.114])
 
 
-def _colour_features(pixels: np.ndarray) -> list[float]:
+def _color_features(pixels: np.ndarray) -> list[float]:
     """[mean R, G, B, std R, G, B, mean saturation]."""
     flat = pixels.reshape(-1, 3)
     brightest, darkest = flat.max(axis=1), flat.min(axis=1)

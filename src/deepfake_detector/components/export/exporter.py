@@ -7,7 +7,6 @@ staging folder and swapped in whole: a failed conversion or gate leaves the prev
 """
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,8 @@ from deepfake_detector.components.export.model_card import build_model_card, ren
 from deepfake_detector.config.entities import ExportConfig
 from deepfake_detector.contracts.errors import DataValidationError, ExportError, ModelError
 from deepfake_detector.contracts.export_layout import MODEL_CARD_NAME, VARIANT_FILES
+from deepfake_detector.contracts.scores import Scores, read_scores
+from deepfake_detector.inference.keras_model import load_keras_model
 from deepfake_detector.utils.files import atomic_directory, sha256_file, write_json_atomic, write_text_atomic
 from deepfake_detector.utils.provenance import git_commit
 
@@ -59,11 +60,11 @@ class Exporter:
 
     def run(self) -> ExportResult:
         config = self.config
-        model = self._load_model()
+        model = load_keras_model(config.model_file, config.image_size)
         scores = self._read_scores()
         # Exports are compared on the model's raw output, so they are judged at the raw-output
         # threshold; the card records the calibrated one that serving applies after the temperature.
-        threshold = float(scores.get("threshold_uncalibrated", scores["threshold"]))
+        threshold = scores.rule.raw_threshold
         manifest = read_manifest(config.manifest_file)
         test = self._test_split(manifest)
         reference = _keras_probabilities(model, test.images, config.batch_size)
@@ -85,8 +86,8 @@ class Exporter:
             self._check_gates(metrics)
             card = build_model_card(
                 params=config.params, image_size=config.image_size, total_parameters=int(model.count_params()),
-                threshold=float(scores["threshold"]), temperature=float(scores.get("temperature", 1.0)),
-                test_metrics=scores, exports=metrics, source=self._source(),
+                threshold=scores.rule.threshold, temperature=scores.rule.temperature,
+                test_metrics=_card_test_metrics(scores), exports=metrics, source=self._source(),
                 dataset=self._dataset_fingerprint(manifest), git=git_commit(config.project_root))
             write_json_atomic(staging / MODEL_CARD_NAME, card)
             write_text_atomic(staging / MODEL_CARD_MARKDOWN, render_markdown(card))
@@ -97,28 +98,20 @@ class Exporter:
                             model_card_markdown=config.root_dir / MODEL_CARD_MARKDOWN, metrics=metrics,
                             files={v: config.root_dir / VARIANT_FILES[v] for v in config.variants})
 
-    def _load_model(self):
-        import keras
+    def _read_scores(self) -> Scores:
+        """The evaluate stage's output: the threshold exports are judged at, and the card's metrics.
 
-        path = self.config.model_file
-        if not path.is_file():
-            raise ModelError(f"{path}: trained model not found; run the train stage first")
-        try:
-            return keras.models.load_model(path, compile=False)
-        except (OSError, ValueError, TypeError) as error:
-            raise ModelError(f"{path}: cannot load the model: {error}") from error
-
-    def _read_scores(self) -> dict[str, Any]:
-        """The evaluate stage's output: the threshold exports are judged at, and the card's metrics."""
+        Scores measured on another model.h5 (train rerun, evaluate not) would give the card another
+        model's numbers, so they are refused.
+        """
         path = self.config.scores_file
         try:
-            scores = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ExportError(f"{path}: test scores not found; run the evaluate stage first") from None
-        except ValueError as error:
-            raise ExportError(f"{path}: not valid JSON ({error}); rerun the evaluate stage") from None
-        if not isinstance(scores, dict) or not isinstance(scores.get("threshold"), (int, float)):
-            raise ExportError(f"{path}: no numeric 'threshold'; rerun the evaluate stage")
+            scores = read_scores(path)
+        except ModelError as error:
+            raise ExportError(str(error)) from None
+        if scores.model_sha256 is not None and scores.model_sha256 != sha256_file(self.config.model_file):
+            raise ExportError(f"{path} holds the scores of another model than {self.config.model_file}; "
+                              "rerun the evaluate stage")
         return scores
 
     def _test_split(self, manifest) -> TestSplit:
@@ -143,7 +136,8 @@ class Exporter:
 
     def _score_export(self, variant: str, path: Path, images: np.ndarray) -> np.ndarray:
         """P(fake) for the test images through the runtime a deployment would use."""
-        from deepfake_detector.inference.predictor import KerasPredictor, TFLitePredictor
+        from deepfake_detector.inference.keras_backend import KerasPredictor
+        from deepfake_detector.inference.predictor import TFLitePredictor
 
         predictor = KerasPredictor(path) if variant == "keras" else TFLitePredictor(path, variant=variant)
         try:
@@ -183,6 +177,15 @@ class Exporter:
             "manifest_sha256": sha256_file(self.config.manifest_file),
             "images_per_split": {split: int(n) for split, n in manifest["split"].value_counts().sort_index().items()},
         }
+
+
+def _card_test_metrics(scores: Scores) -> dict[str, Any]:
+    """scores.json's metrics and decision rule as the card lists them; which model they belong to is
+    the card's source, not a metric."""
+    rule = scores.rule
+    metrics = {key: value for key, value in scores.metrics.items() if key != "model_sha256"}
+    return {**metrics, "threshold": rule.threshold, "temperature": rule.temperature,
+            "threshold_uncalibrated": rule.raw_threshold}
 
 
 def _keras_probabilities(model, images: np.ndarray, batch_size: int) -> np.ndarray:

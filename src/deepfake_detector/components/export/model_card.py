@@ -16,12 +16,12 @@ CARD_SCHEMA_VERSION = 1
 
 INTENDED_USE = (
     "Screening single, roughly frontal face crops for signs of GAN synthesis (StyleGAN-style "
-    "upsampling artefacts), as one signal among others for a human reviewer."
+    "upsampling artifacts), as one signal among others for a human reviewer."
 )
 LIMITATIONS = [
     "Trained on one dataset; accuracy on other generators (diffusion models, face swaps, "
     "re-enactment) and on other cameras or compression pipelines is unknown until measured.",
-    "Heavy re-compression, resizing or filtering can erase the artefacts the model relies on.",
+    "Heavy re-compression, resizing or filtering can erase the artifacts the model relies on.",
     "The score is a probability under the training distribution; recalibrate the threshold "
     "for a new population before acting on it.",
     "Not for decisions about individuals without human review; not a biometric or identity tool.",

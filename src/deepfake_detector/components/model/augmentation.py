@@ -94,7 +94,7 @@ class ClipPixels(keras.layers.Layer):
 def build_augmentation(config: AugmentationConfig, image_size: int, seed: int) -> keras.Sequential | None:
     """The augmentation model for training batches, or None when augmentation is disabled.
 
-    Geometry first, then colour, then the forensic degradations, with JPEG last as on the way
+    Geometry first, then color, then the forensic degradations, with JPEG last as on the way
     to a social network. A factor or probability of 0 leaves its layer out.
     """
     if not config.enabled:

@@ -116,7 +116,7 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     """
     import tensorflow as tf
 
-    # Physical devices only: listing logical ones would initialise the runtime too early for
+    # Physical devices only: listing logical ones would initialize the runtime too early for
     # MultiWorkerMirroredStrategy.
     gpus = tf.config.list_physical_devices("GPU")
     if name == "auto":

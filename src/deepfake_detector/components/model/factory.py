@@ -1,7 +1,8 @@
 """The detector's architecture: raw RGB pixels in, P(fake) out, preprocessing inside the model.
 
 MobileNetV2 (no top) is nested as a model named `backbone` so the trainer can freeze and unfreeze
-it; the head is global average pooling, dropout and one sigmoid unit named `p_fake`.
+it; the head is global average pooling, dropout and one sigmoid unit named `p_fake` (both names
+pinned in contracts/layers.py). `ModelPreparer` is the prepare_model stage's component.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from tqdm import tqdm
 
 from deepfake_detector.config.entities import ModelConfig
 from deepfake_detector.contracts.errors import ModelError
+from deepfake_detector.contracts.layers import BACKBONE_NAME, OUTPUT_NAME
 from deepfake_detector.utils.files import atomic_path, write_json_atomic
 
 if TYPE_CHECKING:
@@ -25,8 +27,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-BACKBONE_NAME = "backbone"
-OUTPUT_NAME = "p_fake"
 IMAGENET_WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/"
 IMAGENET_DOWNLOAD_TIMEOUT_S = 60.0
 # Keras publishes ImageNet weights for these widths and square input sizes only; other sizes
@@ -145,25 +145,31 @@ def build_model(config: ModelConfig) -> keras.Model:
     return keras.Model(inputs, outputs, name="deepfake_detector")
 
 
-def prepare_model(config: ModelConfig) -> PreparedModel:
-    """Build the detector, save it as .h5 and write a JSON summary of its size and settings."""
-    model = build_model(config)
-    backbone = model.get_layer(BACKBONE_NAME)
-    total = int(model.count_params())
-    trainable = sum(math.prod(v.shape) for v in model.trainable_weights)
-    with atomic_path(config.model_file) as tmp:
-        model.save(tmp)
-    summary = {
-        "total_parameters": total,
-        "trainable_parameters": trainable,
-        "backbone_layers": len(backbone.layers),
-        "alpha": config.alpha,
-        "image_size": config.image_size,
-        "weights": config.weights,
-        "freeze_batch_norm": config.freeze_batch_norm,
-    }
-    write_json_atomic(config.summary_file, summary)
-    logger.info("Saved %s: %d parameters (%d trainable), %d backbone layers, weights=%s",
-                config.model_file, total, trainable, len(backbone.layers), config.weights)
-    return PreparedModel(model_file=config.model_file, summary_file=config.summary_file,
-                         total_parameters=total, trainable_parameters=trainable)
+class ModelPreparer:
+    """The prepare_model stage: build the detector, save it as .h5 and write a JSON summary of its size."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        self.config = config
+
+    def run(self) -> PreparedModel:
+        config = self.config
+        model = build_model(config)
+        backbone = model.get_layer(BACKBONE_NAME)
+        total = int(model.count_params())
+        trainable = sum(math.prod(v.shape) for v in model.trainable_weights)
+        with atomic_path(config.model_file) as tmp:
+            model.save(tmp)
+        summary = {
+            "total_parameters": total,
+            "trainable_parameters": trainable,
+            "backbone_layers": len(backbone.layers),
+            "alpha": config.alpha,
+            "image_size": config.image_size,
+            "weights": config.weights,
+            "freeze_batch_norm": config.freeze_batch_norm,
+        }
+        write_json_atomic(config.summary_file, summary)
+        logger.info("Saved %s: %d parameters (%d trainable), %d backbone layers, weights=%s",
+                    config.model_file, total, trainable, len(backbone.layers), config.weights)
+        return PreparedModel(model_file=config.model_file, summary_file=config.summary_file,
+                             total_parameters=total, trainable_parameters=trainable)

@@ -2,15 +2,10 @@
 
 A run killed at any point (even SIGKILL) and started again with the same settings resumes from
 its last completed epoch; a finished phase is not trained again. Everything needed for that
-lives in `backup_dir`, which is removed once the trained model is saved:
+lives in `backup_dir` (its layout and rules: resume.py), which is removed once the trained
+model is saved.
 
-    backup_dir/run.json                  fingerprint of the settings, data and base model
-    backup_dir/best.json                 epoch and val_auc of the weights in checkpoint_file
-    backup_dir/<phase>/                  Keras' BackupAndRestore state while a phase runs
-    backup_dir/<phase>.done.json         the phase finished; the epoch the next one starts at
-    backup_dir/<phase>.done.weights.h5   the model as that phase left it
-
-Training runs under the tf.distribute strategy of train.strategy (see components/distribution.py):
+Training runs under the tf.distribute strategy of train.strategy (see distribution.py):
 train.batch_size is per replica, the learning rates follow train.learning_rate_scaling, and
 with several workers only the chief writes the declared outputs; every other worker runs the
 same code, saves included, into its own folder (distribution.worker_dir), keeping its own
@@ -18,17 +13,15 @@ backup there to resume from.
 """
 from __future__ import annotations
 
-import csv
 import dataclasses
-import hashlib
-import json
 import logging
 import math
-import shutil
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import keras
 
@@ -47,17 +40,23 @@ from deepfake_detector.components.model.distribution import (
     worker_dir,
     workers_agree,
 )
+from deepfake_detector.components.model.resume import (
+    TrainingBackup,
+    fingerprint,
+    read_best,
+    read_history,
+    truncate_history,
+)
 from deepfake_detector.config.entities import TrainingConfig
 from deepfake_detector.contracts.errors import DataValidationError, ModelError
 from deepfake_detector.contracts.labels import FAKE, REAL
-from deepfake_detector.utils.files import atomic_path, sha256_file, write_json_atomic
+from deepfake_detector.contracts.layers import BACKBONE_NAME
+from deepfake_detector.inference.keras_model import load_keras_model
+from deepfake_detector.utils.files import atomic_path, write_json_atomic
 
 logger = logging.getLogger(__name__)
 
 MONITOR = "val_auc"
-BACKBONE_NAME = "backbone"  # the nested MobileNetV2 in the model the prepare_model stage saves
-# BackupAndRestore's record of the next epoch to run (Keras writes it beside its weights).
-KERAS_BACKUP_METADATA = "training_metadata.json"
 
 
 @dataclass(frozen=True)
@@ -102,7 +101,7 @@ class BestWeightsCheckpoint(keras.callbacks.Callback):
         super().__init__()
         self.weights_file = weights_file
         self.record_file = record_file
-        record = json.loads(record_file.read_text()) if record_file.is_file() else {}
+        record = read_best(record_file)
         self.best: float | None = record.get(MONITOR)
         self.best_epoch: int | None = record.get("epoch")
 
@@ -143,13 +142,58 @@ def _shard_by_data(dataset):
     return dataset.with_options(options)
 
 
+@dataclass(frozen=True)
+class TrainingData:
+    train: Any                         # tf.data.Dataset of (images, labels), shuffled and augmented
+    val: Any                           # the same for the val split, in manifest order
+    class_weight: dict[int, float]     # the weights applied; 1.0 each when class_weights is off
+
+
+def training_datasets(config: TrainingConfig, batch_size: int | None = None) -> TrainingData:
+    """Train and validation tf.data pipelines batched by `batch_size`, the global batch (default
+    train.batch_size: one replica), and the class weights; the test split is not read."""
+    batch_size = batch_size or config.batch_size
+    manifest = read_manifest(config.manifest_file)
+    train_paths, train_labels = split_rows(manifest, "train", config.dataset_dir)
+    val_paths, val_labels = split_rows(manifest, "val", config.dataset_dir)
+    if config.class_weights:
+        class_weight = balanced_class_weight(train_labels)
+    else:
+        class_weight = {REAL: 1.0, FAKE: 1.0}
+    logger.info("Training on %d images (%d fake), validating on %d; class weights %s",
+                len(train_paths), sum(train_labels), len(val_paths), class_weight)
+    augment = build_augmentation(config.augment, config.image_size, config.seed)
+    train_data = build_dataset(train_paths, train_labels, config.image_size, batch_size,
+                               shuffle=True, seed=config.seed, cache=config.cache, augment=augment)
+    val_data = build_dataset(val_paths, val_labels, config.image_size, batch_size, cache=config.cache)
+    return TrainingData(_shard_by_data(train_data), _shard_by_data(val_data), class_weight)
+
+
+def train_head_only(model: keras.Model) -> None:
+    """The head phase's trainability: the backbone frozen."""
+    model.get_layer(BACKBONE_NAME).trainable = False
+
+
+def train_top_layers(model: keras.Model, count: int | str, freeze_batch_norm: bool) -> None:
+    """The fine-tuning phase's trainability: the top `count` backbone layers (or "all"), BN frozen if asked."""
+    backbone = model.get_layer(BACKBONE_NAME)
+    backbone.trainable = True
+    if count != "all":
+        for layer in backbone.layers[:-count]:
+            layer.trainable = False
+    if freeze_batch_norm:
+        # Non-trainable BN runs in inference mode in Keras 3, keeping pretrained statistics.
+        for layer in backbone.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.trainable = False
+
+
 class Trainer:
     """Two-phase, resumable training of the model saved by the prepare_model stage."""
 
     def __init__(self, config: TrainingConfig) -> None:
         self.declared_config = config  # what params.yaml and config.yaml say, on every worker
         self.config = config  # where this process writes: the declared paths, or a worker's own folder
-        self.backup_dir = config.backup_dir
         self.role: ClusterRole = LOCAL_ROLE
         self.strategy = None
         self.mixed_precision = False
@@ -168,47 +212,47 @@ class Trainer:
         replicas = strategy.num_replicas_in_sync
         self.mixed_precision = resolve_mixed_precision(config.mixed_precision)
         batch_size = global_batch_size(config.batch_size, replicas)
-        self._log_distribution(replicas, batch_size)
-        resumed = self._resume_or_start_fresh()
-        if self.role.num_workers > 1 and not workers_agree(strategy, self._progress()):
+        phases = self._phases(replicas)
+        self._log_distribution(phases, replicas, batch_size)
+        backup = self._backup()
+        resumed = backup.resume_or_start_fresh()
+        if self.role.num_workers > 1 and not workers_agree(strategy, backup.progress([p.name for p in phases])):
             # A kill landed between two workers' end-of-epoch saves; no common point to resume from.
             logger.warning("The workers' saved progress differs; every worker starts this training over")
-            self._start_fresh()
+            backup.start_fresh()
             resumed = False
         keras.utils.set_random_seed(config.seed)
-        train_data, val_data, class_weight = self._datasets(batch_size)
+        data = training_datasets(config, batch_size)
         with strategy.scope():
             model = model_for_replicas(self._load_base_model(), mixed_precision=self.mixed_precision,
                                        synchronized_batch_norm=replicas > 1)
         if self.role.num_workers > 1:
-            prepare_multi_worker_fit(model, strategy, train_data.element_spec)
-        checkpoint = BestWeightsCheckpoint(config.checkpoint_file, self.backup_dir / "best.json")
+            prepare_multi_worker_fit(model, strategy, data.train.element_spec)
+        checkpoint = BestWeightsCheckpoint(config.checkpoint_file, backup.best_file)
         next_epoch = 0
-        for phase in self._phases(replicas):
-            marker = self.backup_dir / f"{phase.name}.done.json"
-            if marker.is_file():
-                next_epoch = json.loads(marker.read_text())["next_epoch"]
-                model.load_weights(self._phase_weights(phase))
+        for phase in phases:
+            finished = backup.finished_phase(phase.name)
+            if finished is not None:
+                next_epoch = finished
+                model.load_weights(backup.phase_weights(phase.name))
                 logger.info("Phase %s finished in an earlier run; going on from epoch %d", phase.name,
                             next_epoch)
                 resumed = True
                 continue
-            phase_resumed, next_epoch = self._fit_phase(model, phase, next_epoch, (train_data, val_data),
-                                                        class_weight, checkpoint, callbacks)
+            phase_resumed, next_epoch = self._fit_phase(model, phase, next_epoch, data, backup, checkpoint,
+                                                        callbacks)
             resumed = resumed or phase_resumed
-            with atomic_path(self._phase_weights(phase)) as tmp:
+            with atomic_path(backup.phase_weights(phase.name)) as tmp:
                 model.save_weights(tmp)
-            write_json_atomic(marker, {"next_epoch": next_epoch})
-            # Only now: until the marker exists, a restart must still find the phase's backup.
-            shutil.rmtree(self.backup_dir / phase.name, ignore_errors=True)
+            backup.mark_finished(phase.name, next_epoch)
         self._save_best_model(checkpoint)
-        epochs_run = len(self._read_history())
-        shutil.rmtree(self.backup_dir, ignore_errors=True)
+        epochs_run = len(read_history(config.history_file))
+        backup.remove()
         logger.info("Best epoch %d of %d (%s %.4f); saved %s", checkpoint.best_epoch, epochs_run, MONITOR,
                     checkpoint.best, config.model_file)
         return TrainingResult(model_file=config.model_file, history_file=config.history_file,
                               best_epoch=checkpoint.best_epoch, best_val_auc=checkpoint.best,
-                              epochs_run=epochs_run, class_weight=class_weight, resumed=resumed)
+                              epochs_run=epochs_run, class_weight=data.class_weight, resumed=resumed)
 
     # Distribution ---------------------------------------------------------------------------
 
@@ -225,50 +269,30 @@ class Trainer:
             declared, root_dir=folder, model_file=folder / declared.model_file.name,
             history_file=folder / declared.history_file.name, checkpoint_file=folder / declared.checkpoint_file.name,
             backup_dir=folder / declared.backup_dir.name, run_file=folder / declared.run_file.name)
-        self.backup_dir = self.config.backup_dir
         logger.info("Worker %s is not the chief: its copies of the outputs go to %s, not %s", self.role.name,
                     folder, declared.root_dir)
 
-    def _log_distribution(self, replicas: int, batch_size: int) -> None:
+    def _log_distribution(self, phases: Sequence[Phase], replicas: int, batch_size: int) -> None:
         config = self.config
-        rates = ", ".join(f"{phase.name} {phase.learning_rate:g}" for phase in self._phases(replicas))
+        rates = ", ".join(f"{phase.name} {phase.learning_rate:g}" for phase in phases)
         logger.info("Strategy %s (train.strategy %s) on %s of %d worker(s): %d replica(s), global batch %d "
                     "(%d per replica), learning rates %s (scaling %s), mixed precision %s",
                     type(self.strategy).__name__, config.strategy, self.role.name, self.role.num_workers, replicas,
                     batch_size, config.batch_size, rates or "-", config.learning_rate_scaling,
                     "on" if self.mixed_precision else "off")
 
-    def _progress(self) -> list[int]:
-        """What this process would resume from, as numbers every worker can compare: the best
-        epoch, then per phase the epoch its finish marker and its Keras backup point at (-1: none)."""
-        best = self.backup_dir / "best.json"
-        values = [int(json.loads(best.read_text()).get("epoch", -1)) if best.is_file() else -1]
-        for phase in self._phases(1):
-            marker = self.backup_dir / f"{phase.name}.done.json"
-            values.append(int(json.loads(marker.read_text())["next_epoch"]) if marker.is_file() else -1)
-            epoch = self._backup_epoch(self.backup_dir / phase.name)
-            values.append(-1 if epoch is None else epoch)
-        return values
+    # Run state ----------------------------------------------------------------------------
 
-    def _datasets(self, batch_size: int | None = None) -> tuple:
-        """Train and validation tf.data pipelines batched by `batch_size`, the global batch (default
-        train.batch_size: one replica), and the class weights; the test split is not read."""
+    def _backup(self) -> TrainingBackup:
+        """This process's backup folder, valid for the declared settings, the data and the base model."""
         config = self.config
-        batch_size = batch_size or config.batch_size
-        manifest = read_manifest(config.manifest_file)
-        train_paths, train_labels = split_rows(manifest, "train", config.dataset_dir)
-        val_paths, val_labels = split_rows(manifest, "val", config.dataset_dir)
-        if config.class_weights:
-            class_weight = balanced_class_weight(train_labels)
-        else:
-            class_weight = {REAL: 1.0, FAKE: 1.0}
-        logger.info("Training on %d images (%d fake), validating on %d; class weights %s",
-                    len(train_paths), sum(train_labels), len(val_paths), class_weight)
-        augment = build_augmentation(config.augment, config.image_size, config.seed)
-        train_data = build_dataset(train_paths, train_labels, config.image_size, batch_size,
-                                   shuffle=True, seed=config.seed, cache=config.cache, augment=augment)
-        val_data = build_dataset(val_paths, val_labels, config.image_size, batch_size, cache=config.cache)
-        return _shard_by_data(train_data), _shard_by_data(val_data), class_weight
+        if not config.base_model_file.is_file():
+            raise ModelError(f"{config.base_model_file}: base model not found; run the prepare_model stage first")
+        key = fingerprint(self.declared_config, self.mixed_precision, config.manifest_file, config.base_model_file)
+        return TrainingBackup(config.backup_dir, key, outputs=(config.history_file, config.checkpoint_file))
+
+    def _load_base_model(self) -> keras.Model:
+        return load_keras_model(self.config.base_model_file, what="base model", made_by="prepare_model")
 
     def _save_best_model(self, checkpoint: BestWeightsCheckpoint) -> None:
         """The base architecture with the best epoch's weights, without optimizer state."""
@@ -291,40 +315,23 @@ class Trainer:
 
         phases = []
         if config.head_epochs > 0:
-            phases.append(Phase("head", config.head_epochs, rate(config.head_learning_rate), self._train_head_only))
+            phases.append(Phase("head", config.head_epochs, rate(config.head_learning_rate), train_head_only))
         if config.fine_tune_epochs > 0 and config.fine_tune_layers != 0:
             phases.append(Phase("fine_tune", config.fine_tune_epochs, rate(config.fine_tune_learning_rate),
-                                self._train_top_layers))
+                                partial(train_top_layers, count=config.fine_tune_layers,
+                                        freeze_batch_norm=config.freeze_batch_norm)))
         return phases
 
-    @staticmethod
-    def _train_head_only(model: keras.Model) -> None:
-        model.get_layer(BACKBONE_NAME).trainable = False
-
-    def _train_top_layers(self, model: keras.Model) -> None:
-        backbone = model.get_layer(BACKBONE_NAME)
-        count = self.config.fine_tune_layers
-        backbone.trainable = True
-        if count != "all":
-            for layer in backbone.layers[:-count]:
-                layer.trainable = False
-        if self.config.freeze_batch_norm:
-            # Non-trainable BN runs in inference mode in Keras 3, keeping pretrained statistics.
-            for layer in backbone.layers:
-                if isinstance(layer, keras.layers.BatchNormalization):
-                    layer.trainable = False
-
-    def _fit_phase(self, model: keras.Model, phase: Phase, first_epoch: int, data: tuple,
-                   class_weight: dict[int, float], checkpoint: BestWeightsCheckpoint,
+    def _fit_phase(self, model: keras.Model, phase: Phase, first_epoch: int, data: TrainingData,
+                   backup: TrainingBackup, checkpoint: BestWeightsCheckpoint,
                    user_callbacks: Sequence[keras.callbacks.Callback]) -> tuple[bool, int]:
         """Run one phase's fit, resuming from its backup if one exists; returns (resumed, next epoch)."""
         config = self.config
-        phase_backup = self.backup_dir / phase.name
-        start = self._backup_epoch(phase_backup)
+        start = backup.interrupted_epoch(phase.name)
         resumed = start is not None
         start = first_epoch if start is None else start
         # Rows of epochs after the state being resumed were written by the killed run; they rerun now.
-        self._truncate_history(start)
+        truncate_history(config.history_file, start)
         last_epoch = first_epoch + phase.epochs
         phase.set_trainable(model)
         with self.strategy.scope():
@@ -348,14 +355,13 @@ class Trainer:
             keras.callbacks.EarlyStopping(monitor=MONITOR, mode="max",
                                           patience=config.early_stopping_patience),
             checkpoint,  # before the backup: a kill in between reruns the epoch, never loses a best
-            keras.callbacks.BackupAndRestore(str(phase_backup), double_checkpoint=True,
+            keras.callbacks.BackupAndRestore(str(backup.phase_dir(phase.name)), double_checkpoint=True,
                                              delete_checkpoint=False),
             *user_callbacks,
         ]
-        train_data, val_data = data
-        history = model.fit(train_data, validation_data=val_data, epochs=last_epoch,
+        history = model.fit(data.train, validation_data=data.val, epochs=last_epoch,
                             initial_epoch=first_epoch, shuffle=False,  # the dataset shuffles itself
-                            class_weight=class_weight if config.class_weights else None,
+                            class_weight=data.class_weight if config.class_weights else None,
                             callbacks=callbacks, verbose=1 if sys.stdout.isatty() else 2)
         # BackupAndRestore leaves the restored epoch on the model; the next fit must not inherit it.
         model._initial_epoch = None
@@ -363,81 +369,3 @@ class Trainer:
         next_epoch = start + epochs_done
         logger.info("Phase %s: ran %d epochs, next epoch %d", phase.name, epochs_done, next_epoch)
         return resumed, next_epoch
-
-    # Run state ----------------------------------------------------------------------------
-
-    def _fingerprint(self) -> str:
-        """Identifies what a backup is valid for: every setting, the manifest and the base model.
-
-        The declared settings, the same on every worker, plus whether float16 was resolved: the
-        optimizer state of a mixed-precision run does not fit a float32 one.
-        """
-        settings = json.dumps({**dataclasses.asdict(self.declared_config), "mixed": self.mixed_precision},
-                              sort_keys=True, default=str)
-        parts = [settings, sha256_file(self.config.manifest_file), sha256_file(self.config.base_model_file)]
-        return hashlib.sha256("\n".join(parts).encode()).hexdigest()
-
-    def _resume_or_start_fresh(self) -> bool:
-        """Keep a previous run's state if it was made with the same settings; else clear it.
-
-        Returns whether there is progress to resume.
-        """
-        if not self.config.base_model_file.is_file():
-            raise ModelError(f"{self.config.base_model_file}: base model not found; run the prepare_model "
-                             "stage first")
-        fingerprint = self._fingerprint()
-        run_file = self.backup_dir / "run.json"
-        if run_file.is_file():
-            if json.loads(run_file.read_text()).get("fingerprint") == fingerprint:
-                has_progress = any(path.is_dir() or path.name.endswith(".done.json")
-                                   for path in self.backup_dir.iterdir())
-                if has_progress:
-                    logger.info("Found the state of an interrupted run in %s; resuming it", self.backup_dir)
-                return has_progress
-            logger.warning("Discarding %s: it belongs to a run with other settings, data or base model",
-                           self.backup_dir)
-        self._start_fresh()
-        return False
-
-    def _start_fresh(self) -> None:
-        """Drop every trace of earlier progress and record what the new run's state is valid for."""
-        shutil.rmtree(self.backup_dir, ignore_errors=True)
-        self.config.history_file.unlink(missing_ok=True)
-        self.config.checkpoint_file.unlink(missing_ok=True)
-        write_json_atomic(self.backup_dir / "run.json", {"fingerprint": self._fingerprint()})
-
-    def _load_base_model(self) -> keras.Model:
-        try:
-            return keras.models.load_model(self.config.base_model_file, compile=False)
-        except (OSError, ValueError) as error:
-            raise ModelError(f"{self.config.base_model_file}: cannot load the base model: {error}") from None
-
-    def _phase_weights(self, phase: Phase) -> Path:
-        return self.backup_dir / f"{phase.name}.done.weights.h5"
-
-    @staticmethod
-    def _backup_epoch(phase_backup: Path) -> int | None:
-        metadata = phase_backup / KERAS_BACKUP_METADATA
-        if not metadata.is_file():
-            return None
-        return int(json.loads(metadata.read_text())["epoch"])
-
-    def _read_history(self) -> list[dict[str, str]]:
-        if not self.config.history_file.is_file():
-            return []
-        with open(self.config.history_file, newline="", encoding="utf-8") as handle:
-            return list(csv.DictReader(handle))
-
-    def _truncate_history(self, next_epoch: int) -> None:
-        """Drop history rows from next_epoch on, so a rerun epoch is not listed twice."""
-        rows = self._read_history()
-        kept = [row for row in rows if int(row["epoch"]) < next_epoch]
-        if len(kept) == len(rows):
-            return
-        with atomic_path(self.config.history_file) as tmp:
-            with open(tmp, "w", newline="", encoding="utf-8") as handle:
-                writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-                writer.writeheader()
-                writer.writerows(kept)
-        logger.info("History: dropped %d rows of epochs >= %d from the interrupted run",
-                    len(rows) - len(kept), next_epoch)
