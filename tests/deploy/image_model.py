@@ -221,7 +221,7 @@ _ALLOWED = frozenset({allowed!r})
 class _ServingImageOnly(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname, path=None, target=None):
         top = fullname.partition(".")[0]
-        if top in _ALLOWED or top in sys.stdlib_module_names or top.startswith("_cython"):
+        if top in _ALLOWED or top in sys.stdlib_module_names or top.startswith(("_cython", "_sysconfigdata")):
             return None
         raise ModuleNotFoundError(f"No module named {{top!r}} (not in requirements-serve.txt)", name=fullname)
 
@@ -242,5 +242,5 @@ def write_import_blocker(folder: Path) -> Path:
 def third_party(modules: list[str]) -> set[str]:
     """Top-level names among modules that are neither standard library nor interpreter plumbing."""
     tops = {name.partition(".")[0] for name in modules}
-    return {name for name in tops if name not in sys.stdlib_module_names and not name.startswith("_cython")
+    return {name for name in tops if name not in sys.stdlib_module_names and not name.startswith(("_cython", "_sysconfigdata"))
             and name not in INTERPRETER_PLUMBING}

@@ -194,3 +194,20 @@ def test_screenshot_of_a_missing_report_exits_2(capsys, tmp_path):
     code, _, err = run_cli(capsys, "screenshot", str(tmp_path / "index.html"), str(tmp_path / "report.png"))
     assert code == 2 and "no report to screenshot" in err
     assert not (tmp_path / "report.png").exists()
+
+
+def test_run_without_stage_names_runs_every_stage_in_order(capsys, monkeypatch):
+    from deepfake_detector.pipeline import runner
+    from deepfake_detector.pipeline.stages import STAGES
+
+    called = []
+    monkeypatch.setattr(runner, "run_stages", lambda stages, root=None: called.append([n for n, _ in stages]) or 0)
+    code, _, err = run_cli(capsys, "run")
+    assert code == 0, err
+    assert called == [list(STAGES)]
+
+
+def test_run_names_the_closest_stage_for_a_typo(capsys):
+    code, _, err = run_cli(capsys, "run", "evaluat")
+    assert code == 2
+    assert "unknown stage 'evaluat'" in err and "did you mean 'evaluate'" in err

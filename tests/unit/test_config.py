@@ -1,12 +1,16 @@
 """The configuration layer: every mistake fails at load time with the file, key, value and hint."""
+import dataclasses
 import shutil
+import typing
 from pathlib import Path
 
 import pytest
 import yaml
 
 from deepfake_detector.config import ConfigurationManager
+from deepfake_detector.config.params import DemoStyle
 from deepfake_detector.contracts.errors import ConfigError
+from deepfake_detector.contracts.export_layout import VARIANT_FILES
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -43,19 +47,88 @@ def test_shipped_config_builds_every_entity(repo_copy: Path) -> None:
 
 def test_reading_config_creates_no_directories(repo_copy: Path) -> None:
     before = sorted(p.name for p in repo_copy.iterdir())
-    manager = ConfigurationManager(root=repo_copy)
-    for getter in (manager.get_data_ingestion_config, manager.get_data_validation_config,
-                   manager.get_model_config, manager.get_training_config, manager.get_evaluation_config,
-                   manager.get_export_config, manager.get_serving_config, manager.get_robustness_config,
-                   manager.get_cross_dataset_config, manager.get_shortcut_audit_config, manager.get_report_config):
-        getter()
+    ConfigurationManager(root=repo_copy).all_entities()
     assert sorted(p.name for p in repo_copy.iterdir()) == before
+
+
+def test_all_entities_holds_what_every_getter_builds(repo_copy: Path) -> None:
+    manager = ConfigurationManager(root=repo_copy)
+    getters = [name for name in dir(manager) if name.startswith("get_") and name.endswith("_config")]
+    entities = list(manager.all_entities().values())
+    assert len(entities) == len(getters) == 12
+    assert all(getattr(manager, name)() in entities for name in getters)
+
+
+def test_every_path_in_config_yaml_reaches_an_entity(repo_copy: Path) -> None:
+    """A path no stage reads (the old artifacts_root) is a key to drop, not to keep."""
+    def paths_in(value) -> set[Path]:
+        if dataclasses.is_dataclass(value):
+            return set().union(*(paths_in(getattr(value, f.name)) for f in dataclasses.fields(value)))
+        return {value} if isinstance(value, Path) else set()
+
+    config = yaml.safe_load((repo_copy / "config" / "config.yaml").read_text())
+    written = {repo_copy / path for name, section in config.items() if isinstance(section, dict) and name != "tracking"
+               for path in section.values()}
+    read = set().union(*map(paths_in, ConfigurationManager(root=repo_copy).all_entities().values()))
+    assert written - read == set()
 
 
 def test_entities_are_frozen(repo_copy: Path) -> None:
     config = ConfigurationManager(root=repo_copy).get_training_config()
     with pytest.raises(AttributeError):
         config.batch_size = 1  # type: ignore[misc]
+
+
+def test_entities_check_nothing_so_code_can_replace_any_field(repo_copy: Path) -> None:
+    # The YAML was checked; components check what they take from code (an unknown demo style, say) themselves.
+    demo = ConfigurationManager(root=repo_copy).get_data_ingestion_config().demo
+    assert dataclasses.replace(demo, style="c", seed=-1).style == "c"
+
+
+def test_params_values_reach_their_entities(repo_copy: Path) -> None:
+    def edit(params):
+        params["serve"]["face_margin"] = 0.35
+        params["train"]["augment"]["contrast"] = 0.25
+        params["data"]["demo"]["images_per_class"] = 12
+
+    edit_params(repo_copy, edit)
+    manager = ConfigurationManager(root=repo_copy)
+    assert manager.get_serving_config().face_margin == 0.35
+    assert manager.get_training_config().augment.contrast == 0.25
+    assert manager.get_data_ingestion_config().demo.images_per_class == 12
+
+
+def test_params_as_written_keep_the_files_keys_and_values_for_records(repo_copy: Path) -> None:
+    manager = ConfigurationManager(root=repo_copy)
+    written = manager.params_as_written()
+    assert written["data"]["max_extracted_mb"] == 4096 and written["evaluate"]["shortcut_warn_auc"] == 0.8
+    written["data"]["source"] = "changed"
+    assert manager.params_as_written()["data"]["source"] == "demo"
+    assert "serve" not in manager.get_export_config().params  # serving settings never made the model
+
+
+def test_sizes_given_in_megabytes_reach_entities_in_bytes(repo_copy: Path) -> None:
+    edit_params(repo_copy, lambda p: p["serve"].update(max_request_mb=2))
+    manager = ConfigurationManager(root=repo_copy)
+    assert manager.get_serving_config().max_request_bytes == 2 * 1024 * 1024
+    assert manager.get_data_ingestion_config().max_extracted_bytes == 4096 * 1024 * 1024
+
+
+def test_every_problem_in_both_files_is_reported_at_once(repo_copy: Path) -> None:
+    def edit(params):
+        params["train"]["batch_size"] = 0
+        params["serve"]["num_threads"] = "many"
+
+    edit_params(repo_copy, edit)
+    path = repo_copy / "config" / "config.yaml"
+    config = yaml.safe_load(path.read_text())
+    del config["training"]["run_file"]
+    path.write_text(yaml.safe_dump(config))
+    assert load_error(repo_copy).splitlines() == [
+        "config.yaml: missing key 'training.run_file'",
+        "params.yaml: train.batch_size: expected an integer >= 1, got 0",
+        "params.yaml: serve.num_threads: expected an integer >= 1 (or null), got str 'many'",
+    ]
 
 
 def test_misspelt_key_is_reported_with_suggestion(repo_copy: Path) -> None:
@@ -160,11 +233,22 @@ def test_weights_path_is_resolved_against_the_repo_root(repo_copy: Path) -> None
         repo_copy / "weights/backbone.h5")
 
 
-def test_params_accept_exactly_the_variants_the_export_folder_defines() -> None:
-    from deepfake_detector.config.schema import EXPORT_VARIANTS
-    from deepfake_detector.contracts.export_layout import VARIANT_FILES
+@pytest.mark.parametrize("variant", list(VARIANT_FILES))
+def test_every_variant_of_the_export_folder_can_be_built(repo_copy: Path, variant: str) -> None:
+    edit_params(repo_copy, lambda p: p["export"].update(variants=[variant]))
+    assert ConfigurationManager(root=repo_copy).get_export_config().variants == (variant,)
 
-    assert EXPORT_VARIANTS == tuple(VARIANT_FILES)
+
+def test_unknown_export_variant_is_refused(repo_copy: Path) -> None:
+    edit_params(repo_copy, lambda p: p["export"].update(variants=["float32", "float8"]))
+    assert "params.yaml: export.variants: expected a non-empty list of distinct variants among keras" in load_error(
+        repo_copy)
+
+
+def test_demo_styles_are_the_ones_the_generator_draws() -> None:
+    from deepfake_detector.components.data.demo_data import DEMO_STYLES
+
+    assert typing.get_args(DemoStyle) == DEMO_STYLES
 
 
 def test_evaluation_entities_carry_the_trust_settings(repo_copy: Path) -> None:
@@ -205,3 +289,28 @@ def test_unknown_strategy_is_refused(repo_copy: Path) -> None:
 def test_mixed_precision_accepts_yaml_on_off(repo_copy: Path) -> None:
     edit_params(repo_copy, lambda p: p["train"].update(mixed_precision=False))
     assert ConfigurationManager(root=repo_copy).get_training_config().mixed_precision == "off"
+
+
+def test_bare_yaml_off_face_detector_reads_as_off(repo_copy: Path) -> None:
+    path = repo_copy / "params.yaml"
+    path.write_text(path.read_text().replace('face_detector: "off"', "face_detector: off"))
+    assert yaml.safe_load(path.read_text())["serve"]["face_detector"] is False
+    assert ConfigurationManager(root=repo_copy).get_serving_config().face_detector == "off"
+
+
+def test_jpeg_quality_range_must_not_be_reversed(repo_copy: Path) -> None:
+    edit_params(repo_copy, lambda p: p["train"]["augment"].update(jpeg_quality_min=90, jpeg_quality_max=60))
+    assert "params.yaml: train.augment: jpeg_quality_min (90) must not exceed jpeg_quality_max (60)" in load_error(
+        repo_copy)
+
+
+def test_nothing_to_train_is_refused(repo_copy: Path) -> None:
+    edit_params(repo_copy, lambda p: p["train"].update(head_epochs=0, fine_tune_layers=0))
+    assert "params.yaml: train: head_epochs and fine_tune_epochs" in load_error(repo_copy)
+
+
+def test_misspelt_robustness_perturbation_suggests_the_dotted_name(repo_copy: Path) -> None:
+    edit_params(repo_copy, lambda p: p["evaluate"]["robustness"].update(nosie=p["evaluate"]["robustness"].pop("noise")))
+    message = load_error(repo_copy)
+    assert "unknown key 'evaluate.robustness.nosie' (did you mean 'evaluate.robustness.noise'?)" in message
+    assert "missing key 'evaluate.robustness.noise'" in message

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 
 from deepfake_detector.pipeline.stages import STAGES
 
@@ -10,8 +11,19 @@ DESCRIPTION = ("Run pipeline stages in DAG order in this process, without DVC: a
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("stages", nargs="*", choices=list(STAGES), metavar="STAGE",
+    # A type check rather than `choices`: argparse checks an empty `nargs="*"` list against choices
+    # and refuses it, which would make "no stage named" (= all stages) an error.
+    parser.add_argument("stages", nargs="*", type=stage_name, metavar="STAGE",
                         help=f"stages to run, in the order given (default: all): {', '.join(STAGES)}")
+
+
+def stage_name(value: str) -> str:
+    """value when it names a stage; otherwise an argparse error listing the stages and the closest one."""
+    if value in STAGES:
+        return value
+    close = difflib.get_close_matches(value, list(STAGES), n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    raise argparse.ArgumentTypeError(f"unknown stage {value!r}{hint}; stages: {', '.join(STAGES)}")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,7 +4,6 @@ Stage modules only say what their stage does; they never repeat this boilerplate
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import sys
 import time
@@ -31,7 +30,7 @@ class StageContext:
     def params(self, *sections: str) -> dict[str, Any]:
         """params.yaml sections as plain values, {section: {key: value}}, for MLflow params and tags
         (every section when none is named)."""
-        values = dataclasses.asdict(self.config.params)
+        values = self.config.params_as_written()
         return {name: values[name] for name in sections or values}
 
 

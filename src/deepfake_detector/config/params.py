@@ -1,0 +1,375 @@
+"""params.yaml as typed models, one per section: the single definition of every knob.
+
+Validation, defaults, the descriptions editors show (params.schema.json is generated from these)
+and the frozen entities (config/entities.py subclasses these models) all come from here. To add a
+parameter, add a field here and its value to params.yaml; the stage's entity then carries it.
+
+Defaults are the shipped values, except where an entity built in code has always defaulted to
+"off" (evaluate.seed, .bootstrap, .calibrate). Every key must still be written in params.yaml:
+DVC tracks what a stage reads there.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import field
+from typing import Annotated, Any, Literal
+
+from annotated_types import Ge, Gt, Le, Lt, MinLen
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, model_validator, with_config
+from pydantic.dataclasses import dataclass
+from typing_extensions import Self, TypedDict
+
+from deepfake_detector.config.fields import (
+    MEGABYTE,
+    MODEL_CONFIG,
+    Expect,
+    Flag,
+    Fraction,
+    Integer,
+    Megabytes,
+    NotBoolean,
+    Number,
+    Problem,
+    Seed,
+    Text,
+    distinct,
+    yaml_words,
+)
+from deepfake_detector.contracts.export_layout import BACKENDS, TFLITE_VARIANTS, VARIANT_FILES
+
+ExportVariant = Literal[tuple(VARIANT_FILES)]  # type: ignore[valid-type]
+ServedVariant = Literal[TFLITE_VARIANTS]  # type: ignore[valid-type]
+Backend = Literal[BACKENDS]  # type: ignore[valid-type]
+DemoStyle = Literal["a", "b"]  # components/data/demo_data.py draws them (a test keeps the two in step)
+MOBILENET_WIDTHS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
+EXTRA_SET_NAME = r"^[A-Za-z0-9_.-]+$"
+
+
+def _check_jpeg_range(low: int, high: int) -> None:
+    if low > high:
+        raise Problem(f"jpeg_quality_min ({low}) must not exceed jpeg_quality_max ({high})")
+
+
+# ---- data -----------------------------------------------------------------------------------------
+
+Names = Annotated[tuple[Annotated[Text, StringConstraints(pattern=r"\S")], ...], MinLen(1),
+                  AfterValidator(lambda names: tuple(name.lower() for name in names)),
+                  Expect("a non-empty list of names")]
+
+
+@with_config(MODEL_CONFIG)
+class ClassNames(TypedDict):
+    """Folder or data.csv labels of each class, matched case-insensitively."""
+
+    fake: Annotated[Names, Field(description="labels of the fake class (fake = 1 = positive)")]
+    real: Annotated[Names, Field(description="labels of the real class")]
+
+
+def _disjoint(names: ClassNames) -> ClassNames:
+    shared = set(names["fake"]) & set(names["real"])
+    if shared:
+        raise Problem(f"{sorted(shared)} listed as both fake and real")
+    return names
+
+
+@dataclass(frozen=True, config=MODEL_CONFIG)
+class DemoParams:
+    """data.demo: the built-in synthetic face dataset, deterministic from its seed."""
+
+    seed: Annotated[Seed, Field(description="seed of every drawn image")] = 42
+    images_per_class: Annotated[Integer, Ge(2), Field(description="images drawn of each class")] = 400
+    image_size: Annotated[Integer, Ge(32), Le(2048), Field(description="side of each image, in pixels")] = 300
+    fingerprint_strength: Annotated[Number, Ge(0), Le(1), Field(
+        description="fake class: stride-2 up-sampling checkerboard, gain 1 ± strength")] = 0.06
+    sensor_noise: Annotated[Number, Ge(0), Le(1), Field(
+        description="real class: camera noise std at full white (0..1), 0.6-1.4x per image")] = 0.02
+    jpeg_quality_min: Annotated[Integer, Ge(1), Le(100), Field(description="lowest JPEG quality an image is saved at")
+                                ] = 75
+    jpeg_quality_max: Annotated[Integer, Ge(1), Le(100), Field(description="highest JPEG quality")] = 95
+    style: Annotated[DemoStyle, Field(
+        description="a: checkerboard fakes, studio scenes; b: another fingerprint family and scenes")] = "a"
+
+    @model_validator(mode="after")
+    def _jpeg_range(self) -> Self:
+        _check_jpeg_range(self.jpeg_quality_min, self.jpeg_quality_max)
+        return self
+
+
+SplitShare = Annotated[Number, Gt(0.0), Le(1.0)]
+
+
+@dataclass(frozen=True, config=MODEL_CONFIG)
+class SplitParams:
+    """data.split: the share of groups in each split (near-duplicates never straddle two)."""
+
+    train: Annotated[SplitShare, Field(description="share of groups the model learns from")] = 0.7
+    val: Annotated[SplitShare, Field(description="share that picks the threshold, temperature and best epoch")
+                   ] = 0.15
+    test: Annotated[SplitShare, Field(description="share held out for the reported metrics")] = 0.15
+
+    @model_validator(mode="after")
+    def _sums_to_one(self) -> Self:
+        total = self.train + self.val + self.test
+        if abs(total - 1.0) > 1e-6:
+            raise Problem(f"train + val + test must be 1.0, got {total:g}")
+        return self
+
+
+@dataclass(frozen=True, config=MODEL_CONFIG)
+class DataParams:
+    """data: where the images come from, how they are checked, and how they are split."""
+
+    source: Annotated[Text, Field(description=(
+        "demo | a folder | a .zip/.tar/.tar.gz | file://... | http(s)://... | kaggle:<owner>/<dataset>"))] = "demo"
+    sha256: Annotated[Annotated[Text, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$"), AfterValidator(str.lower)]
+                      | None, Expect("a 64-character hex SHA-256 (or null)"),
+                      Field(description="optional checksum of a downloaded or local archive")] = None
+    class_names: Annotated[ClassNames, AfterValidator(_disjoint), Field(
+        description="folder or data.csv label -> class; fake = 1 = positive")] = field(
+        default_factory=lambda: {"fake": ("fake",), "real": ("real",)})
+    max_archive_members: Annotated[Integer, Ge(1), Field(
+        description="refuse archives with more members than this")] = 100_000
+    max_extracted_bytes: Annotated[Megabytes, Field(
+        alias="max_extracted_mb", description="refuse archives that unpack to more than this, in MB")] = 4096 * MEGABYTE
+    download_timeout_s: Annotated[Number, Gt(0), Field(description="network timeout of URL downloads")] = 60
+    demo: DemoParams = field(default_factory=DemoParams)
+    min_image_size: Annotated[Integer, Ge(1), Field(description="smaller images are quarantined")] = 64
+    max_bad_fraction: Annotated[Fraction, Field(description="fail validation above this share of bad files")] = 0.05
+    near_duplicate_hamming: Annotated[Integer, Ge(0), Le(64), Field(
+        description="perceptual-hash distance that makes two images one group")] = 4
+    split: SplitParams = field(default_factory=SplitParams)
+    seed: Annotated[Seed, Field(description="seed of the split")] = 42
+
+
+# ---- model and train ------------------------------------------------------------------------------
+
+@dataclass(frozen=True, config=MODEL_CONFIG)
+class ModelParams:
+    """model: the MobileNetV2 classifier the prepare_model stage builds."""
+
+    alpha: Annotated[Literal[MOBILENET_WIDTHS], NotBoolean,  # type: ignore[valid-type]
+                     Expect(f"one of {', '.join(map(str, MOBILENET_WIDTHS))} (MobileNetV2 widths)"),
+                     Field(description="MobileNetV2 width multiplier")] = 1.0
+    image_size: Annotated[Integer, Ge(32), Le(1024), Field(description="input side in pixels")] = 224
+    weights: Annotated[Text, Field(description=(
+        "imagenet | none | path to MobileNetV2 no-top (backbone) weights, .h5 or .weights.h5"))] = "none"
+    dropout: Annotated[Number, Ge(0.0), Lt(1.0), Field(description="dropout before the output unit")] = 0.2
+    batch_norm_momentum: Annotated[Number, Gt(0.0), Lt(1.0), Field(
+        description="Keras' 0.99 keeps from-scratch inference constant for long")] = 0.9
+    freeze_batch_norm: Annotated[Flag | Literal["auto"], Expect("true, false or 'auto'"), Field(
+        description="auto = frozen with pretrained weights, trained from scratch")] = "auto"
+    seed: Annotated[Seed, Field(description="seed of the initial weights")] = 42
+
+
+@dataclass(frozen=True, config=MODEL_CONFIG)
+class AugmentParams:
+    """train.augment: photometric and forensic augmentation, applied while training only."""
+
+    enabled: Annotated[Flag, Field(description="false turns all of it off")] = True
+    flip: Annotated[Flag, Field(description="horizontal flips")] = True
+    # Rotation and zoom resample every pixel, which smears the up-sampling traces the detector
+    # looks for; they are off by default and available for content-level robustness.
+    rotation: Annotated[Fraction, Field(description="fraction of a full turn")] = 0.0
+    zoom: Annotated[Fraction, Field(description="largest zoom in or out, as a fraction of the side")] = 0.0
+    contrast: Annotated[Fraction, Field(description="largest contrast change, as a fraction")] = 0.1
+    brightness: Annotated[Fraction, Field(description="largest brightness change, as a fraction of full scale")
+                          ] = 0.05
+    jpeg_probability: Annotated[Fraction, Field(description="share of images re-compressed as JPEG")] = 0.3
+    jpeg_quality_min: Annotated[Integer, Ge(1), Le(100), Field(description="lowest re-compression quality")] = 70
+    jpeg_quality_max: Annotated[Integer, Ge(1), Le(100), Field(description="highest re-compression quality")] = 100
+    blur_probability: Annotated[Fraction, Field(description="share of images blurred")] = 0.1
+    rescale_probability: Annotated[Fraction, Field(description="share of images scaled down then up")] = 0.1
+    rescale_min_factor: Annotated[Number, Gt(0.0), Le(1.0), Field(description="smallest down-scale factor")] = 0.6
+
+    @model_validator(mode="after")
+    def _jpeg_range(self) -> Self:
+        _check_jpeg_range(self.jpeg_quality_min, self.jpeg_quality_max)
+        return self
+
+
+@dataclass(frozen=True, config=MODEL_CONFIG)
+class TrainParams:
+    """train: two phases (head, then fine-tuning), callbacks, and scale-out across devices."""
+
+    batch_size: Annotated[Integer, Ge(1), Field(
+        description="images per step, per replica; the global batch is batch_size x replicas")] = 16
+    head_epochs: Annotated[Integer, Ge(0), Field(
+        description="phase one: backbone frozen (useful with pretrained weights)")] = 0
+    head_learning_rate: Annotated[Number, Gt(0), Field(description="learning rate of phase one")] = 0.001
+    fine_tune_epochs: Annotated[Integer, Ge(0), Field(description="phase two: top fine_tune_layers unfrozen")] = 4
+    fine_tune_layers: Annotated[Annotated[Integer, Ge(0)] | Literal["all"], Expect("a layer count >= 0 or 'all'"),
+                                Field(description="a count of top backbone layers, all, or 0 to skip phase two")
+                                ] = "all"
+    fine_tune_learning_rate: Annotated[Number, Gt(0), Field(description="learning rate of phase two")] = 0.001
+    early_stopping_patience: Annotated[Integer, Ge(0), Field(description="epochs without a better val AUC")] = 4
+    reduce_lr_patience: Annotated[Integer, Ge(0), Field(
+        description="epochs without a better val AUC before the learning rate drops")] = 2
+    reduce_lr_factor: Annotated[Number, Gt(0.0), Lt(1.0), Field(description="what the learning rate is multiplied by")
+                                ] = 0.5
+    class_weights: Annotated[Flag, Field(description="balance the loss by class counts")] = True
+    cache: Annotated[Flag, Field(description="keep decoded images in memory")] = True
+    seed: Annotated[Seed, Field(description="shuffling and augmentation seed")] = 42
+    strategy: Annotated[Literal["auto", "mirrored", "multi_worker", "one_device"], Field(description=(
+        "auto (all local GPUs when several, else one device), mirrored, multi_worker (TF_CONFIG), one_device"))
+                        ] = "auto"
+    learning_rate_scaling: Annotated[Literal["linear", "none"], Field(
+        description="linear: learning rates x replicas (Goyal et al. 2017); none: as written")] = "linear"
+    mixed_precision: Annotated[Literal["auto", "on", "off"],
+                               yaml_words({True: "on", False: "off"}, Literal["auto", "on", "off"] | bool),
+                               Expect("'auto', 'on' or 'off'"),
+                               Field(description="auto: float16 compute on GPUs with compute capability >= 7.0")
+                               ] = "auto"
+    augment: AugmentParams = field(default_factory=AugmentParams)
+
+    @model_validator(mode="after")
+    def _trains_something(self) -> Self:
+        if self.head_epochs + (self.fine_tune_epochs if self.fine_tune_layers != 0 else 0) == 0:
+            raise Problem("head_epochs and fine_tune_epochs (with fine_tune_layers > 0) are both zero, "
+                          "so nothing would be trained")
+        return self
+
+
+# ---- evaluate ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, config=MODEL_CONFIG)
+class ExtraSetParams:
+    """One entry of evaluate.extra_sets: another dataset, scored with the trained model."""
+
+    name: Annotated[Text, StringConstraints(pattern=EXTRA_SET_NAME), Field(description="its folder name")]
+    source: Annotated[Text, StringConstraints(pattern=r"\S"), Field(
+        description="anything data.source takes, or demo:<style>")]
+
+
+def _check_extra_sets(value: Any) -> Any:
+    """The entries' shape, with the messages a user can act on (index, name), before pydantic reads them."""
+    if not isinstance(value, list | tuple):
+        raise Problem(f"expected a list of {{name, source}} mappings, got {value!r}")
+    names = []
+    for index, entry in enumerate(value):
+        if not isinstance(entry, dict) or set(entry) != {"name", "source"}:
+            raise Problem(f"entry {index}: expected a mapping with exactly 'name' and 'source', got {entry!r}")
+        name, source = entry["name"], entry["source"]
+        if not isinstance(name, str) or not re.match(EXTRA_SET_NAME, name):
+            raise Problem(f"entry {index}: name must be letters, digits, '.', '_' or '-', got {name!r}")
+        if not isinstance(source, str) or not source.strip():
+            raise Problem(f"entry {index} ({name}): source must be a non-empty string, got {source!r}")
+        names.append(name)
+    duplicated = sorted({name for name in names if names.count(name) > 1})
+    if duplicated:
+        raise Problem(f"names listed twice: {duplicated}")
+    return value
+
+
+def severities(low: float, high: float, *, open_low: bool = False) -> Any:
+    """A list of distinct perturbation severities within bounds (empty skips that perturbation)."""
+    bound = Gt(low) if open_low else Ge(low)
+    return Annotated[distinct(Annotated[Number, bound, Le(high)]),
+                     Expect(f"a list of distinct numbers in {'(' if open_low else '['}{low}, {high}]")]
+
+
+@with_config(MODEL_CONFIG)
+class Severities(TypedDict):
+    """evaluate.robustness: the test split re-scored under each perturbation, mild to harsh."""
+
+    jpeg: Annotated[severities(1, 100), Field(description="re-compression quality")]
+    rescale: Annotated[severities(0, 1, open_low=True), Field(description="down-scale factor, then back up")]
+    blur: Annotated[severities(0, 20, open_low=True), Field(description="Gaussian sigma, pixels")]
+    noise: Annotated[severities(0, 255, open_low=True), Field(description="Gaussian noise std, 0-255")]
+    crop: Annotated[severities(0, 1, open_low=True), Field(
+        description="center crop keeping this fraction of each side, resized back")]
+    brightness_contrast: Annotated[severities(0, 0.9, open_low=True), Field(
+        description="brightness + amount, contrast x (1 - amount)")]
+
+
+@dataclass(frozen=True, config=MODEL_CONFIG)
+class EvaluateParams:
+    """evaluate: the test metrics, and the trust checks around them (robustness, other sets, shortcuts)."""
+
+    threshold: Annotated[Annotated[Number, Gt(0), Lt(1)] | Literal["eer", "youden"],
+                         Expect("a number in (0, 1), 'eer' or 'youden'"),
+                         Field(description="a number in (0, 1), eer or youden; chosen on validation")] = "eer"
+    batch_size: Annotated[Integer, Ge(1), Field(description="images per scoring step")] = 64
+    calibration_bins: Annotated[Integer, Ge(2), Le(100), Field(description="bins of the calibration curve and ECE")
+                                ] = 10
+    seed: Annotated[Seed, Field(description="bootstrap resamples, robustness noise, shortcut-audit folds")] = 0
+    bootstrap: Annotated[Integer, Ge(0), Field(
+        description="stratified resamples for 95 % intervals on test metrics; 0 = none")] = 0
+    calibrate: Annotated[Flag, Field(
+        description="temperature scaling fitted on val; serving returns calibrated P(fake)")] = False
+    extra_sets: Annotated[tuple[ExtraSetParams, ...], BeforeValidator(_check_extra_sets), Field(
+        description="other datasets scored with the trained model: anything data.source takes, or demo:<style>")
+                          ] = (ExtraSetParams(name="demo-style-b", source="demo:b"),)
+    warn_auc: Annotated[Number, Ge(0.5), Le(1), Field(
+        alias="shortcut_warn_auc",
+        description="warn when one accidental cue alone separates the classes this well")] = 0.8
+    severities: Annotated[Severities, Field(
+        alias="robustness", description="test split re-scored under each perturbation and severity")] = field(
+        default_factory=lambda: {"jpeg": (90, 70, 50, 30), "rescale": (0.75, 0.5, 0.25), "blur": (0.5, 1.0, 2.0),
+                                 "noise": (2, 5, 10), "crop": (0.9, 0.75, 0.5),
+                                 "brightness_contrast": (0.1, 0.2, 0.3)})
+
+
+# ---- export and serve -------------------------------------------------------------------------------
+
+@dataclass(frozen=True, config=MODEL_CONFIG)
+class ExportParams:
+    """export: which model files to build, and the parity gates each must pass."""
+
+    variants: Annotated[distinct(ExportVariant), MinLen(1),
+                        Expect(f"a non-empty list of distinct variants among {', '.join(VARIANT_FILES)}"),
+                        Field(description=(
+                            "keras (model.keras), float32 (model.tflite), float16 (model_fp16.tflite), int8_dynamic "
+                            "(model_int8.tflite: int8 weights, float activations), int8_full (model_int8_full.tflite: "
+                            "int8 weights and activations, calibrated on train images)"))] = tuple(VARIANT_FILES)
+    calibration_images: Annotated[Integer, Ge(1), Field(
+        description="train images that calibrate int8_full's activation ranges")] = 200
+    max_float32_diff: Annotated[Number, Gt(0), Field(
+        description="the stage fails if float32 TFLite differs from Keras by more")] = 1.0e-4
+    max_auc_drop: Annotated[Fraction, Field(
+        description="... or if a quantized export loses more test ROC AUC than this")] = 0.005
+
+
+@dataclass(frozen=True, config=MODEL_CONFIG)
+class ServeParams:
+    """serve: what the server loads and the limits it enforces. No stage reads these: no retraining."""
+
+    backend: Annotated[Backend, Field(
+        description="auto (tflite when the export matches model.h5, else keras), tflite or keras")] = "auto"
+    variant: Annotated[ServedVariant, Field(
+        description="which export the tflite backend loads (see export.variants)")] = "float32"
+    num_threads: Annotated[Annotated[Integer, Ge(1)] | None, Field(
+        description="interpreter threads per worker thread; null = all cores")] = None
+    threshold: Annotated[Annotated[Number, Gt(0), Lt(1)] | None, Field(
+        description="null = the threshold the evaluate stage chose on validation")] = None
+    face_detector: Annotated[Literal["off", "haar"],
+                             yaml_words({False: "off"}, Literal["off", "haar"] | Literal[False]),
+                             Expect("'off' or 'haar'"),
+                             Field(description="off or haar (OpenCV's frontal-face cascade, shipped in its wheel)")
+                             ] = "off"
+    face_policy: Annotated[Literal["largest", "all"], Field(
+        description="largest: score the largest face; all: score every face found")] = "largest"
+    face_min_size: Annotated[Integer, Ge(8), Field(
+        description="smallest face side, in pixels, the detector looks for")] = 48
+    face_margin: Annotated[Number, Ge(0), Le(1), Field(
+        description="context kept around a face box, as a fraction of its side")] = 0.2
+    max_request_bytes: Annotated[Megabytes, Field(
+        alias="max_request_mb", description="whole request body, in MB")] = 16 * MEGABYTE
+    max_image_pixels: Annotated[Integer, Ge(1), Field(
+        description="width x height, checked from the header before decoding")] = 40_000_000
+    max_images_per_request: Annotated[Integer, Ge(1), Field(description="files one request may score")] = 8
+    cors_origins: Annotated[tuple[Text, ...], Expect("a list of origins such as 'https://example.org'"), Field(
+        description="origins allowed to call the API from a browser; [] = none")] = ()
+    training_enabled: Annotated[Flag, Field(
+        description="POST /api/v1/train (token in DEEPFAKE_DETECTOR_TRAIN_TOKEN)")] = False
+
+
+@dataclass(frozen=True, config=MODEL_CONFIG)
+class Params:
+    """params.yaml: hyper-parameters grouped by component. DVC reruns a stage when a key it names changes."""
+
+    data: DataParams
+    model: ModelParams
+    train: TrainParams
+    evaluate: EvaluateParams
+    export: ExportParams
+    serve: ServeParams
