@@ -25,7 +25,6 @@ $(VENV)/.installed: requirements.txt setup.py
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
-	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
 # The browser test drives Debian's Chromium; as root this installs it, otherwise it says how.

@@ -13,6 +13,6 @@ setup(
     packages=find_packages(where="src"),
     # Non-Python files a package reads at run time, so they install with it.
     package_data={"deepfake_detector.components.evaluation": ["templates/*.html.j2"]},
-    python_requires=">=3.10",
+    python_requires=">=3.11",
     entry_points={"console_scripts": ["deepfake-detector=deepfake_detector.cli:main"]},
 )

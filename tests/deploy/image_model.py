@@ -183,7 +183,7 @@ def pinned(path: Path) -> dict[str, str]:
     pins = {}
     for line in path.read_text(encoding="utf-8").splitlines():
         line = line.split("#", 1)[0].strip()
-        if line:
+        if line and not line.startswith("-"):  # options such as `-e .` pin nothing
             requirement = Requirement(line)
             pins[normalize(requirement.name)] = str(requirement.specifier).removeprefix("==")
     return pins
@@ -242,5 +242,5 @@ def write_import_blocker(folder: Path) -> Path:
 def third_party(modules: list[str]) -> set[str]:
     """Top-level names among modules that are neither standard library nor interpreter plumbing."""
     tops = {name.partition(".")[0] for name in modules}
-    return {name for name in tops if name not in sys.stdlib_module_names and not name.startswith(("_cython", "_sysconfigdata"))
-            and name not in INTERPRETER_PLUMBING}
+    return {name for name in tops if name not in sys.stdlib_module_names
+            and not name.startswith(("_cython", "_sysconfigdata")) and name not in INTERPRETER_PLUMBING}

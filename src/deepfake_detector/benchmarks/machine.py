@@ -123,6 +123,6 @@ def machine_info(root: Path) -> dict:
         "flags": {flag: flag in cpu["flags"] for flag in FLAGS_OF_INTEREST},
         "platform": platform.platform(),
         "versions": library_versions(),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "git_commit": git_commit(root),
     }

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import field
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from annotated_types import Ge, Gt, Le, Lt, MinLen
 from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, model_validator, with_config
 from pydantic.dataclasses import dataclass
-from typing_extensions import Self, TypedDict
+from typing_extensions import TypedDict
 
 from deepfake_detector.config.fields import (
     MEGABYTE,

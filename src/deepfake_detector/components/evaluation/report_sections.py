@@ -13,7 +13,7 @@ import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +115,7 @@ def report_context(inputs: ReportInputs) -> dict[str, Any]:
     return {
         "title": inputs.title,
         "sections": SECTIONS,
-        "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         "commit": _commit_text(inputs.provenance),
         "parameters": _count(scores.get("total_parameters")),
         "summary": _summary(scores, threshold, inputs.shortcut_audit),
