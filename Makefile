@@ -14,7 +14,7 @@ export SE_OFFLINE := true
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup setup-browser run serve test lint bench clean help
+.PHONY: setup setup-browser run serve test lint bench results clean help
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -47,6 +47,9 @@ serve: setup  ## Serve the web page and JSON API with gunicorn (http://localhost
 bench: setup  ## Speed and memory benchmarks on the exported model (bench/results.*, docs/benchmarks.md tables)
 	$(BIN)/dvc repro export
 	$(BIN)/deepfake-detector bench --out bench --update-readme docs/benchmarks.md
+
+results: setup  ## Write README's results tables from the outputs dvc.lock records (after make run)
+	$(BIN)/deepfake-detector results
 
 test: setup  ## Run the test suite
 	$(PY) -m pytest

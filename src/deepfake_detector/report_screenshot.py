@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from deepfake_detector.contracts.errors import DeepfakeDetectorError
+from deepfake_detector.utils.commands import run_module_command
 from deepfake_detector.utils.files import atomic_path
 
 logger = logging.getLogger(__name__)
@@ -121,9 +122,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m deepfake_detector.report_screenshot", description=DESCRIPTION)
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+    return run_module_command("python -m deepfake_detector.report_screenshot", DESCRIPTION, add_arguments, run,
+                              argv, root_help=None)
 
 
 if __name__ == "__main__":

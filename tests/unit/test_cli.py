@@ -23,6 +23,7 @@ OPTIONS = {
     "bench": ["--out", "--model-file", "--export-dir", "--quick", "--skip-training", "--update-readme", "--root"],
     "fetch-model": ["--name", "--alias", "--out", "--tracking-uri", "--check", "--root"],
     "screenshot": ["HTML_FILE", "PNG_FILE", "--width"],
+    "results": ["--readme", "--check", "--root"],
 }
 
 

@@ -7,6 +7,8 @@ import logging
 import sys
 from pathlib import Path
 
+from deepfake_detector.utils.commands import run_module_command
+
 logger = logging.getLogger(__name__)
 
 EXIT_CANNOT_RUN = 2
@@ -85,10 +87,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m deepfake_detector.benchmarks", description=DESCRIPTION)
-    parser.add_argument("--root", type=Path, default=Path("."), help="repository root (default: .)")
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+    return run_module_command("python -m deepfake_detector.benchmarks", DESCRIPTION, add_arguments, run, argv,
+                              root_help="repository root (default: .)")
 
 
 if __name__ == "__main__":

@@ -1,16 +1,14 @@
-"""Turns the results dict into results.json, results.md and the README's benchmark section."""
+"""Turns the results dict into results.json, results.md and the benchmark page (docs/benchmarks.md)."""
 from __future__ import annotations
 
-import os
-import stat
 from pathlib import Path
 
 from deepfake_detector.benchmarks.errors import MissingMarkersError
 from deepfake_detector.benchmarks.latency import batch_throughput
 from deepfake_detector.utils.files import write_json_atomic, write_text_atomic
+from deepfake_detector.utils.markdown_markers import MarkerError, Markers, find_block, write_blocks
 
-START_MARKER = "<!-- bench:start -->"
-END_MARKER = "<!-- bench:end -->"
+BENCH_MARKERS = Markers.named("bench")
 MISSING = "–"
 FEED_LABELS = {"files": "JPEG files (trainer's tf.data)", "memory": "in memory",
                "memory_augmented": "in memory + augmentation"}
@@ -179,29 +177,19 @@ def write_results(results: dict, out_dir: Path) -> tuple[Path, Path]:
     return json_file, markdown_file
 
 
-def find_markers(readme: Path) -> tuple[list[str], int, int]:
-    """The README's lines and the indices of the start and end marker lines; raises if they are not
-    there exactly once each and in order (checked before measuring, so a bad README fails fast)."""
+def find_markers(readme: Path) -> None:
+    """Raise unless the page has the bench markers exactly once each and in order (checked before
+    measuring, so a bad page fails fast)."""
     readme = Path(readme)
     if not readme.is_file():
         raise MissingMarkersError(f"{readme}: file not found")
-    lines = readme.read_text(encoding="utf-8").splitlines(keepends=True)
-    stripped = [line.strip() for line in lines]
-    if stripped.count(START_MARKER) != 1 or stripped.count(END_MARKER) != 1:
-        raise MissingMarkersError(f"{readme}: needs exactly one line '{START_MARKER}' and one line '{END_MARKER}' "
-                                  "around the benchmark section")
-    start, end = stripped.index(START_MARKER), stripped.index(END_MARKER)
-    if end < start:
-        raise MissingMarkersError(f"{readme}: '{END_MARKER}' comes before '{START_MARKER}'")
-    return lines, start, end
+    try:
+        find_block(readme.read_text(encoding="utf-8").splitlines(), BENCH_MARKERS, readme)
+    except MarkerError as error:
+        raise MissingMarkersError(str(error)) from None
 
 
 def update_readme(readme: Path, tables: str) -> Path:
     """Replace what lies between the bench markers, keeping the marker lines and everything else."""
-    readme = Path(readme)
-    lines, start, end = find_markers(readme)
-    body = "\n" + tables.rstrip("\n") + "\n\n"
-    mode = readme.stat().st_mode
-    write_text_atomic(readme, "".join(lines[:start + 1]) + body + "".join(lines[end:]))
-    os.chmod(readme, stat.S_IMODE(mode))  # the atomic write's temporary file is private (0600)
-    return readme
+    find_markers(readme)
+    return write_blocks(Path(readme), {BENCH_MARKERS: tables})

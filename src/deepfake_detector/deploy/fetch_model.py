@@ -27,6 +27,7 @@ from deepfake_detector.contracts.errors import DeepfakeDetectorError, ModelError
 from deepfake_detector.contracts.export_layout import MODEL_CARD_NAME
 from deepfake_detector.contracts.model_card import read_model_card
 from deepfake_detector.logging_config import configure_logging
+from deepfake_detector.utils.commands import run_module_command
 from deepfake_detector.utils.files import atomic_directory
 
 logger = logging.getLogger(__name__)
@@ -178,11 +179,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m deepfake_detector.deploy.fetch_model", description=DESCRIPTION)
-    parser.add_argument("--root", type=Path, default=Path("."),
-                        help="project checkout whose config/config.yaml gives the defaults (default: .)")
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+    return run_module_command("python -m deepfake_detector.deploy.fetch_model", DESCRIPTION, add_arguments, run, argv,
+                              root_help="project checkout whose config/config.yaml gives the defaults (default: .)")
 
 
 if __name__ == "__main__":

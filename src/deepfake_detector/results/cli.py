@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from deepfake_detector.utils.commands import run_module_command
+
 EXIT_DIFFERS = 1
 EXIT_CANNOT_RUN = 2
 README = Path("README.md")
@@ -55,11 +57,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m deepfake_detector.results", description=DESCRIPTION)
-    parser.add_argument("--root", type=Path, default=Path("."),
-                        help="repository root holding config/config.yaml, params.yaml and dvc.lock (default: .)")
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+    return run_module_command("python -m deepfake_detector.results", DESCRIPTION, add_arguments, run, argv,
+                              root_help="repository root holding config/config.yaml, params.yaml and dvc.lock "
+                              "(default: .)")
 
 
 if __name__ == "__main__":
