@@ -300,6 +300,14 @@
     info.dataset.loaded = "true";
     info.textContent = `Model ${body.model_version} (${body.backend} ${body.variant || ""}) is now loaded; ` +
       "reload the page for its details.";
+    if (body.notice && !$("demo-notice")) {
+      const notice = document.createElement("div");
+      notice.className = "banner";
+      notice.id = "demo-notice";
+      notice.setAttribute("role", "note");
+      notice.textContent = body.notice;
+      banner.after(notice);
+    }
   }
 
   fileInput.addEventListener("change", () => {

@@ -14,6 +14,8 @@ from PIL import Image
 REPO_ROOT = Path(__file__).resolve().parents[1]
 IMAGE_SIZE = 48
 THRESHOLD = 0.5
+# What the export stage records for a model trained on the demo set, as the model card's dataset block.
+DEMO_DATASET = {"source": "demo", "manifest_sha256": "abc", "images_per_split": {"test": 20, "train": 100, "val": 20}}
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ def build_tiny_model(folder: Path) -> TinyModel:
     card = {"source": {"file": "model.h5", "sha256": sha256_file(model_file)},
             "output": {"threshold": THRESHOLD, "temperature": 1.0},
             "exports": {"float32": {"file": "model.tflite", "sha256": sha256_file(export_dir / "model.tflite")}},
-            "dataset": {"manifest_sha256": "abc"}, "test_metrics": {}}
+            "dataset": DEMO_DATASET, "test_metrics": {}}
     (export_dir / "model_card.json").write_text(json.dumps(card))
     return TinyModel(model_file, export_dir)
 

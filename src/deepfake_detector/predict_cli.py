@@ -85,11 +85,10 @@ def run(args: argparse.Namespace) -> int:
     except (ModelError, ConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         if isinstance(error, ModelError):
-            print("No trained model to score with: run `make run` to train and export one, or point "
-                  "DEEPFAKE_DETECTOR_MODEL / DEEPFAKE_DETECTOR_EXPORT_DIR at one.", file=sys.stderr)
+            print("No usable model to score with: fix what the line above names (`make run` trains and exports "
+                  "one), or point DEEPFAKE_DETECTOR_MODEL / DEEPFAKE_DETECTOR_EXPORT_DIR at another.", file=sys.stderr)
         return EXIT_USAGE
-    print(f"model {service.model_version} ({service.backend} {service.variant}), "
-          f"fake at P(fake) >= {service.threshold:.4f}", file=sys.stderr)
+    _print_model(service)
 
     report = Report(failures=[{"path": str(path), "error": f"{path}: no such file or folder"}
                               for path in inputs.missing])
@@ -212,6 +211,16 @@ def _table(results: Sequence[ImageAnalysis]) -> str:
         cells += [cell.rjust(width) for cell, width in zip(row[2:], widths[2:], strict=True)]
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines) + "\n"
+
+
+def _print_model(service: DetectionService, stream: TextIO | None = None) -> None:
+    """Which model scores, how it decides, what it was trained on, and the demo-data notice if it applies."""
+    stream = stream or sys.stderr
+    print(f"model {service.model_version} ({service.backend} {service.variant}), "
+          f"fake at P(fake) >= {service.threshold:.4f}", file=stream)
+    print(f"trained on: {service.training_data.describe()}", file=stream)
+    if service.training_data.notice:
+        print(f"notice: {service.training_data.notice}", file=stream)
 
 
 def _print_summary(report: Report, output: Path | None, stream: TextIO | None = None) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -26,33 +25,30 @@ from tests.deploy.image_model import (
     single,
     write_import_blocker,
 )
+from tests.servers import start_server
 from tests.tiny_served_model import tiny_model_for_session
 
 pytestmark = pytest.mark.slow
 
 START_TIMEOUT_S = 60
+# Without keep-alive: gunicorn 26's gthread worker holds an idle keep-alive connection open through the whole
+# graceful_timeout when told to stop, which would only slow the teardown down.
+NO_KEEP_ALIVE = {"Connection": "close"}
 
 
 def get(url: str) -> requests.Response:
-    """GET without keep-alive: gunicorn 26's gthread worker holds an idle keep-alive connection open through
-    the whole graceful_timeout (30 s) when told to stop, which would only slow the teardown down."""
-    return requests.get(url, headers={"Connection": "close"}, timeout=5)
+    return requests.get(url, headers=NO_KEEP_ALIVE, timeout=5)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def container_environment(export_dir: Path, port: int, scratch: Path) -> dict[str, str]:
+def container_environment(export_dir: Path, scratch: Path) -> dict[str, str]:
     """The Dockerfile's ENV as the container sees it, mapped onto this machine; the model folder plays the
-    part of the volume mounted on /app/artifacts/export, and the .h5 is absent as in the image."""
+    part of the volume mounted on /app/artifacts/export, and the .h5 is absent as in the image. PORT is 0:
+    the server takes a port no other process holds and says which (the container's is fixed)."""
     mapping = {"/app": REPO_ROOT, "/opt/venv": Path(sys.prefix)}
     environment = local_environment(image_env(), os.environ.get("PATH", os.defpath), mapping)
     blocker = write_import_blocker(scratch / "blocker")
     environment.update({
-        "HOME": str(scratch), "PORT": str(port), "DEEPFAKE_DETECTOR_EXPORT_DIR": str(export_dir),
+        "HOME": str(scratch), "PORT": "0", "DEEPFAKE_DETECTOR_EXPORT_DIR": str(export_dir),
         "DEEPFAKE_DETECTOR_MODEL": str(scratch / "absent" / "model.h5"),
         "PYTHONPATH": os.pathsep.join([str(blocker), environment["PYTHONPATH"]]),
         "DVC_NO_ANALYTICS": "1", "DO_NOT_TRACK": "1",
@@ -62,34 +58,19 @@ def container_environment(export_dir: Path, port: int, scratch: Path) -> dict[st
 
 @contextmanager
 def entry_point(export_dir: Path, scratch: Path) -> Iterator[tuple[str, dict[str, str], Path]]:
-    """The CMD running with the image's environment; yields (base URL, environment, log file)."""
-    port = free_port()
-    environment = container_environment(export_dir, port, scratch)
+    """The CMD running with the image's environment; yields (base URL, environment with PORT set to the port
+    it listens on, log file)."""
+    environment = container_environment(export_dir, scratch)
     command = exec_form(single("CMD"))
     command[0] = shutil.which(command[0], path=environment["PATH"])
     workdir = Path(single("WORKDIR").arguments.replace("/app", str(REPO_ROOT), 1))
-    log_file = scratch / "server.log"
-    with open(log_file, "wb") as log:
-        process = subprocess.Popen(command, cwd=workdir, env=environment, stdout=log, stderr=subprocess.STDOUT)
-    base_url = f"http://127.0.0.1:{port}"
+    server = start_server(command, scratch / "server.log", env=environment, cwd=workdir,
+                          timeout_s=START_TIMEOUT_S)
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            assert process.poll() is None, f"the entry point exited: {log_file.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, f"no answer on {base_url}: {log_file.read_text()[-3000:]}"
-            try:
-                get(f"{base_url}/healthz")
-                break
-            except requests.ConnectionError:
-                time.sleep(0.3)
-        yield base_url, environment, log_file
+        server.wait_for("/healthz", timeout_s=START_TIMEOUT_S, headers=NO_KEEP_ALIVE)
+        yield server.base_url, {**environment, "PORT": str(server.port)}, server.log_file
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        server.stop()
 
 
 def wait_for_ready(base_url: str) -> requests.Response:

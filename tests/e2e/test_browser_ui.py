@@ -5,10 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +14,7 @@ import requests
 
 from deepfake_detector.report_screenshot import start_headless_chromium
 from tests.e2e.chromium import needs_chromium
+from tests.servers import Server, start_server
 from tests.tiny_served_model import REPO_ROOT, TinyModel, tiny_model_for_session, write_photo
 
 pytestmark = needs_chromium
@@ -24,50 +22,24 @@ pytestmark = needs_chromium
 WAIT_S = 30
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start_gunicorn(environment: dict[str, str], log_file: Path,
-                   expect_ready: bool = True) -> tuple[subprocess.Popen, str]:
-    """gunicorn app:app on a free local port, as deployed but with one worker; returns (process, base URL)."""
-    port = free_port()
-    command = [sys.executable, "-m", "gunicorn", "app:app", "--bind", f"127.0.0.1:{port}", "--workers", "1",
+def start_gunicorn(environment: dict[str, str], log_file: Path, expect_ready: bool = True) -> Server:
+    """gunicorn app:app on a port of its own choosing, as deployed but with one worker."""
+    command = [sys.executable, "-m", "gunicorn", "app:app", "--bind", "127.0.0.1:0", "--workers", "1",
                "--threads", "2", "--no-control-socket"]
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "src"), **environment}
-    log = log_file.open("w")
-    process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base_url = f"http://127.0.0.1:{port}"
+    server = start_server(command, log_file, env=env, cwd=REPO_ROOT)
     # Without a model the server never gets ready; it is enough that it answers.
-    probe = f"{base_url}/readyz" if expect_ready else f"{base_url}/healthz"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {process.returncode}:\n{log_tail(log_file)}")
-        try:
-            if requests.get(probe, timeout=2).status_code == 200:
-                return process, base_url
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.3)
-    stop(process)
-    raise RuntimeError(f"gunicorn not ready after 60 s:\n{log_tail(log_file)}")
-
-
-def log_tail(log_file: Path, characters: int = 4000) -> str:
-    return log_file.read_text(errors="replace")[-characters:]
-
-
-def stop(process: subprocess.Popen) -> None:
-    # SIGINT is gunicorn's quick shutdown: SIGTERM would wait out the browser's keep-alive connections.
-    process.send_signal(signal.SIGINT)
     try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+        server.wait_for("/readyz" if expect_ready else "/healthz")
+    except AssertionError:
+        stop(server)
+        raise
+    return server
+
+
+def stop(server: Server) -> None:
+    # SIGINT is gunicorn's quick shutdown: SIGTERM would wait out the browser's keep-alive connections.
+    server.stop(signal.SIGINT, timeout_s=10)
 
 
 @pytest.fixture(scope="module")
@@ -78,20 +50,20 @@ def tiny_model(tmp_path_factory) -> TinyModel:
 @pytest.fixture(scope="module")
 def server(tiny_model, tmp_path_factory) -> Iterator[str]:
     # Face cropping on, so one server shows both a whole-image answer and face boxes.
-    process, base_url = start_gunicorn({**tiny_model.environment(), "DEEPFAKE_DETECTOR_FACE_DETECTOR": "haar"},
-                                       tmp_path_factory.mktemp("gunicorn") / "gunicorn.log")
-    yield base_url
-    stop(process)
+    running = start_gunicorn({**tiny_model.environment(), "DEEPFAKE_DETECTOR_FACE_DETECTOR": "haar"},
+                             tmp_path_factory.mktemp("gunicorn") / "gunicorn.log")
+    yield running.base_url
+    stop(running)
 
 
 @pytest.fixture(scope="module")
 def server_without_model(tmp_path_factory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("no_model")
-    process, base_url = start_gunicorn(
+    running = start_gunicorn(
         {"DEEPFAKE_DETECTOR_MODEL": str(folder / "absent.h5"), "DEEPFAKE_DETECTOR_EXPORT_DIR": str(folder)},
         folder / "gunicorn.log", expect_ready=False)
-    yield base_url
-    stop(process)
+    yield running.base_url
+    stop(running)
 
 
 @pytest.fixture(scope="module")
@@ -149,6 +121,16 @@ def test_page_describes_the_loaded_model(browser, server):
     version = requests.get(f"{server}/api/v1/model", timeout=WAIT_S).json()["model_version"]
     assert version in info.text
     assert not browser.find_elements("id", "model-missing")
+
+
+def test_a_demo_trained_model_carries_a_visible_notice_and_its_training_data(browser, server):
+    browser.get(server)
+    notice = element(browser, "demo-notice")
+    assert notice.is_displayed() and "verdicts on real photographs mean nothing" in notice.text
+    model = requests.get(f"{server}/api/v1/model", timeout=WAIT_S).json()
+    assert model["notice"] in notice.text
+    assert element(browser, "training-data").text == model["training_data"] == (
+        "demo, 140 images (train 100, val 20, test 20)")
 
 
 def test_analyzing_a_photo_shows_the_apis_verdict_probability_threshold_and_heatmap(

@@ -1,17 +1,15 @@
 """Stage entry points and the CLI: a configuration mistake stops them before any work is done; the old
 `python -m` entry points still work; `serve` runs the real gunicorn."""
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.pipeline.tiny_repo import REPO, make_tiny_repo, project_env, run
+from tests.servers import start_on_a_free_port
 
 
 def misspell_epochs(root: Path) -> None:
@@ -50,7 +48,7 @@ def test_cli_refuses_an_unknown_stage(tmp_path: Path) -> None:
     root = make_tiny_repo(tmp_path)
     result = run(["python", "-m", "deepfake_detector.cli", "run", "deploy"], root)
     assert result.returncode == 2
-    assert "invalid choice: 'deploy'" in result.stderr
+    assert "unknown stage 'deploy'" in result.stderr and "stages: ingest, validate" in result.stderr
 
 
 @pytest.mark.parametrize(("module", "options"), [
@@ -67,39 +65,26 @@ def test_module_entry_points_still_answer(module: str, options: list[str]) -> No
     assert all(option in result.stdout for option in options), result.stdout
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_serve_answers_on_the_chosen_port_and_stops_on_sigterm(tmp_path: Path) -> None:
     """`deepfake-detector serve` becomes gunicorn itself: it listens where --port says, and a SIGTERM (docker stop,
     Ctrl-C) reaches gunicorn's arbiter, which shuts down cleanly."""
-    port = free_port()
     environment = {**project_env(REPO), "DEEPFAKE_DETECTOR_MODEL": str(tmp_path / "absent.h5"),
                    "DEEPFAKE_DETECTOR_EXPORT_DIR": str(tmp_path / "absent")}  # no model: starts in a second
-    log_path = tmp_path / "serve.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "deepfake_detector.cli", "--root", str(REPO), "serve",
-                                    "--port", str(port), "--workers", "1"], cwd=tmp_path, env=environment,
-                                   stdout=log, stderr=subprocess.STDOUT)
+
+    chosen: list[int] = []
+
+    def serve_on(port: int) -> list[str]:
+        chosen.append(port)
+        return [sys.executable, "-m", "deepfake_detector.cli", "--root", str(REPO), "serve", "--port", str(port),
+                "--workers", "1"]
+
+    server = start_on_a_free_port(serve_on, tmp_path / "serve.log", env=environment, cwd=tmp_path)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, log_path.read_text()[-3000:]
-            assert time.monotonic() < deadline, log_path.read_text()[-3000:]
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
-                    assert response.status == 200
-                    break
-            except OSError:
-                time.sleep(0.3)
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0, log_path.read_text()[-3000:]
+        assert server.port == chosen[-1]
+        server.wait_for("/healthz")
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=30) == 0, server.log(3000)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    log = log_path.read_text()
-    assert f"Listening at: http://0.0.0.0:{port}" in log and log.count("Booting worker") == 1
+        server.stop(signal.SIGKILL)
+    log = server.log()
+    assert f"Listening at: http://0.0.0.0:{server.port}" in log and log.count("Booting worker") == 1

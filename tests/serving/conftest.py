@@ -13,7 +13,7 @@ from deepfake_detector.serving.app_factory import create_app
 from deepfake_detector.serving.service import DetectionService
 from deepfake_detector.serving.settings import repository_root
 from deepfake_detector.utils.files import sha256_file
-from tests.tiny_served_model import THRESHOLD, TinyModel, tiny_model_for_session
+from tests.tiny_served_model import DEMO_DATASET, THRESHOLD, TinyModel, tiny_model_for_session
 
 MANIFEST_SHA256 = "abc"
 TEST_METRICS = {"accuracy": 0.75, "roc_auc": 0.8, "threshold": THRESHOLD, "n_test": 10}
@@ -30,7 +30,7 @@ def build_tiny_project(root: Path, tiny: TinyModel) -> Path:
         "source": {"file": "model.h5", "sha256": sha256_file(root / "model.h5")},
         "output": {"threshold": THRESHOLD, "temperature": 1.0},
         "exports": {"float32": {"file": "model.tflite", "sha256": sha256_file(export_dir / "model.tflite")}},
-        "dataset": {"manifest_sha256": MANIFEST_SHA256, "source": "demo"},
+        "dataset": {**DEMO_DATASET, "manifest_sha256": MANIFEST_SHA256},
         "architecture": {"backbone": "MobileNetV2", "alpha": 0.35},
         "test_metrics": TEST_METRICS,
     }

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import io
-import struct
-import zlib
 
 import numpy as np
 from PIL import Image
+
+from deepfake_detector.benchmarks.preprocessing import oversized_png_header
 
 EXIF_ORIENTATION = 0x0112
 
@@ -69,12 +69,7 @@ def animated_gif() -> bytes:
 
 def decompression_bomb_png(width: int = 50_000, height: int = 50_000) -> bytes:
     """A valid PNG header claiming width x height pixels, with a token amount of data behind it."""
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 1024))
-            + chunk(b"IEND", b""))
+    return oversized_png_header(width, height)
 
 
 def blocky_pixels(width: int = 96, height: int = 64, block: int = 16, seed: int = 1) -> np.ndarray:

@@ -14,6 +14,7 @@ import pytest
 
 from deepfake_detector import cli
 from deepfake_detector.predict_cli import collect_images
+from deepfake_detector.serving.training_data import DEMO_NOTICE
 from tests.tiny_served_model import REPO_ROOT, TinyModel, copy_config, tiny_model_for_session, write_photo
 
 
@@ -120,6 +121,14 @@ def test_json_report_matches_the_api_shape_and_carries_heatmaps_when_asked(predi
         assert result["label"] == answer["label"] and result["width"] == 300
         assert result["heatmap"]["method"] == answer["heatmap"]["method"]
         assert result["heatmap"]["png"].startswith("data:image/png;base64,")
+
+
+def test_the_summary_says_what_the_model_was_trained_on_and_that_demo_verdicts_mean_nothing(predict, photos):
+    code, out, err = predict(str(photos / "a.jpg"), "--format", "json")
+    assert code == 0, err
+    assert "trained on: demo, 140 images (train 100, val 20, test 20)" in err
+    assert f"notice: {DEMO_NOTICE}" in err
+    assert json.loads(out)["notice"] == DEMO_NOTICE
 
 
 def test_format_json_prints_the_report_to_stdout(predict, photos):

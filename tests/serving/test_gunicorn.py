@@ -3,7 +3,6 @@ client threads with a mix of good and bad images; every answer must equal that i
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ import pytest
 import requests
 
 from deepfake_detector.serving.settings import repository_root
+from tests.servers import start_server
 from tests.serving import sample_images
 
 pytestmark = pytest.mark.slow
@@ -29,12 +29,6 @@ GOOD = {
 BAD = {"cut.jpg": sample_images.truncated_jpeg(), "bomb.png": sample_images.decompression_bomb_png()}
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def supports_no_control_socket() -> bool:
     help_text = subprocess.run([sys.executable, "-m", "gunicorn", "--help"], capture_output=True, text=True).stdout
     return "--no-control-socket" in help_text
@@ -42,37 +36,19 @@ def supports_no_control_socket() -> bool:
 
 @pytest.fixture(scope="module")
 def server(project, tmp_path_factory):
-    port = free_port()
     log_path = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
     environment = {**os.environ, "DEEPFAKE_DETECTOR_MODEL": str(project / "model.h5"),
                    "DEEPFAKE_DETECTOR_EXPORT_DIR": str(project / "export"), "DEEPFAKE_DETECTOR_BACKEND": "tflite"}
-    command = [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
+    command = [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "--bind", "127.0.0.1:0",
                "--workers", "2", "--threads", "4"]
     if supports_no_control_socket():
         command.append("--no-control-socket")
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, cwd=repository_root(), env=environment, stdout=log,
-                                   stderr=subprocess.STDOUT)
-    base_url = f"http://127.0.0.1:{port}"
+    running = start_server(command, log_path, env=environment, cwd=repository_root())
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert process.poll() is None, f"gunicorn exited: {log_path.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, f"gunicorn never became ready: {log_path.read_text()[-3000:]}"
-            try:
-                if requests.get(f"{base_url}/readyz", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.5)
-        yield base_url, log_path, process
+        running.wait_for("/readyz", timeout_s=120)
+        yield running.base_url, log_path, running.process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        running.stop()
 
 
 def predict(session: requests.Session, base_url: str, name: str, data: bytes) -> tuple[int, dict]:

@@ -1,5 +1,8 @@
-"""With no trained model the app still starts, says why, and answers predict with 503 model_not_ready."""
+"""With no trained model, or one whose decision rule cannot be applied, the app still starts, says why,
+and answers predict with 503 model_not_ready."""
 import io
+import json
+import shutil
 
 import pytest
 
@@ -39,3 +42,38 @@ def test_legacy_predict_and_model_info_are_503_too(empty_client):
 
 def test_page_still_renders_without_a_model(empty_client):
     assert empty_client.get("/").status_code == 200
+
+
+def project_with_card_threshold(project, root, threshold):
+    """A copy of the session's project whose model card records threshold (model.h5 beside it)."""
+    shutil.copytree(project, root, dirs_exist_ok=True)
+    card_file = root / "export" / "model_card.json"
+    card = json.loads(card_file.read_text())
+    card["output"]["threshold"] = threshold
+    card_file.write_text(json.dumps(card))
+    return root
+
+
+@pytest.mark.parametrize("backend", ["auto", "keras", "tflite"])
+def test_a_card_rule_that_cannot_be_honored_means_not_ready_with_the_reason(make_app, project, tmp_path, backend):
+    """Not a silent fallback to 0.5, nor to the Keras model with a default rule."""
+    root = project_with_card_threshold(project, tmp_path, 1.0)
+    client = make_app(load_model=True, backend=backend, model_file=root / "model.h5", export_dir=root / "export",
+                      scores_file=root / "scores.json").test_client()
+    ready = client.get("/readyz")
+    assert ready.status_code == 503
+    reason = ready.get_json()["reason"]
+    assert "model_card.json" in reason and "strictly between 0 and 1, got 1.0" in reason
+    refused = client.post("/api/v1/predict", data={"file": (io.BytesIO(sample_images.jpeg()), "a.jpg")})
+    assert refused.status_code == 503
+    assert refused.get_json()["error"] == {"code": "model_not_ready", "message": reason}
+
+
+def test_malformed_scores_of_a_model_without_card_mean_not_ready(make_app, project, tmp_path):
+    shutil.copy(project / "model.h5", tmp_path / "model.h5")
+    (tmp_path / "scores.json").write_text(json.dumps({"threshold": 0.0, "temperature": 1.0}))
+    client = make_app(load_model=True, backend="auto", model_file=tmp_path / "model.h5",
+                      export_dir=tmp_path / "no_export", scores_file=tmp_path / "scores.json").test_client()
+    ready = client.get("/readyz")
+    assert ready.status_code == 503
+    assert "scores.json" in ready.get_json()["reason"] and "got 0.0" in ready.get_json()["reason"]

@@ -66,6 +66,7 @@ def test_a_card_for_another_model_is_not_trusted_for_version_or_threshold(projec
     assert (service.threshold, info["threshold_source"]) == (0.42, "scores.json")
     assert info["test_metrics"]["roc_auc"] == 0.7 and info["test_metrics_source"] == "scores.json"
     assert info["training_data_sha256"] is None and info["note"] is None
+    assert info["training_data"] == "unknown (no model card describes the served model)" and info["notice"] is None
 
 
 @pytest.mark.parametrize("recorded", [{"model_sha256": "e" * 64}, {}], ids=["another model", "unrecorded"])

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from deepfake_detector.contracts.errors import ModelError
-from deepfake_detector.inference import load_image, load_predictor
+from deepfake_detector.contracts.errors import ConfigError, ModelError
+from deepfake_detector.inference import load_image, load_predictor, load_served_model
 from deepfake_detector.inference.keras_backend import KerasPredictor
 from deepfake_detector.inference.predictor import TFLitePredictor
 from tests.unit.inference_fixtures import (
@@ -273,13 +273,60 @@ def test_the_cards_temperature_calibrates_every_score(artifacts, tflite, tmp_pat
                                rtol=0, atol=1e-9)
 
 
-def test_a_malformed_card_names_what_is_wrong(artifacts, tmp_path):
+def break_card(export_dir: Path, change) -> None:
+    """Rewrite export_dir's card with change(card) applied (a dict edit), or with change as its raw text."""
+    path = export_dir / "model_card.json"
+    if isinstance(change, str):
+        path.write_text(change)
+        return
+    card = json.loads(path.read_text())
+    change(card)
+    path.write_text(json.dumps(card))
+
+
+# Cards that exist but whose decision rule cannot be honored, and what the error says.
+UNUSABLE_CARDS = {
+    "threshold 1.0": (lambda card: card["output"].update(threshold=1.0), "strictly between 0 and 1, got 1.0"),
+    "threshold 0": (lambda card: card["output"].update(threshold=0), "strictly between 0 and 1, got 0"),
+    "threshold 1.7": (lambda card: card["output"].update(threshold=1.7), "strictly between 0 and 1, got 1.7"),
+    "threshold text": (lambda card: card["output"].update(threshold="0.4"), "strictly between 0 and 1, got '0.4'"),
+    "temperature 0": (lambda card: card["output"].update(temperature=0), "temperature must be a positive number"),
+    "temperature -2": (lambda card: card["output"].update(temperature=-2), "temperature must be a positive number"),
+    "no output": (lambda card: card.pop("output"), "output must be an object"),
+    "not JSON": ("{ half a card", "model_card.json: unreadable"),
+}
+
+
+@pytest.mark.parametrize("backend", ["auto", "keras", "tflite"])
+@pytest.mark.parametrize("broken", list(UNUSABLE_CARDS))
+def test_a_card_whose_rule_cannot_be_honored_is_an_error_not_a_fallback(artifacts, tmp_path, backend, broken):
+    """With model.h5 beside it, auto (and keras) used to serve Keras at 0.5 when the card was unusable."""
     model_file, export_dir = copy_artifacts(artifacts, tmp_path)
-    card = json.loads((export_dir / "model_card.json").read_text())
-    del card["output"]
-    (export_dir / "model_card.json").write_text(json.dumps(card))
-    with pytest.raises(ModelError, match="malformed model card: output must be an object"):
-        load_predictor(model_file, export_dir, backend="tflite")
+    change, message = UNUSABLE_CARDS[broken]
+    break_card(export_dir, change)
+    with pytest.raises(ModelError, match=re.escape(message)) as raised:
+        load_predictor(model_file, export_dir, backend=backend)
+    assert str(export_dir / "model_card.json") in str(raised.value)
+
+
+def test_malformed_scores_of_a_model_without_card_are_an_error(artifacts, tmp_path):
+    """No card speaks for this model, so scores.json might: a broken one stops serving, not the rule."""
+    scores_file = tmp_path / "scores.json"
+    scores_file.write_text(json.dumps({"threshold": 1.0, "model_sha256": "0" * 64}))
+    with pytest.raises(ModelError, match=r"scores.json: a decision threshold must lie strictly between 0 and 1"):
+        load_served_model(artifacts["model_file"], None, backend="keras", scores_file=scores_file)
+
+
+def test_scores_are_not_read_when_the_card_speaks_for_the_model(artifacts, tmp_path):
+    scores_file = tmp_path / "scores.json"
+    scores_file.write_text("not json")
+    served = load_served_model(artifacts["model_file"], artifacts["export_dir"], scores_file=scores_file)
+    assert served.rule.source == "model_card.json" and served.scores is None
+
+
+def test_a_configured_threshold_outside_the_unit_interval_is_a_config_error(artifacts):
+    with pytest.raises(ConfigError, match="serve.threshold: a decision threshold must lie strictly between 0 and 1"):
+        load_served_model(artifacts["model_file"], artifacts["export_dir"], threshold=1.0)
 
 
 def test_keras_backend_loads_model_file(artifacts):

@@ -1,8 +1,11 @@
-"""Section 2: cost of turning a JPEG into model input, Pillow (serving) vs TensorFlow (training)."""
+"""Section 2: cost of turning a JPEG into model input, Pillow (serving) vs TensorFlow (training), and of
+refusing a decompression bomb from its header (the guard must cost next to nothing)."""
 from __future__ import annotations
 
 import io
 import logging
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +19,7 @@ logger = logging.getLogger(__name__)
 
 SOURCE_SIZE = 300  # the demo dataset's image size, a typical face crop
 JPEG_QUALITY = 90
+BOMB_SIDE = 30_000  # a PNG header claiming 30000 x 30000 RGB pixels: 2.7 GB if it were decoded
 
 
 def sample_jpeg(size: int = SOURCE_SIZE, seed: int = 0) -> bytes:
@@ -26,6 +30,16 @@ def sample_jpeg(size: int = SOURCE_SIZE, seed: int = 0) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(buffer, format="JPEG", quality=JPEG_QUALITY)
     return buffer.getvalue()
+
+
+def oversized_png_header(width: int = BOMB_SIDE, height: int = BOMB_SIDE) -> bytes:
+    """A valid PNG signature and header claiming width x height RGB pixels, with a few bytes of pixel data."""
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+            + chunk(b"IEND", b""))
 
 
 def measure_preprocessing(jpeg_file: Path, image_size: int, settings: BenchSettings) -> dict:
@@ -48,4 +62,24 @@ def measure_preprocessing(jpeg_file: Path, image_size: int, settings: BenchSetti
     with Image.open(jpeg_file) as image:
         source = f"{image.width}x{image.height} JPEG"
     return {"source": source, "image_size": image_size, "paths": results,
-            "tensorflow_over_pillow_p50": ratio(results["tensorflow"]["p50_ms"], results["pillow"]["p50_ms"])}
+            "tensorflow_over_pillow_p50": ratio(results["tensorflow"]["p50_ms"], results["pillow"]["p50_ms"]),
+            "oversized_header_refusal": measure_bomb_refusal(settings)}
+
+
+def measure_bomb_refusal(settings: BenchSettings) -> dict:
+    """p50 of refusing a decompression bomb: decode_image must raise ImageError from the header alone."""
+    from deepfake_detector.contracts.errors import ImageError
+    from deepfake_detector.inference import decode_image
+
+    data = oversized_png_header()
+
+    def refuse() -> None:
+        try:
+            decode_image(data)
+        except ImageError:
+            return
+        raise BenchmarkError(f"a PNG claiming {BOMB_SIDE}x{BOMB_SIDE} pixels was decoded instead of refused")
+
+    timings = summarise_ms(time_calls(refuse, settings.preprocess_reps, warmup=settings.warmup))
+    logger.info("Refusing a %dx%d PNG header: p50 %.3f ms", BOMB_SIDE, BOMB_SIDE, timings["p50_ms"])
+    return {"claimed": f"{BOMB_SIDE}x{BOMB_SIDE} PNG", **timings}

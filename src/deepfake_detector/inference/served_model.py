@@ -3,7 +3,9 @@ folder's model card, finds the evaluation measured on that very model (its card,
 recorded for its model.h5), and fixes the decision rule once, in the predictor it returns.
 
 One evaluation supplies both the metrics and the rule, so a process never serves one run's model with
-another run's threshold or numbers.
+another run's threshold or numbers. A card or scores.json that exists but cannot be read (or whose rule
+cannot be honored: a threshold outside (0, 1), a bad temperature) is an error, never a reason to fall
+back to another backend or to the default rule: the server then says it is not ready, and why.
 """
 from __future__ import annotations
 
@@ -14,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from deepfake_detector.contracts.decision_rule import DEFAULT_RULE, DecisionRule
-from deepfake_detector.contracts.errors import ModelError
-from deepfake_detector.contracts.export_layout import BACKENDS, TFLITE_VARIANTS
+from deepfake_detector.contracts.errors import ConfigError, ModelError
+from deepfake_detector.contracts.export_layout import BACKENDS, MODEL_CARD_NAME, TFLITE_VARIANTS
 from deepfake_detector.contracts.model_card import ModelCard, read_model_card
 from deepfake_detector.contracts.scores import Scores, read_scores
 from deepfake_detector.inference.predictor import Predictor, TFLitePredictor
@@ -79,11 +81,14 @@ def load_served_model(model_file: str | Path, export_dir: str | Path | None = No
     tflite: export_dir's <variant> file, which must match the model card's SHA-256 (model_file need
     not exist; if it does and differs from the card's source, the export is stale: a warning).
     keras: model_file itself. auto: tflite when that export is intact and was made from model_file
-    (or model_file is absent), else keras; the choice and its reason are logged.
+    (or model_file is absent), else keras; the choice and its reason are logged. Only an absent card
+    lets auto choose keras for that reason: a card that exists but is malformed raises ModelError.
 
     The rule is the card's when the card describes the served model, else scores_file's when it
-    records that model's SHA-256, else the default; threshold (params.yaml serve.threshold)
-    replaces its threshold only, never its temperature.
+    records that model's SHA-256, else the default (no evaluation of this model exists: a warning);
+    threshold (params.yaml serve.threshold) replaces its threshold only, never its temperature.
+    A card or scores_file that exists but is malformed, or holds a rule that cannot be honored,
+    raises ModelError naming the file and the problem, whichever backend was asked for.
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}: expected one of {', '.join(BACKENDS)}")
@@ -94,7 +99,7 @@ def load_served_model(model_file: str | Path, export_dir: str | Path | None = No
     if backend == "tflite":
         choice = _tflite_choice(model_file, export_dir, variant)
     elif backend == "keras":
-        choice = _keras_choice(model_file, _card_or_none(export_dir))
+        choice = _keras_choice(model_file, _card_if_present(export_dir))
     else:
         choice = _auto_choice(model_file, export_dir, variant)
     scores = None if choice.card is not None else _scores_of(scores_file, choice.model_sha256)
@@ -124,22 +129,24 @@ def _tflite_choice(model_file: Path, export_dir: Path | None, variant: str) -> _
 
 
 def _auto_choice(model_file: Path, export_dir: Path | None, variant: str) -> _Choice:
-    try:
-        card = _read_card(export_dir)
-    except ModelError as reason:
-        return _fall_back_to_keras(model_file, None, reason, logging.INFO)
+    card = _card_if_present(export_dir)
+    if card is None:
+        where = f"no {MODEL_CARD_NAME} in {export_dir}" if export_dir is not None else "no export folder given"
+        return _fall_back_to_keras(model_file, None, where, logging.INFO)
     try:
         path = card.verify(variant)
         if model_file.is_file() and sha256_file(model_file) != card.source_sha256:
             raise ModelError(f"the export is stale: {model_file} changed after it was exported")
     except ModelError as reason:
-        return _fall_back_to_keras(model_file, card, reason, logging.WARNING)
+        # The card is sound; only its file is unusable. Keras still decides by the card's rule when the
+        # card was made from model_file (_keras_choice checks).
+        return _fall_back_to_keras(model_file, card, str(reason), logging.WARNING)
     logger.info("Serving %s with the TFLite backend (variant %s)%s", path, variant,
                 "" if model_file.is_file() else f"; {model_file} is absent, the export is taken as is")
     return _Choice("tflite", path, variant, card.source_sha256, card, card.exports[variant].sha256)
 
 
-def _fall_back_to_keras(model_file: Path, card: ModelCard | None, reason: ModelError, level: int) -> _Choice:
+def _fall_back_to_keras(model_file: Path, card: ModelCard | None, reason: str, level: int) -> _Choice:
     if not model_file.is_file():
         raise ModelError(f"no model to serve: {model_file} not found, and no usable TFLite export ({reason})")
     logger.log(level, "Serving %s with the Keras backend: %s", model_file, reason)
@@ -164,23 +171,20 @@ def _read_card(export_dir: Path | None) -> ModelCard:
     return read_model_card(export_dir)
 
 
-def _card_or_none(export_dir: Path | None) -> ModelCard | None:
-    try:
-        return _read_card(export_dir)
-    except ModelError as reason:
-        logger.info("No model card for the Keras model: %s", reason)
+def _card_if_present(export_dir: Path | None) -> ModelCard | None:
+    """export_dir's card, or None when there is none. A card that is there but malformed raises: skipping it
+    would serve its model by another rule than its evaluation chose."""
+    if export_dir is None or not (export_dir / MODEL_CARD_NAME).exists():
         return None
+    return read_model_card(export_dir)
 
 
 def _scores_of(scores_file: str | Path | None, model_sha256: str) -> Scores | None:
-    """scores_file when it records model_sha256 as the model it was measured on, else None."""
-    if scores_file is None or not Path(scores_file).is_file():
+    """scores_file when it records model_sha256 as the model it was measured on, else None; a scores_file
+    that exists but is malformed raises ModelError (it may be this model's evaluation)."""
+    if scores_file is None or not Path(scores_file).exists():
         return None
-    try:
-        scores = read_scores(Path(scores_file))
-    except ModelError as error:
-        logger.warning("ignoring %s", error)
-        return None
+    scores = read_scores(Path(scores_file))
     if scores.model_sha256 != model_sha256:
         logger.warning("%s was measured on %s, not on the served model %s: its metrics and threshold are not used",
                        scores.path, (scores.model_sha256 or "an unrecorded model")[:VERSION_LENGTH],
@@ -193,7 +197,10 @@ def _decide_rule(card: ModelCard | None, scores: Scores | None, threshold: float
     evaluated = card.rule if card is not None else scores.rule if scores is not None else DEFAULT_RULE
     if threshold is not None:
         # The configured threshold replaces the evaluated one; the temperature still belongs to the model.
-        return DecisionRule(float(threshold), evaluated.temperature, THRESHOLD_OVERRIDE_SOURCE)
+        try:
+            return DecisionRule(threshold, evaluated.temperature, THRESHOLD_OVERRIDE_SOURCE)
+        except ValueError as error:
+            raise ConfigError(f"{THRESHOLD_OVERRIDE_SOURCE}: {error}") from None
     if evaluated is DEFAULT_RULE:
         logger.warning("no evaluation of the served model: deciding at P(fake) >= %.1f, uncalibrated; run the "
                        "evaluate and export stages", DEFAULT_RULE.threshold)

@@ -72,11 +72,6 @@ class ImageAnalysis:
     def is_fake(self) -> bool:
         return self.label == CLASS_NAMES[FAKE]
 
-    @property
-    def confidence(self) -> float:
-        """The probability of the class the label names."""
-        return self.fake_probability if self.is_fake else 1.0 - self.fake_probability
-
     def as_api_dict(self) -> dict[str, Any]:
         answer: dict[str, Any] = {
             "filename": self.filename,

@@ -19,7 +19,7 @@ _BAD_INPUT = {
     "400": _error("bad input: missing_image, invalid_image, invalid_json, invalid_base64, invalid_parameter"),
     "413": _error("request_too_large, image_too_large or too_many_images"),
     "415": _error("unsupported_media_type: neither multipart/form-data nor JSON"),
-    "503": _error("model_not_ready: no model is loaded yet"),
+    "503": _error("model_not_ready: no model is loaded, or its decision rule cannot be applied"),
 }
 
 _IMAGE_BODY = {
@@ -79,6 +79,7 @@ _SCHEMAS: dict[str, Any] = {
         "type": "object",
         "properties": {"model_version": {"type": "string"}, "backend": {"type": "string"},
                        "variant": {"type": "string"}, "threshold": {"type": "number"},
+                       "notice": {"$ref": "#/components/schemas/Notice"},
                        "results": {"type": "array", "items": {"$ref": "#/components/schemas/Result"}}},
     },
     "ModelInfo": {
@@ -93,8 +94,17 @@ _SCHEMAS: dict[str, Any] = {
             "test_metrics_source": {"type": "string", "nullable": True, "example": "model_card.json"},
             "note": {"type": "string", "nullable": True,
                      "description": "set when no evaluation matches the served model"},
+            "notice": {"$ref": "#/components/schemas/Notice"},
+            "training_data": {"type": "string", "example": "demo, 840 images (train 600, val 120, test 120)",
+                              "description": "the data source (credentials removed) and its size, for people"},
+            "dataset": {"type": "object", "nullable": True,
+                        "description": "the model card's dataset block: source (credentials removed), images, "
+                                       "images_per_split, manifest_sha256"},
         },
     },
+    "Notice": {"type": "string", "nullable": True,
+               "description": "set when the model was trained on the synthetic demo set: its verdicts on real "
+                              "photographs mean nothing"},
     "TrainingJob": {
         "type": "object",
         "properties": {"id": {"type": "string"}, "status": {"type": "string",
@@ -131,6 +141,8 @@ def openapi_document() -> dict[str, Any]:
                               **_BAD_INPUT}}},
             "/predict": {"post": {
                 "summary": "Original contract: JSON {\"image\": base64} in, [{image, confidence}] out",
+                "description": "confidence is 50 % at the decision threshold and 100 % at P(fake) 0 or 1, "
+                               "linear on each side (at threshold 0.5: the probability of the class named)",
                 "requestBody": {"required": True, "content": {"application/json": {
                     "schema": {"$ref": "#/components/schemas/Base64Images"}}}},
                 "responses": {"200": _json("verdict per image", {"type": "array", "items": {

@@ -23,6 +23,7 @@ from deepfake_detector.serving.analysis import FaceScore, Heatmap, ImageAnalysis
 from deepfake_detector.serving.faces import Box, FaceDetector
 from deepfake_detector.serving.heatmaps import heatmap_png_data_url
 from deepfake_detector.serving.settings import apply_environment
+from deepfake_detector.serving.training_data import TrainingData
 from deepfake_detector.serving.uploads import decode_upload
 
 logger = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ class DetectionService:
         self.variant: str = self.predictor.variant
         self.model_version: str = model.version
         self.image_size: int = int(self.predictor.image_size)
+        self.training_data = TrainingData.of(model.card)
 
     @property
     def rule(self) -> DecisionRule:
@@ -66,10 +68,13 @@ class DetectionService:
                                   scores_file=config.scores_file, threshold=config.threshold)
         face_detector = FaceDetector(config.face_min_size) if config.face_detector == "haar" else None
         model.predictor.warm_up()
-        logger.info("model ready: %s (%s %s, version %s, threshold %.4f from %s) in %.1f s",
+        service = cls(config, model, face_detector)
+        logger.info("model ready: %s (%s %s, version %s, threshold %.4f from %s, trained on %s) in %.1f s%s",
                     model.predictor.model_path.name, model.predictor.backend, model.predictor.variant,
-                    model.version, model.rule.threshold, model.rule.source, time.perf_counter() - started)
-        return cls(config, model, face_detector)
+                    model.version, model.rule.threshold, model.rule.source, service.training_data.describe(),
+                    time.perf_counter() - started,
+                    f". {service.training_data.notice}" if service.training_data.notice else "")
+        return service
 
     def analyze(self, data: bytes, name: str = "uploaded image", explain: bool = False) -> ImageAnalysis:
         """One image's verdict. Raises ImageError for bad input."""
@@ -108,16 +113,18 @@ class DetectionService:
             heatmap=heatmap, timings=clock.timings())
 
     def answer_header(self) -> dict[str, Any]:
-        """Which model answered and how it decides: the fields around an API answer's results."""
+        """Which model answered and how it decides, with the demo-data notice (or None): the fields
+        around an API answer's results."""
         return {"model_version": self.model_version, "backend": self.backend, "variant": self.variant,
-                "threshold": self.threshold}
+                "threshold": self.threshold, "notice": self.training_data.notice}
 
     def model_info(self) -> dict[str, Any]:
-        """What /api/v1/model reports: which model answers, how it decides, and how good it was on test,
-        from the evaluation of this very model only (its card, else its scores.json; never another run's)."""
+        """What /api/v1/model reports: which model answers, how it decides, what it was trained on (with the
+        demo-data notice), and how good it was on test, from the evaluation of this very model only (its
+        card, else its scores.json; never another run's)."""
         card = self.model.card
         content = card.content if card is not None else {}
-        dataset = dict(card.dataset) if card is not None else {}
+        training_data = self.training_data
         metrics = self.model.test_metrics
         config = self.config
         return {
@@ -135,8 +142,10 @@ class DetectionService:
             "test_metrics": dict(metrics) if metrics is not None else None,
             "test_metrics_source": self.model.test_metrics_source,
             "note": None if metrics is not None else NO_EVALUATION_NOTE,
-            "training_data_sha256": dataset.get("manifest_sha256"),
-            "dataset": dataset or None,
+            "notice": training_data.notice,
+            "training_data": training_data.describe(),
+            "training_data_sha256": training_data.recorded.get("manifest_sha256"),
+            "dataset": training_data.as_api_dict(),
             "architecture": content.get("architecture"),
             "exports": content.get("exports"),
             "created": content.get("created"),

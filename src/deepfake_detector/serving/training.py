@@ -20,7 +20,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -135,4 +135,4 @@ def create_training_blueprint(runner: TrainingRunner, token: str | None) -> Blue
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
