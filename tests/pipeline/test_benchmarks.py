@@ -122,6 +122,8 @@ def test_preprocessing_and_threads_are_measured(quick_run):
     results = json.loads(quick_run["results"].read_text())
     assert set(results["preprocessing"]["paths"]) == {"pillow", "tensorflow"}
     assert results["preprocessing"]["source"] == "300x300 JPEG"
+    assert results["preprocessing"]["oversized_header_refusal"]["p50_ms"] > 0
+    assert "decompression bomb" in quick_run["markdown"].read_text()
     modes = results["threads"]["modes"]
     assert modes["per_thread_interpreters"]["requests_per_s"] > 0
     assert modes["single_interpreter_locked"]["requests_per_s"] > 0

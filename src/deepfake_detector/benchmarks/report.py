@@ -64,8 +64,13 @@ def _preprocessing(results: dict) -> list[str]:
     labels = {"pillow": "Pillow (`load_image`, serving)", "tensorflow": "TensorFlow (`decode_and_resize`, training)"}
     rows = [[labels[name], _number(stats["p50_ms"], 2), _number(stats["p95_ms"], 2)]
             for name, stats in section["paths"].items()]
-    return [f"**Preprocessing**: {section['source']} to {section['image_size']} px model input.", "",
-            *_table(["path", "p50 ms", "p95 ms"], rows)]
+    lines = [f"**Preprocessing**: {section['source']} to {section['image_size']} px model input.", "",
+             *_table(["path", "p50 ms", "p95 ms"], rows)]
+    refusal = section.get("oversized_header_refusal")
+    if refusal:
+        lines += ["", f"Refusing a {refusal['claimed']} header (a decompression bomb) before decoding: "
+                      f"p50 {_number(refusal['p50_ms'], 3)} ms."]
+    return lines
 
 
 def _memory(results: dict) -> list[str]:
