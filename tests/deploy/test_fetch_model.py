@@ -105,7 +105,7 @@ def test_without_a_tracking_uri_nothing_is_guessed(tmp_path):
         fetch_registered_export(NAME, "production", tmp_path / "export", environ={})
 
 
-def test_cli_fetches_and_summarises(registry, tmp_path, capsys):
+def test_cli_fetches_and_summarizes(registry, tmp_path, capsys):
     target = tmp_path / "export"
     code = main(["--name", NAME, "--alias", "production", "--out", str(target), "--tracking-uri", registry.uri])
     assert code == 0

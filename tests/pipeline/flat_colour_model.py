@@ -1,6 +1,6 @@
-"""A tiny dataset of flat-colour images and a hand-weighted model that calls red images fake.
+"""A tiny dataset of flat-color images and a hand-weighted model that calls red images fake.
 
-Each image is one flat colour; the model outputs P(fake) = sigmoid(STEEPNESS * (red - green) / 255),
+Each image is one flat color; the model outputs P(fake) = sigmoid(STEEPNESS * (red - green) / 255),
 so an image's score is set by its red-minus-green difference, listed below per split.
 """
 import math

@@ -35,11 +35,11 @@ def third_peak_ratio(path: Path) -> float:
 
 
 def spectral_peak_ratio(path: Path, divisor: int) -> float:
-    grey = np.asarray(Image.open(path).convert("L"), dtype=np.float64)
-    grey -= grey.mean()
-    size = grey.shape[0]
+    gray = np.asarray(Image.open(path).convert("L"), dtype=np.float64)
+    gray -= gray.mean()
+    size = gray.shape[0]
     window = np.hanning(size)
-    power = np.abs(np.fft.fft2(grey * window[:, None] * window[None, :])) ** 2
+    power = np.abs(np.fft.fft2(gray * window[:, None] * window[None, :])) ** 2
     ring = np.ones((9, 9), dtype=bool)
     ring[3:6, 3:6] = False
     ratios = []
@@ -170,14 +170,14 @@ def test_style_b_reals_have_no_upsampling_peaks(spectral_sample_b: Path) -> None
 
 
 def test_style_b_scenes_are_darker_with_bigger_heads(spectral_sample: Path, spectral_sample_b: Path) -> None:
-    """Low-key close-ups: the mean brightness drops, and the face fills more of the centre, so
-    the centre differs more from the border (a vignette and a background darker than skin)."""
+    """Low-key close-ups: the mean brightness drops, and the face fills more of the center, so
+    the center differs more from the border (a vignette and a background darker than skin)."""
     def brightness(folder: Path) -> tuple[float, float]:
-        greys = [np.asarray(Image.open(path).convert("L"), dtype=np.float64) for path in sorted(folder.rglob("*.jpg"))]
-        return (float(np.mean([g.mean() for g in greys])),
-                float(np.mean([g[32:64, 32:64].mean() - g.mean() for g in greys])))
+        grays = [np.asarray(Image.open(path).convert("L"), dtype=np.float64) for path in sorted(folder.rglob("*.jpg"))]
+        return (float(np.mean([g.mean() for g in grays])),
+                float(np.mean([g[32:64, 32:64].mean() - g.mean() for g in grays])))
 
-    mean_a, centre_a = brightness(spectral_sample)
-    mean_b, centre_b = brightness(spectral_sample_b)
+    mean_a, center_a = brightness(spectral_sample)
+    mean_b, center_b = brightness(spectral_sample_b)
     assert mean_b < mean_a - 10
-    assert centre_b > centre_a
+    assert center_b > center_a

@@ -18,12 +18,12 @@ SIZE = 96
 
 
 def textured(size: int = SIZE) -> np.ndarray:
-    """Colour gradients plus luminance texture (seeded noise and a fine sine pattern), in range."""
+    """Color gradients plus luminance texture (seeded noise and a fine sine pattern), in range."""
     rng = np.random.default_rng(0)
     y, x = np.mgrid[0:size, 0:size].astype("float64")
     luminance = rng.normal(0, 12, (size, size)) + 20 * np.sin(x / 3.0) * np.cos(y / 5.0)
-    colours = np.stack([x * 1.5 + 40, y * 1.5 + 30, (x + y) * 0.7 + 50], axis=-1)
-    return np.clip(colours + luminance[..., None], 0, 255).astype("float32")
+    colors = np.stack([x * 1.5 + 40, y * 1.5 + 30, (x + y) * 0.7 + 50], axis=-1)
+    return np.clip(colors + luminance[..., None], 0, 255).astype("float32")
 
 
 def psnr(changed, original) -> float:
@@ -107,8 +107,8 @@ def test_blur_with_sigma_zero_changes_nothing_and_small_images_survive():
 
 @pytest.mark.parametrize("std", [2.0, 10.0])
 def test_noise_has_the_requested_spread(std):
-    grey = np.full((SIZE, SIZE, 3), 128.0, np.float32)
-    noise = perturbations.gaussian_noise(grey, std, seed=7).numpy() - grey
+    gray = np.full((SIZE, SIZE, 3), 128.0, np.float32)
+    noise = perturbations.gaussian_noise(gray, std, seed=7).numpy() - gray
     assert noise.std() == pytest.approx(std, rel=0.05)
     assert abs(noise.mean()) < 0.1 * std
 

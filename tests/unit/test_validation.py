@@ -133,16 +133,16 @@ def test_missing_index_asks_for_the_ingest_stage(tmp_path: Path) -> None:
         DataValidation(make_config(tmp_path)).run()
 
 
-def test_convertible_colour_modes_are_kept(tmp_path: Path) -> None:
+def test_convertible_color_modes_are_kept(tmp_path: Path) -> None:
     rows = write_dataset(tmp_path, n_fake=4, n_real=4)
     dataset = tmp_path / "dataset" / "real"
     rgb = Image.fromarray(picture(500), "RGB")
-    rgb.convert("L").save(dataset / "grey.png")
+    rgb.convert("L").save(dataset / "gray.png")
     rgb.convert("RGBA").save(dataset / "alpha.png")
     rgb.convert("P").save(dataset / "palette.gif")
     rgb.convert("CMYK").save(dataset / "print.jpg")
     Image.fromarray(np.asarray(rgb.convert("L"), dtype=np.uint16) * 257).save(dataset / "deep.png")
-    extra = ["real/grey.png", "real/alpha.png", "real/palette.gif", "real/print.jpg", "real/deep.png"]
+    extra = ["real/gray.png", "real/alpha.png", "real/palette.gif", "real/print.jpg", "real/deep.png"]
     write_index(tmp_path, rows + [(path, "real", "") for path in extra])
 
     result = DataValidation(make_config(tmp_path)).run()

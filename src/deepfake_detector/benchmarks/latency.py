@@ -15,7 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from deepfake_detector.benchmarks.settings import BenchSettings
-from deepfake_detector.benchmarks.timing import ratio, summarise_ms, time_calls
+from deepfake_detector.benchmarks.timing import ratio, summarize_ms, time_calls
 
 logger = logging.getLogger(__name__)
 
@@ -81,10 +81,10 @@ def measure_runtime(runtime: Runtime, images: np.ndarray, settings: BenchSetting
     """p50/p95 of single-image calls and images/s of batch calls for one runtime."""
     single_image = images[:1]
     if runtime.predict is None:  # loading is the cost being shown; warming it up would hide it
-        single = summarise_ms(time_calls(lambda: runtime.single(single_image), settings.load_reps))
+        single = summarize_ms(time_calls(lambda: runtime.single(single_image), settings.load_reps))
         batch = None
     else:
-        single = summarise_ms(time_calls(lambda: runtime.single(single_image), settings.single_reps,
+        single = summarize_ms(time_calls(lambda: runtime.single(single_image), settings.single_reps,
                                          warmup=settings.warmup))
         batch_images = images[:settings.batch_size]
         samples = time_calls(lambda: runtime.predict(batch_images), settings.batch_reps, warmup=1)

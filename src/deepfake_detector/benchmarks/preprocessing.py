@@ -13,7 +13,7 @@ from PIL import Image
 
 from deepfake_detector.benchmarks.errors import BenchmarkError
 from deepfake_detector.benchmarks.settings import BenchSettings
-from deepfake_detector.benchmarks.timing import ratio, summarise_ms, time_calls
+from deepfake_detector.benchmarks.timing import ratio, summarize_ms, time_calls
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def measure_preprocessing(jpeg_file: Path, image_size: int, settings: BenchSetti
         shape = tuple(np.asarray(call()).shape[-3:])
         if shape != expected:
             raise BenchmarkError(f"{name} preprocessing returned shape {shape}, expected {expected}")
-        results[name] = summarise_ms(time_calls(call, settings.preprocess_reps, warmup=settings.warmup))
+        results[name] = summarize_ms(time_calls(call, settings.preprocess_reps, warmup=settings.warmup))
         logger.info("Preprocessing %s: p50 %.2f ms", name, results[name]["p50_ms"])
     with Image.open(jpeg_file) as image:
         source = f"{image.width}x{image.height} JPEG"
@@ -80,6 +80,6 @@ def measure_bomb_refusal(settings: BenchSettings) -> dict:
             return
         raise BenchmarkError(f"a PNG claiming {BOMB_SIDE}x{BOMB_SIDE} pixels was decoded instead of refused")
 
-    timings = summarise_ms(time_calls(refuse, settings.preprocess_reps, warmup=settings.warmup))
+    timings = summarize_ms(time_calls(refuse, settings.preprocess_reps, warmup=settings.warmup))
     logger.info("Refusing a %dx%d PNG header: p50 %.3f ms", BOMB_SIDE, BOMB_SIDE, timings["p50_ms"])
     return {"claimed": f"{BOMB_SIDE}x{BOMB_SIDE} PNG", **timings}

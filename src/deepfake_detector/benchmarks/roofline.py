@@ -1,7 +1,7 @@
 """Compute per image and the machine's peak, to say how close each runtime gets to the hardware.
 
 FLOPs are counted analytically (2 per multiply-accumulate) for Conv2D, DepthwiseConv2D and
-Dense, nested models included; normalisation, activations and pooling are left out, as is
+Dense, nested models included; normalization, activations and pooling are left out, as is
 usual for these estimates (MobileNetV2 1.0 / 224 comes to about 0.6 GFLOP).
 """
 from __future__ import annotations

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from deepfake_detector.benchmarks.settings import BenchSettings
-from deepfake_detector.benchmarks.timing import ratio, summarise_ms, time_calls
+from deepfake_detector.benchmarks.timing import ratio, summarize_ms, time_calls
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ def _concurrent(url: str, jpeg: bytes, clients: int, requests_per_client: int) -
     if errors:
         raise RuntimeError(f"concurrent API requests failed: {errors[0]}")
     return {"clients": clients, "requests": len(latencies), "requests_per_s": len(latencies) / elapsed,
-            **summarise_ms(latencies)}
+            **summarize_ms(latencies)}
 
 
 def measure_serving(model_file: Path, export_dir: Path, jpeg_file: Path, scratch: Path,
@@ -128,7 +128,7 @@ def measure_serving(model_file: Path, export_dir: Path, jpeg_file: Path, scratch
     service = DetectionService.from_config(config, environ={
         "DEEPFAKE_DETECTOR_MODEL": str(model_file), "DEEPFAKE_DETECTOR_EXPORT_DIR": str(export_dir),
         "DEEPFAKE_DETECTOR_FACE_DETECTOR": "off"})
-    bare = summarise_ms(time_calls(lambda: service.analyze(jpeg, "face.jpg"), settings.single_reps,
+    bare = summarize_ms(time_calls(lambda: service.analyze(jpeg, "face.jpg"), settings.single_reps,
                                    settings.warmup))
     backend = service.backend
 
@@ -139,9 +139,9 @@ def measure_serving(model_file: Path, export_dir: Path, jpeg_file: Path, scratch
         def one_request() -> None:
             server_side.append(_post(session, url, jpeg)["timings_ms"]["total"] / 1000.0)
 
-        api = summarise_ms(time_calls(one_request, settings.single_reps, settings.warmup))
+        api = summarize_ms(time_calls(one_request, settings.single_reps, settings.warmup))
         concurrent = _concurrent(url, jpeg, settings.thread_clients, settings.thread_requests)
-    server = summarise_ms(server_side[settings.warmup:])
+    server = summarize_ms(server_side[settings.warmup:])
     logger.info("API p50 %.2f ms (server-side %.2f ms) vs bare %.2f ms", api["p50_ms"], server["p50_ms"],
                 bare["p50_ms"])
     return {"backend": backend, "workers": WORKERS, "threads": THREADS, "image": "300x300 JPEG",

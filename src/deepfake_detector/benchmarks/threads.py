@@ -14,7 +14,7 @@ import numpy as np
 
 from deepfake_detector.benchmarks.latency import random_images
 from deepfake_detector.benchmarks.settings import BenchSettings
-from deepfake_detector.benchmarks.timing import ratio, summarise_ms
+from deepfake_detector.benchmarks.timing import ratio, summarize_ms
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def run_clients(predictor, image: np.ndarray, clients: int, requests: int) -> di
         raise errors[0]
     total = clients * requests
     return {"clients": clients, "requests": total, "wall_s": wall, "requests_per_s": total / wall,
-            "latency": summarise_ms([s for samples in latencies for s in samples])}
+            "latency": summarize_ms([s for samples in latencies for s in samples])}
 
 
 def measure_threads(tflite_file: Path, image_size: int, num_threads: int, settings: BenchSettings) -> dict:

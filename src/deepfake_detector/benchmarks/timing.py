@@ -1,4 +1,4 @@
-"""Timing primitives shared by every section: repeat a call, summarise the samples in ms."""
+"""Timing primitives shared by every section: repeat a call, summarize the samples in ms."""
 from __future__ import annotations
 
 import time
@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 
-def summarise_ms(samples_s: Sequence[float]) -> dict[str, float | int]:
+def summarize_ms(samples_s: Sequence[float]) -> dict[str, float | int]:
     """p50, p95, mean and min in milliseconds of samples given in seconds."""
     values = np.asarray(samples_s, dtype=np.float64) * 1000.0
     return {

@@ -17,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from deepfake_detector.benchmarks.errors import BenchmarkError
-from deepfake_detector.benchmarks.timing import ratio, summarise_ms
+from deepfake_detector.benchmarks.timing import ratio, summarize_ms
 from deepfake_detector.config.entities import TrainingConfig
 
 logger = logging.getLogger(__name__)
@@ -148,7 +148,7 @@ def measure_training(config: TrainingConfig, *, warmup_steps: int, steps: int, b
             returned = time.perf_counter()
             seconds = timer.step_seconds()
             images_per_s = float(config.batch_size * len(seconds) / sum(seconds))
-            phase_results["feeds"][feed] = {"images_per_s": images_per_s, "step": summarise_ms(seconds),
+            phase_results["feeds"][feed] = {"images_per_s": images_per_s, "step": summarize_ms(seconds),
                                             "first_step_s": timer.first_step_seconds(),
                                             "before_first_step_s": timer.begin - start,
                                             "after_last_step_s": returned - timer.ends[-1],
