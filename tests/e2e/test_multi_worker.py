@@ -28,6 +28,9 @@ REPO = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 240
 COUNTS = {"train": (8, 8), "val": (4, 4), "test": (1, 1)}
 DECLARED_OUTPUTS = {"model.h5", "history.csv", "best.weights.h5"}  # after success; backup/ is removed
+PORT_CONFLICT = "Could not start gRPC server"   # TensorFlow's message when a worker's port is taken
+PORT_TAKEN = "port taken"
+START_ATTEMPTS = 3
 WORKER_SCRIPT = """
 import logging, os, sys, time
 from pathlib import Path
@@ -75,12 +78,14 @@ def log_tails(logs: list[Path]) -> str:
     return "\n".join(f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}" for log in logs if log.exists())
 
 
-def run_cluster(config_file: Path, worker_dirs: list[Path], logs: list[Path], *, pause_after_epoch_s: float = 0.0,
-                kill_when: Callable[[], bool] | None = None) -> list[int] | None:
-    """Start one training process per worker and wait for all, within one deadline; every process
-    group is killed on every path. Returns the exit codes, or None when `kill_when` came true first
-    and the workers were SIGKILLed. Each worker also leaves the weights it ended training with
-    beside its log (last_weights)."""
+def port_taken(process: subprocess.Popen, log: Path) -> bool:
+    """The worker exited because its gRPC server could not bind its port."""
+    return process.poll() not in (None, 0) and PORT_CONFLICT in log.read_text(errors="replace")
+
+
+def start_cluster_once(config_file: Path, worker_dirs: list[Path], logs: list[Path], pause_after_epoch_s: float,
+                       kill_when: Callable[[], bool] | None) -> list[int] | None | str:
+    """One attempt of run_cluster on freshly chosen ports; PORT_TAKEN when a worker could not bind its port."""
     addresses = [f"127.0.0.1:{port}" for port in free_ports(len(worker_dirs))]
     processes = []
     try:
@@ -93,17 +98,39 @@ def run_cluster(config_file: Path, worker_dirs: list[Path], logs: list[Path], *,
                                                   start_new_session=True))
         deadline = time.monotonic() + TIMEOUT_S
         while any(process.poll() is None for process in processes):
+            if any(port_taken(process, log) for process, log in zip(processes, logs, strict=True)):
+                return PORT_TAKEN
             if kill_when is not None and kill_when():
                 return None
             if time.monotonic() > deadline:
                 pytest.fail(f"the cluster did not finish within {TIMEOUT_S} s\n{log_tails(logs)}")
             time.sleep(0.2)
+        if any(port_taken(process, log) for process, log in zip(processes, logs, strict=True)):
+            return PORT_TAKEN
         return [process.returncode for process in processes]
     finally:
         for process in processes:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+def run_cluster(config_file: Path, worker_dirs: list[Path], logs: list[Path], *, pause_after_epoch_s: float = 0.0,
+                kill_when: Callable[[], bool] | None = None) -> list[int] | None:
+    """Start one training process per worker and wait for all, within one deadline; every process
+    group is killed on every path. Returns the exit codes, or None when `kill_when` came true first
+    and the workers were SIGKILLed. Each worker also leaves the weights it ended training with
+    beside its log (last_weights).
+
+    TF_CONFIG names every worker's port before any worker starts, so a port chosen free can be taken
+    by another process before its worker binds it: that worker exits at once, and the cluster is
+    started again on new ports (the workers bind before any training, so nothing is lost).
+    """
+    for _ in range(START_ATTEMPTS):
+        outcome = start_cluster_once(config_file, worker_dirs, logs, pause_after_epoch_s, kill_when)
+        if outcome != PORT_TAKEN:
+            return outcome
+    pytest.fail(f"no free ports for the cluster in {START_ATTEMPTS} attempts\n{log_tails(logs)}")
 
 
 def last_weights(log: Path) -> Path:

@@ -1,4 +1,7 @@
-"""`dvc repro` on a tiny copy of the repository: every stage runs, outputs land, reruns are exact."""
+"""`dvc repro` on a tiny copy of the repository: every stage runs, outputs land, reruns are exact.
+
+The reproduced repository is shared and read-only: a test that changes something works on its own copy.
+"""
 import json
 import sqlite3
 from pathlib import Path
@@ -7,14 +10,17 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.pipeline.tiny_repo import make_tiny_repo, run
+from tests.pipeline.tiny_repo import copy_repo, make_tiny_repo, run
 
 pytestmark = pytest.mark.slow
 
 ALL_EXPORTS = ("keras", "float32", "float16", "int8_dynamic", "int8_full")
 SCORE_KEYS = {"accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc", "average_precision",
-              "eer", "tpr_at_fpr_1pct", "log_loss", "ece", "threshold", "total_parameters", "n_test",
-              "temperature", "threshold_uncalibrated", "ece_uncalibrated", "log_loss_uncalibrated",
+              "eer", "tpr_at_fpr_1pct", "tpr_at_fpr_1pct_note", "fpr_resolution", "log_loss", "ece_positive_class",
+              "ece_top_label", "threshold", "total_parameters", "n_test", "n_val", "temperature",
+              "threshold_uncalibrated", "threshold_rule", "temperature_status", "ece_positive_class_uncalibrated",
+              "ece_top_label_uncalibrated", "log_loss_uncalibrated", "val_roc_auc", "val_roc_auc_ci_low",
+              "val_roc_auc_ci_high", "val_above_chance",
               *(f"{metric}_ci_{end}" for metric in ("accuracy", "roc_auc", "eer", "f1", "average_precision")
                 for end in ("low", "high"))}
 REPORT_SECTIONS = ("summary", "metrics", "confusion", "curves", "calibration", "robustness", "cross-dataset",
@@ -81,7 +87,8 @@ def test_second_repro_does_nothing(reproduced: Path) -> None:
     assert "Data and pipelines are up to date" in result.stdout or "didn't change" in result.stdout
 
 
-def test_changing_threshold_reruns_only_the_stages_that_read_it(reproduced: Path) -> None:
+def test_changing_threshold_reruns_only_the_stages_that_read_it(reproduced: Path, tmp_path: Path) -> None:
+    reproduced = copy_repo(reproduced, tmp_path / "repo")
     params_path = reproduced / "params.yaml"
     params = yaml.safe_load(params_path.read_text())
     params["evaluate"]["threshold"] = 0.5
@@ -94,16 +101,16 @@ def test_changing_threshold_reruns_only_the_stages_that_read_it(reproduced: Path
     assert "MLflow tracking" not in result.stderr, "re-evaluating must keep logging to the training run"
     assert json.loads((reproduced / "scores.json").read_text())["threshold"] == 0.5
     card = json.loads((reproduced / "artifacts/export/model_card.json").read_text())
-    assert card["output"]["threshold"] == 0.5
+    assert (card["output"]["threshold"], card["output"]["threshold_rule"]) == (0.5, "given")
 
 
-def test_metrics_and_plots_commands_work(reproduced: Path) -> None:
+def test_metrics_and_plots_commands_work(reproduced: Path, tmp_path: Path) -> None:
     metrics = run(["dvc", "metrics", "show", "--json"], reproduced)
     assert metrics.returncode == 0, metrics.stderr
     assert "roc_auc" in metrics.stdout
-    plots = run(["dvc", "plots", "show", "-o", "plots_html"], reproduced)
+    plots = run(["dvc", "plots", "show", "-o", str(tmp_path / "plots_html")], reproduced)
     assert plots.returncode == 0, plots.stderr
-    assert (reproduced / "plots_html" / "index.html").exists()
+    assert (tmp_path / "plots_html" / "index.html").exists()
 
 
 def test_mlflow_run_holds_params_metrics_plots_and_registered_model(reproduced: Path) -> None:

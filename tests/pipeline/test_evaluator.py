@@ -3,6 +3,7 @@
 import csv
 import dataclasses
 import json
+import logging
 
 import pandas as pd
 import pytest
@@ -66,14 +67,33 @@ def evaluation(project, model_file):
 def test_scores_file_holds_every_metric_in_range(evaluation):
     scores = json.loads(evaluation.scores_file.read_text())
     scores.pop("model_sha256")
-    assert scores == pytest.approx(evaluation.scores)
-    for name in ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc",
-                 "average_precision", "eer", "tpr_at_fpr_1pct", "ece", "threshold"):
+    assert scores == evaluation.scores
+    for name in ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc", "average_precision",
+                 "eer", "ece_positive_class", "ece_top_label", "ece_positive_class_uncalibrated",
+                 "ece_top_label_uncalibrated", "threshold", "val_roc_auc"):
         assert 0.0 <= scores[name] <= 1.0, name
     assert scores["log_loss"] > 0
     assert scores["total_parameters"] == 4  # Dense(1) on 3 channels: 3 weights + 1 bias
     assert (scores["n_test"], scores["n_val"]) == (10, 10)
-    assert all(isinstance(value, (int, float)) for value in scores.values())
+
+
+def test_tpr_at_one_percent_fpr_on_five_real_test_images_is_not_resolvable(evaluation):
+    scores = evaluation.scores
+    assert scores["tpr_at_fpr_1pct"] is None
+    assert "not resolvable: 5 real images" in scores["tpr_at_fpr_1pct_note"]
+    assert scores["fpr_resolution"] == pytest.approx(1 / 5)
+
+
+def test_scores_say_how_the_threshold_and_temperature_came_about(evaluation):
+    assert (evaluation.scores["threshold_rule"], evaluation.scores["temperature_status"]) == ("eer", "off")
+
+
+def test_scores_say_the_model_learned_on_validation(evaluation):
+    scores = evaluation.scores
+    # 23 of 25 (fake, real) validation pairs are ranked right.
+    assert scores["val_roc_auc"] == pytest.approx(23 / 25)
+    assert 0.5 < scores["val_roc_auc_ci_low"] <= scores["val_roc_auc"] <= scores["val_roc_auc_ci_high"]
+    assert scores["val_above_chance"] is True
 
 
 def test_scores_file_names_the_model_it_measured(evaluation, model_file):
@@ -83,7 +103,9 @@ def test_scores_file_names_the_model_it_measured(evaluation, model_file):
 
 
 def test_eer_threshold_is_chosen_on_validation_not_test(evaluation):
-    assert evaluation.threshold == pytest.approx(p_fake(25), abs=1e-5)
+    # Validation's EER point (at the fake 25) is reached down to the next score, 10; its middle in logit
+    # space is 17.5, as the model's logit is proportional to red - green. Test's own would be near 5.
+    assert evaluation.threshold == pytest.approx(p_fake(17.5), abs=1e-5)
     assert evaluation.threshold != pytest.approx(p_fake(5), abs=1e-3)
 
 
@@ -133,7 +155,8 @@ def test_youden_threshold_is_chosen_on_validation(project, model_file, tmp_path)
     config = dataclasses.replace(make_config(project, model_file, "youden"),
                                  scores_file=tmp_path / "scores.json",
                                  predictions_file=tmp_path / "predictions.csv", plots_dir=tmp_path / "plots")
-    assert Evaluator(config).run().threshold == pytest.approx(p_fake(10), abs=1e-5)
+    # Youden's point (at the fake 10) is reached down to the real 0: the middle is 5.
+    assert Evaluator(config).run().threshold == pytest.approx(p_fake(5), abs=1e-5)
 
 
 def test_numeric_threshold_is_used_as_is(project, model_file, tmp_path):
@@ -143,6 +166,7 @@ def test_numeric_threshold_is_used_as_is(project, model_file, tmp_path):
     result = Evaluator(config).run()
     assert result.threshold == 0.5
     assert json.loads(result.scores_file.read_text())["threshold"] == 0.5
+    assert result.scores["threshold_rule"] == "given"
 
 
 def test_split_with_one_class_is_refused(model_file, tmp_path):
@@ -190,3 +214,31 @@ def test_bootstrap_intervals_bracket_each_headline_metric(calibrated):
     for name in ("accuracy", "roc_auc", "eer", "f1", "average_precision"):
         assert scores[f"{name}_ci_low"] <= scores[name] <= scores[f"{name}_ci_high"], name
     assert scores["accuracy_ci_low"] < scores["accuracy_ci_high"], "10 test images cannot pin accuracy exactly"
+
+
+def run_on(tmp_path, model_file, splits, **settings):
+    write_dataset(tmp_path, splits)
+    return Evaluator(make_config(tmp_path, model_file, **settings)).run()
+
+
+def test_separated_validation_puts_the_threshold_in_the_gap_and_keeps_temperature_one(model_file, tmp_path):
+    # Validation: highest real -50, lowest fake 100; the middle in logit space is 25. The separable test
+    # split's fakes at 60 and 30 lie below the lowest validation fake, and are still caught.
+    result = run_on(tmp_path, model_file, {"val": {"fake": [100, 150, 200], "real": [-50, -100, -150]},
+                                           "test": {"fake": [30, 60, 180], "real": [0, -20, -120]}},
+                    calibrate=True)
+    assert p_fake(-50) < result.threshold < p_fake(100)
+    assert result.threshold == pytest.approx(p_fake(25), abs=1e-5)
+    assert (result.scores["recall"], result.scores["accuracy"]) == (1.0, 1.0)
+    assert (result.scores["temperature"], result.scores["temperature_status"]) == (1.0, "val_separated")
+
+
+def test_a_model_at_chance_on_validation_is_called_out(model_file, tmp_path, caplog):
+    # Fakes and reals interleave on validation: the red-is-fake rule ranks half the pairs right.
+    splits = {"val": {"fake": [100, -100, 30, -30, 5], "real": [90, -90, 20, -20, 0]}, "test": TEST}
+    with caplog.at_level(logging.WARNING):
+        scores = run_on(tmp_path, model_file, splits).scores
+    assert scores["val_roc_auc_ci_low"] <= 0.5 <= scores["val_roc_auc_ci_high"]
+    assert scores["val_above_chance"] is False
+    warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert any("THE MODEL DID NOT LEARN" in message and "includes 0.5" in message for message in warnings)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,8 @@ TINY_PARAMS = {
     "model.image_size": 64,
     "train.batch_size": 16,
     "train.fine_tune_epochs": 2,
+    # As planned: 2 epochs of 4 steps (train.min_steps would stretch them to 35 epochs).
+    "train.min_steps": 0,
     "evaluate.batch_size": 32,
     # A two-epoch model on 80 images may sit at chance, where quantization noise reorders its
     # near-equal scores: the AUC gate is tested on a model with known scores (test_exporter.py).
@@ -72,6 +75,23 @@ def project_env(root: Path) -> dict[str, str]:
     return env
 
 
-def run(command: list[str], root: Path, timeout: int = 900) -> subprocess.CompletedProcess:
+# Clearly shorter than pytest's own per-test timeout (pyproject.toml), so a stuck command fails here,
+# with its command line, rather than as a bare pytest timeout.
+COMMAND_TIMEOUT_S = 900
+
+
+def run(command: list[str], root: Path, timeout: int = COMMAND_TIMEOUT_S) -> subprocess.CompletedProcess:
     return subprocess.run(command, cwd=root, env=project_env(root), capture_output=True, text=True,
                           timeout=timeout)
+
+
+def copy_repo(source: Path, target: Path) -> Path:
+    """A copy of a tiny repo that has run, outputs, DVC cache and MLflow store included, that a test may
+    change without touching the original: the copied MLflow store points at the copy's artifact folder."""
+    shutil.copytree(source, target, symlinks=True)
+    old, new = source.resolve().as_uri(), target.resolve().as_uri()
+    with sqlite3.connect(target / "mlflow.db") as connection:
+        connection.execute("UPDATE experiments SET artifact_location = replace(artifact_location, ?, ?)", (old, new))
+        connection.execute("UPDATE runs SET artifact_uri = replace(artifact_uri, ?, ?)", (old, new))
+    connection.close()
+    return target

@@ -9,14 +9,20 @@ from PIL import Image
 from scipy.special import expit
 
 from deepfake_detector.components.evaluation.calibration import (
+    FITTED,
+    VAL_SEPARATED,
     apply_temperature,
     calibrate_threshold,
-    expected_calibration_error,
     fit_temperature,
     negative_log_likelihood,
     write_reliability_diagram,
 )
-from deepfake_detector.components.evaluation.metrics import calibration_bins, predict_labels
+from deepfake_detector.components.evaluation.metrics import (
+    calibration_bins,
+    positive_class_ece,
+    predict_labels,
+    threshold_between,
+)
 
 
 def calibrated_split(seed=0, size=2000):
@@ -31,20 +37,22 @@ def calibrated_split(seed=0, size=2000):
 def test_fitted_temperature_undoes_a_known_distortion(sharpening):
     labels, logits = calibrated_split()
     distorted = expit(sharpening * logits).astype(np.float32)
-    assert fit_temperature(labels, distorted) == pytest.approx(sharpening, rel=0.1)
+    fit = fit_temperature(labels, distorted)
+    assert fit.temperature == pytest.approx(sharpening, rel=0.1)
+    assert fit.status == FITTED
 
 
 def test_calibrating_an_over_confident_model_lowers_nll_and_ece():
     labels, logits = calibrated_split()
     over_confident = expit(4.0 * logits).astype(np.float32)
-    calibrated = apply_temperature(over_confident, fit_temperature(labels, over_confident))
+    calibrated = apply_temperature(over_confident, fit_temperature(labels, over_confident).temperature)
     assert negative_log_likelihood(labels, calibrated) < negative_log_likelihood(labels, over_confident) - 0.2
-    assert expected_calibration_error(labels, calibrated) < expected_calibration_error(labels, over_confident) / 3
+    assert positive_class_ece(labels, calibrated, 10) < positive_class_ece(labels, over_confident, 10) / 3
 
 
 def test_an_already_calibrated_model_keeps_a_temperature_near_one():
     labels, logits = calibrated_split(seed=1)
-    assert fit_temperature(labels, expit(logits)) == pytest.approx(1.0, abs=0.1)
+    assert fit_temperature(labels, expit(logits)).temperature == pytest.approx(1.0, abs=0.1)
 
 
 def test_temperature_of_one_returns_the_probabilities_unchanged():
@@ -83,8 +91,8 @@ def test_a_perfectly_separated_validation_split_keeps_the_model_probabilities_an
     """No finite temperature exists there: sharpening without end would round every score to 0 or 1
     and tie scores the model ranks apart."""
     with caplog.at_level(logging.WARNING, logger="deepfake_detector.components.evaluation.calibration"):
-        temperature = fit_temperature([1, 1, 0, 0], [0.9, 0.8, 0.2, 0.1])
-    assert temperature == 1.0
+        fit = fit_temperature([1, 1, 0, 0], [0.9, 0.8, 0.2, 0.1])
+    assert (fit.temperature, fit.status) == (1.0, VAL_SEPARATED)
     assert "separated perfectly" in caplog.text and "temperature 1.0" in caplog.text
 
 
@@ -121,9 +129,15 @@ def test_negative_log_likelihood_matches_a_hand_computation():
     assert negative_log_likelihood([1, 0], [0.0, 0.0]) == pytest.approx(-np.log(1e-7) / 2, rel=1e-6)
 
 
-def test_expected_calibration_error_matches_a_hand_computation():
-    # Bins [0, 0.5) and [0.5, 1]: mean 0.2 with 1/2 fake, mean 0.8 with 1/2 fake -> |0.3| everywhere.
-    assert expected_calibration_error([1, 0, 1, 0], [0.1, 0.3, 0.7, 0.9], bins=2) == pytest.approx(0.3)
+@pytest.mark.parametrize("temperature", [0.3, 0.8, 2.5, 12.0])
+def test_calibrated_middle_threshold_is_the_middle_of_the_calibrated_interval(temperature):
+    """Raw and calibrated rules stay one point: the middle is taken in logit space, where the
+    temperature is a plain division."""
+    lower, upper = 0.206, 0.6644
+    middle = threshold_between(lower, upper)
+    calibrated = calibrate_threshold(middle, temperature)
+    assert calibrated == pytest.approx(threshold_between(calibrate_threshold(lower, temperature),
+                                                         calibrate_threshold(upper, temperature)), rel=1e-12)
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ precision and the model copy it trains; one tiny one_device run in float16."""
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import logging
 from types import SimpleNamespace
@@ -231,11 +230,6 @@ def test_model_is_unchanged_when_nothing_is_asked(detector):
 
 # The train stage -------------------------------------------------------------------------------
 
-@dataclasses.dataclass(frozen=True)
-class NoParams:
-    """Stands in for params.yaml: no sections."""
-
-
 class RecordingTracker:
     """Stands in for ExperimentTracker: records whether a run was opened."""
 
@@ -268,12 +262,13 @@ def train_stage_as(tmp_path, monkeypatch):
 
             def run(self, callbacks=()):
                 trained.append(self.config)
-                return SimpleNamespace(best_val_auc=0.9, best_epoch=0, epochs_run=1, history_file=tmp_path / "h.csv")
+                return SimpleNamespace(best_val_auc=0.9, best_epoch=0, epochs_run=1, history_file=tmp_path / "h.csv",
+                                       val_labels=np.array([0, 1, 0, 1]), val_probs=np.array([0.1, 0.9, 0.2, 0.8]))
 
         monkeypatch.setattr(trainer, "Trainer", StandInTrainer)
         monkeypatch.setenv("TF_CONFIG", tf_config({"worker": WORKERS[:2]}, "worker", index))
         tracker = RecordingTracker()
-        manager = SimpleNamespace(get_training_config=lambda: config, params=NoParams())
+        manager = SimpleNamespace(get_training_config=lambda: config, params_as_written=dict)  # no sections
         train_stage.run(StageContext(config=manager, tracker=tracker))
         return config, tracker, trained
     return run

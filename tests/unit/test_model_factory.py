@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 from pathlib import Path
 
 import keras
@@ -83,14 +82,12 @@ def test_summary_file_describes_the_model(tmp_path):
     assert (summary["alpha"], summary["image_size"], summary["weights"]) == (0.35, 32, "none")
 
 
-def test_imagenet_weights_offline_raise_model_error_quickly(tmp_path, monkeypatch):
+def test_imagenet_weights_offline_raise_model_error_naming_the_file_to_copy(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     # A closed local port: the download fails at once, whether or not this machine has internet.
     monkeypatch.setattr(model_factory, "IMAGENET_WEIGHTS_URL", "http://127.0.0.1:9/")
-    started = time.monotonic()
     with pytest.raises(ModelError) as error:
         build_model(tiny_config(tmp_path, weights="imagenet"))
-    assert time.monotonic() - started < 10
     message = str(error.value)
     assert imagenet_weights_name(0.35, 32) in message
     assert str(tmp_path / "keras" / "models") in message

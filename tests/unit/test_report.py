@@ -408,3 +408,18 @@ def test_predictions_without_a_needed_column_are_refused_and_the_old_report_is_k
 def test_a_negative_worst_k_is_refused(inputs):
     with pytest.raises(ValueError, match="worst_k"):
         replace(inputs, worst_k=-1)
+
+
+def test_a_model_that_did_not_learn_is_flagged_at_the_top_of_the_summary(inputs, tmp_path):
+    at_chance = {**SCORES, "val_roc_auc": 0.5, "val_roc_auc_ci_low": 0.31, "val_roc_auc_ci_high": 0.69,
+                 "val_above_chance": False}
+    summary = section(render(inputs, scores=read_scores(write_scores(tmp_path / "at_chance.json", at_chance))),
+                      "summary")
+    assert summary.index('id="did-not-learn"') < summary.index('class="card"')
+    assert "THE MODEL DID NOT LEARN: validation ROC AUC 0.500 (95 % interval 0.310 – 0.690, 4 images)" in summary
+
+
+def test_a_model_that_learned_has_no_warning(inputs, tmp_path):
+    learned = {**SCORES, "val_roc_auc": 0.99, "val_roc_auc_ci_low": 0.95, "val_roc_auc_ci_high": 1.0,
+               "val_above_chance": True}
+    assert "did-not-learn" not in render(inputs, scores=read_scores(write_scores(tmp_path / "learned.json", learned)))

@@ -201,6 +201,9 @@ class TrainParams:
                                 Field(description="a count of top backbone layers, all, or 0 to skip phase two")
                                 ] = "all"
     fine_tune_learning_rate: Annotated[Number, Gt(0), Field(description="learning rate of phase two")] = 0.001
+    min_steps: Annotated[Integer, Ge(0), Field(description=(
+        "at least this many optimizer steps: on a small train split the last phase gets more epochs, and "
+        "early stopping and learning-rate drops wait until then"))] = 140
     early_stopping_patience: Annotated[Integer, Ge(0), Field(description="epochs without a better val AUC")] = 4
     reduce_lr_patience: Annotated[Integer, Ge(0), Field(
         description="epochs without a better val AUC before the learning rate drops")] = 2
@@ -326,7 +329,7 @@ class ExportParams:
     max_float32_diff: Annotated[Number, Gt(0), Field(
         description="the stage fails if float32 TFLite differs from Keras by more")] = 1.0e-4
     max_auc_drop: Annotated[Fraction, Field(
-        description="... or if a quantized export loses more test ROC AUC than this")] = 0.005
+        description="... or if a quantized export loses more validation ROC AUC than this")] = 0.005
 
 
 @dataclass(frozen=True, config=MODEL_CONFIG)

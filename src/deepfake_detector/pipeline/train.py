@@ -1,4 +1,5 @@
-"""Stage `train`: two-phase training on the manifest's train/val splits, logged to MLflow.
+"""Stage `train`: two-phase training on the manifest's train/val splits, logged to MLflow, and a loud
+warning when the saved model did not learn (its validation AUC interval reaches 0.5).
 
 The MLflow run id is written to training.run_file at once, so that a killed run that resumes
 from its Keras backup keeps logging to the same MLflow run, and `evaluate` adds to it. In a
@@ -15,6 +16,7 @@ logger = logging.getLogger(__name__)
 
 
 def run(context: StageContext) -> None:
+    from deepfake_detector.components.evaluation.learning import check_learning
     from deepfake_detector.components.model.distribution import cluster_role
     from deepfake_detector.components.model.resume import has_saved_state
     from deepfake_detector.components.model.trainer import Trainer
@@ -33,8 +35,10 @@ def run(context: StageContext) -> None:
         tracker.log_params({section: values for section, values in context.params().items()
                             if section not in ("evaluate", "export")})
         result = Trainer(config).run(callbacks=[tracker.epoch_logger()])
+        # Logs a loud warning when the saved model's validation AUC interval reaches 0.5 (chance).
+        learning = check_learning(result.val_labels, result.val_probs, seed=config.seed, stage="train")
         tracker.log_metrics({"best_val_auc": result.best_val_auc, "best_epoch": result.best_epoch,
-                             "epochs_run": result.epochs_run})
+                             "epochs_run": result.epochs_run, **(learning.as_scores() if learning else {})})
         tracker.log_artifact(result.history_file, artifact_path="training")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +25,6 @@ from deepfake_detector.utils.files import atomic_path, write_json_atomic
 
 logger = logging.getLogger(__name__)
 
-# Keeps logits finite (|logit| <= 16.1) where the loss needs them: a confidently wrong 0 or 1
-# would otherwise make the likelihood infinite and the fit meaningless.
-EPSILON = 1e-7
 # The search runs over log T, so both over- and under-confidence are equally easy to reach.
 # T from 0.05 to 20: beyond, a temperature either rounds confident scores to exactly 0 or 1 or flattens
 # every score to 0.5, and neither is a calibration.
@@ -34,6 +32,17 @@ LOG_TEMPERATURE_BOUNDS = (math.log(0.05), math.log(20.0))
 DPI = 120
 HISTOGRAM_BINS = 20
 CURVE_COLORS = {"before": "tab:red", "after": "tab:green"}
+
+# What became of the temperature (scores.json `temperature_status`, the model card says it in words).
+FITTED = "fitted"
+VAL_SEPARATED = "val_separated"   # no finite optimum: kept at 1.0
+CALIBRATION_OFF = "off"           # evaluate.calibrate is false: 1.0
+
+
+@dataclass(frozen=True)
+class TemperatureFit:
+    temperature: float
+    status: str                   # FITTED or VAL_SEPARATED
 
 
 def _checked(labels: Sequence[int], probs: Sequence[float], purpose: str) -> tuple[np.ndarray, np.ndarray]:
@@ -43,11 +52,6 @@ def _checked(labels: Sequence[int], probs: Sequence[float], purpose: str) -> tup
     except ValueError as error:
         raise ValueError(f"cannot {purpose}: {error}") from error
     return label_array, values
-
-
-def _clipped_logits(values: np.ndarray) -> np.ndarray:
-    clipped = np.clip(values, EPSILON, 1.0 - EPSILON)
-    return np.log(clipped) - np.log1p(-clipped)
 
 
 def _mean_nll(labels: np.ndarray, logits: np.ndarray) -> float:
@@ -60,31 +64,24 @@ def negative_log_likelihood(labels: Sequence[int], probs: Sequence[float]) -> fl
     """Mean binary negative log-likelihood (nats per image) of the labels under P(fake), with the
     probabilities clipped to [1e-7, 1 - 1e-7] exactly as fit_temperature clips them."""
     label_array, values = _checked(labels, probs, "compute the negative log-likelihood")
-    return _mean_nll(label_array, _clipped_logits(values))
+    return _mean_nll(label_array, metrics.clipped_logits(values))
 
 
-def expected_calibration_error(labels: Sequence[int], probs: Sequence[float], bins: int = 10) -> float:
-    """Count-weighted mean |fraction fake - mean P(fake)| over equal-width bins of P(fake), the
-    same number compute_scores reports as "ece"."""
-    label_array, values = _checked(labels, probs, "compute the expected calibration error")
-    return metrics.expected_calibration_error(label_array, values, bins)
-
-
-def fit_temperature(labels: Sequence[int], probs: Sequence[float]) -> float:
+def fit_temperature(labels: Sequence[int], probs: Sequence[float]) -> TemperatureFit:
     """The T > 0 that minimizes the negative log-likelihood of sigmoid(logit(p) / T) on these
     labels, which should be the validation split's: T > 1 softens an over-confident detector,
     T < 1 sharpens an under-confident one.
 
     A split the detector separates perfectly has no best temperature (its likelihood keeps
     improving as T shrinks towards 0, rounding every score to 0 or 1): then, and whenever the
-    optimum is the smallest temperature searched, this returns 1.0, leaving the model's own
-    probabilities, and logs a warning saying so.
+    optimum is the smallest temperature searched, this returns 1.0 with status VAL_SEPARATED,
+    leaving the model's own probabilities, and logs a warning saying so.
 
     Raises ValueError naming the problem when the input is empty, has one class only, or holds
     something that is not a probability.
     """
     label_array, values = _checked(labels, probs, "fit a temperature")
-    logits = _clipped_logits(values)
+    logits = metrics.clipped_logits(values)
     result = minimize_scalar(lambda log_t: _mean_nll(label_array, logits / math.exp(log_t)),
                              bounds=LOG_TEMPERATURE_BOUNDS, method="bounded")
     temperature = math.exp(float(result.x))
@@ -93,13 +90,13 @@ def fit_temperature(labels: Sequence[int], probs: Sequence[float]) -> float:
                        "temperature falls to %.3g (the validation split is separated perfectly or nearly so). "
                        "Keeping the model's own probabilities (temperature 1.0); calibrate on a larger or "
                        "harder validation split", label_array.size, temperature)
-        return 1.0
+        return TemperatureFit(1.0, VAL_SEPARATED)
     if LOG_TEMPERATURE_BOUNDS[1] - result.x < 1e-3:
         logger.warning("Temperature %.4g sits at the top of the search range: the scores carry almost no "
                        "information on this split, so calibrated probabilities sit near 0.5", temperature)
     logger.info("Fitted temperature %.4f on %d images (NLL %.4f -> %.4f)", temperature, label_array.size,
                 _mean_nll(label_array, logits), float(result.fun))
-    return temperature
+    return TemperatureFit(temperature, FITTED)
 
 
 def _check_temperature(temperature: float) -> float:
@@ -173,7 +170,7 @@ def _render(path: Path, labels: np.ndarray, curves: dict[str, np.ndarray], recor
     edges = np.linspace(0.0, 1.0, HISTOGRAM_BINS + 1)
     for curve, values in curves.items():
         points = [r for r in records if r["curve"] == curve]
-        ece = metrics.expected_calibration_error(labels, values, bins)
+        ece = metrics.positive_class_ece(labels, values, bins)
         curve_axes.plot([r["mean_predicted"] for r in points], [r["fraction_positive"] for r in points],
                         marker="o", lw=2, color=CURVE_COLORS[curve], label=f"{curve} calibration (ECE = {ece:.3f})")
         count_axes.hist(values, bins=edges, histtype="step", lw=1.5, color=CURVE_COLORS[curve], label=curve)

@@ -5,12 +5,17 @@ so nothing about the test split leaks into the numbers reported for it. Every P(
 writes, and the threshold, are calibrated; `threshold_uncalibrated` is the same decision boundary
 on the model's raw output, for stages that score model.h5 directly. `model_sha256` names the
 model.h5 the scores belong to, so a consumer can tell scores of another model apart.
+
+scores.json also says how the rule came about, for the model card: `threshold_rule` (eer, youden,
+or given: a number in evaluate.threshold) and `temperature_status` (fitted, val_separated: kept at
+1.0, or off), and whether the model learned at all (learning.py: val_roc_auc with its interval).
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,11 +23,14 @@ import pandas as pd
 from deepfake_detector.components.data.datasets import build_dataset, read_manifest, split_rows
 from deepfake_detector.components.evaluation.bootstrap import bootstrap_intervals
 from deepfake_detector.components.evaluation.calibration import (
+    CALIBRATION_OFF,
+    TemperatureFit,
     apply_temperature,
     calibrate_threshold,
     fit_temperature,
     write_reliability_diagram,
 )
+from deepfake_detector.components.evaluation.learning import check_learning
 from deepfake_detector.components.evaluation.metrics import choose_threshold, compute_scores, predict_labels
 from deepfake_detector.components.evaluation.plots import write_plots
 from deepfake_detector.config.entities import EvaluationConfig
@@ -37,11 +45,15 @@ PREDICTION_COLUMNS = ("path", "label", "split", "p_fake", "p_fake_uncalibrated",
 RELIABILITY_FILES = ("reliability.png", "reliability.json")
 EVALUATED_SPLITS = ("val", "test")
 THRESHOLD_LABELS = {"eer": "EER on val", "youden": "Youden's J on val"}
+GIVEN_THRESHOLD = "given"              # threshold_rule of a number in evaluate.threshold
+# Metrics recorded twice: calibrated under their own name, the model's own output with this suffix.
+CALIBRATION_DEPENDENT = ("ece_positive_class", "ece_top_label", "log_loss")
+UNCALIBRATED = "_uncalibrated"
 
 
 @dataclass(frozen=True)
 class EvaluationResult:
-    scores: dict[str, float]           # the numbers scores_file holds: test metrics, counts, decision rule
+    scores: dict[str, Any]             # what scores_file holds: test metrics, counts, decision rule and its origin
     model_sha256: str                  # the evaluated model.h5, also recorded in scores_file
     scores_file: Path
     predictions_file: Path
@@ -77,7 +89,9 @@ class Evaluator:
         model = load_keras_model(config.model_file, config.image_size)
         model_sha256 = sha256_file(config.model_file)
         val = self._predict(model, manifest, "val")
-        temperature = self._fit_temperature(val)
+        learning = check_learning(val.labels, val.raw_probs, seed=config.seed, stage="evaluate")  # both classes
+        fit = self._fit_temperature(val)
+        temperature = fit.temperature
         val = val.calibrated(temperature)
         # Ranking and decisions are computed on the model's own output: temperature scaling cannot
         # change them in exact arithmetic, and in floating point a sharpening temperature can round
@@ -90,11 +104,13 @@ class Evaluator:
 
         scores = compute_scores(test.labels, test.raw_probs, raw_threshold, config.calibration_bins)
         calibrated = compute_scores(test.labels, test.probs, threshold, config.calibration_bins)
+        for name in CALIBRATION_DEPENDENT:
+            scores[name + UNCALIBRATED], scores[name] = scores[name], calibrated[name]
         scores.update(
-            ece=calibrated["ece"], log_loss=calibrated["log_loss"], threshold=threshold,
-            temperature=temperature, threshold_uncalibrated=raw_threshold,
-            ece_uncalibrated=scores["ece"], log_loss_uncalibrated=scores["log_loss"],
-            total_parameters=int(model.count_params()), n_test=int(test.labels.size), n_val=int(val.labels.size))
+            threshold=threshold, temperature=temperature, threshold_uncalibrated=raw_threshold,
+            threshold_rule=self._threshold_rule(), temperature_status=fit.status,
+            total_parameters=int(model.count_params()), n_test=int(test.labels.size), n_val=int(val.labels.size),
+            **learning.as_scores())
         if config.bootstrap:
             scores.update(bootstrap_intervals(test.labels, test.raw_probs, raw_threshold,
                                               resamples=config.bootstrap, seed=config.seed))
@@ -115,6 +131,8 @@ class Evaluator:
         write_json_atomic(config.scores_file, {**scores, "model_sha256": model_sha256})
         logger.info("Wrote %s, %s and plots in %s", config.scores_file, config.predictions_file,
                     config.plots_dir)
+        if not learning.is_above_chance:
+            logger.warning("evaluate: %s", learning.warning())  # again, last: the test numbers above mean little
         return EvaluationResult(scores=scores, model_sha256=model_sha256, scores_file=config.scores_file,
                                 predictions_file=config.predictions_file, plot_files=plot_files,
                                 threshold=threshold)
@@ -126,14 +144,16 @@ class Evaluator:
             return choose_threshold(val.labels, val.raw_probs, self.config.threshold)
         return calibrate_threshold(float(self.config.threshold), 1.0 / temperature)
 
-    def _fit_temperature(self, val: SplitPredictions) -> float:
+    def _fit_temperature(self, val: SplitPredictions) -> TemperatureFit:
         """Temperature scaling on val (1.0 when calibration is off): one parameter, so the ranking,
         the AUC and every decision stay as they were; only the probabilities become honest."""
         if not self.config.calibrate:
-            return 1.0
-        temperature = fit_temperature(val.labels, val.raw_probs)
-        logger.info("Calibration: temperature %.3f in use (from %d val images)", temperature, val.labels.size)
-        return temperature
+            logger.info("Calibration off (evaluate.calibrate): temperature 1.0")
+            return TemperatureFit(1.0, CALIBRATION_OFF)
+        fit = fit_temperature(val.labels, val.raw_probs)
+        logger.info("Calibration: temperature %.3f in use (%s, from %d val images)", fit.temperature, fit.status,
+                    val.labels.size)
+        return fit
 
     def _check_split(self, manifest: pd.DataFrame, split: str) -> None:
         """Fail before any prediction if a split cannot be scored: both classes are needed for an
@@ -176,6 +196,10 @@ class Evaluator:
         table = pd.concat(frames, ignore_index=True)[list(PREDICTION_COLUMNS)]
         with atomic_path(self.config.predictions_file) as tmp:
             table.to_csv(tmp, index=False)
+
+    def _threshold_rule(self) -> str:
+        strategy = self.config.threshold
+        return strategy if isinstance(strategy, str) else GIVEN_THRESHOLD
 
     def _threshold_label(self) -> str:
         strategy = self.config.threshold

@@ -18,7 +18,7 @@ from sklearn.metrics import average_precision_score, confusion_matrix, roc_auc_s
 from deepfake_detector.components.evaluation.metrics import (
     calibration_bins,
     check_binary_inputs,
-    expected_calibration_error,
+    positive_class_ece,
     precision_recall_points,
     predict_labels,
     roc_points,
@@ -150,12 +150,13 @@ def render_precision_recall(path: Path, y_true: Sequence[int], scores: Sequence[
 
 def render_calibration(path: Path, y_true: Sequence[int], probs: Sequence[float], n_bins: int) -> Path:
     bins = calibration_bins(y_true, probs, n_bins)
-    ece = expected_calibration_error(y_true, probs, n_bins)
+    ece = positive_class_ece(y_true, probs, n_bins)
     figure = _new_figure(6.0, 6.5)
     curve_axes, count_axes = figure.subplots(2, 1, sharex=True, height_ratios=(3, 1))
     curve_axes.plot([0, 1], [0, 1], color="gray", ls="--", lw=1, label="perfectly calibrated")
     curve_axes.plot([b["mean_predicted"] for b in bins], [b["fraction_positive"] for b in bins],
-                    marker="o", color="tab:red", lw=2, label=f"detector (ECE = {ece:.3f}, {n_bins} bins)")
+                    marker="o", color="tab:red", lw=2,
+                    label=f"detector (positive-class ECE = {ece:.3f}, {n_bins} bins)")
     curve_axes.set(title="Calibration (reliability diagram)", ylabel="Fraction of images that are fake",
                    xlim=(0, 1), ylim=(-0.01, 1.01))
     curve_axes.grid(alpha=0.3)

@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 from PIL import Image, ImageOps
 
+from deepfake_detector.components.evaluation.learning import read_learning_check
 from deepfake_detector.components.evaluation.metrics import predict_labels
 from deepfake_detector.components.evaluation.report_inputs import Provenance, ReportInputs
 from deepfake_detector.contracts.labels import FAKE, REAL
@@ -119,6 +120,7 @@ def report_context(inputs: ReportInputs) -> dict[str, Any]:
         "commit": _commit_text(inputs.provenance),
         "parameters": _count(scores.get("total_parameters")),
         "summary": _summary(scores, threshold, inputs.shortcut_audit),
+        "learning_warning": _learning_warning(inputs.scores),
         "metrics": _metric_rows(scores),
         "confusion_figures": _figures(inputs.plots, CONFUSION_PLOTS),
         "confusion_counts": _confusion_counts(test_predictions, threshold),
@@ -188,6 +190,12 @@ def _summary(scores: Mapping[str, Any], threshold: float,
     flagged = list((shortcut_audit or {}).get("flagged") or [])
     return {"cards": cards, "counts": [(label, value) for label, value in counts if value is not None],
             "flagged_cues": flagged if shortcut_audit is not None else None}
+
+
+def _learning_warning(scores: Scores) -> str | None:
+    """The evaluate stage's verdict when the model did not learn (its validation AUC interval reaches 0.5)."""
+    check = read_learning_check(scores.metrics)
+    return None if check is None else check.warning()
 
 
 def _metric_rows(scores: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -6,13 +6,24 @@ exports to their source model) and the same facts rendered as Markdown for peopl
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from deepfake_detector import __version__
+from deepfake_detector.components.evaluation.calibration import CALIBRATION_OFF, FITTED, VAL_SEPARATED
+from deepfake_detector.components.evaluation.learning import LearningCheck
+from deepfake_detector.contracts.decision_rule import DecisionRule
 from deepfake_detector.contracts.labels import CLASS_NAMES, FAKE, REAL
 
 CARD_SCHEMA_VERSION = 1
+# scores.json keys that say how the evaluate stage set its rule; the card says it in words.
+RULE_ORIGIN_KEYS = ("threshold_rule", "temperature_status")
+CHOSEN_RULES = {"eer": "the equal error rate", "youden": "Youden's J"}
+GIVEN_RULE = "given"
+NOT_RECORDED = "not recorded in scores.json; rerun the evaluate stage"
+TEST_METRIC_ROWS = ("accuracy", "balanced_accuracy", "roc_auc", "eer", "average_precision", "precision", "recall",
+                    "f1", "tpr_at_fpr_1pct", "ece_top_label", "ece_positive_class", "ece_top_label_uncalibrated",
+                    "ece_positive_class_uncalibrated", "n_test")
 
 INTENDED_USE = (
     "Screening single, roughly frontal face crops for signs of GAN synthesis (StyleGAN-style "
@@ -29,17 +40,21 @@ LIMITATIONS = [
 
 
 def build_model_card(*, params: Mapping[str, Any], image_size: int, total_parameters: int,
-                     threshold: float, temperature: float = 1.0, test_metrics: Mapping[str, Any],
-                     exports: Mapping[str, Mapping[str, Any]],
+                     rule: DecisionRule, rule_origin: Mapping[str, Any], test_metrics: Mapping[str, Any],
+                     learning: LearningCheck | None, exports: Mapping[str, Mapping[str, Any]],
                      source: Mapping[str, Any], dataset: Mapping[str, Any],
                      git: Mapping[str, Any]) -> dict[str, Any]:
-    """Assemble the card from facts the export stage measured; nothing here is computed anew."""
+    """Assemble the card from facts the evaluate and export stages measured; nothing here is computed anew.
+
+    rule_origin holds scores.json's RULE_ORIGIN_KEYS (None where an older file lacks them); learning is
+    the evaluate stage's validation check (None for older files), whose warning heads the card.
+    """
     model = params.get("model", {})
     return {
         "schema_version": CARD_SCHEMA_VERSION,
         "name": "deepfake-detector",
         "package_version": __version__,
-        "created": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+        "created": datetime.now(UTC).replace(microsecond=0).isoformat(),
         "git": dict(git),
         "architecture": {
             "summary": (f"MobileNetV2 (alpha {model.get('alpha')}) + GlobalAveragePooling2D + "
@@ -63,12 +78,18 @@ def build_model_card(*, params: Mapping[str, Any], image_size: int, total_parame
             "shape": [None, 1],
             "meaning": "probability that the image is fake (positive class)",
             "classes": {str(FAKE): CLASS_NAMES[FAKE], str(REAL): CLASS_NAMES[REAL]},
-            "threshold": float(threshold),
-            "threshold_rule": str(params.get("evaluate", {}).get("threshold")),
-            # Temperature scaling fitted on val: P(fake) = sigmoid(logit(model output) / temperature).
-            # The threshold applies to that calibrated P(fake); 1.0 means uncalibrated.
-            "temperature": float(temperature),
+            "threshold": rule.threshold,
+            # eer or youden: chosen on the validation split; given: the number in evaluate.threshold.
+            "threshold_rule": rule_origin.get("threshold_rule"),
+            # P(fake) = sigmoid(logit(model output) / temperature); the threshold applies to that calibrated
+            # P(fake). temperature_status: fitted on val, val_separated (kept at 1.0), or off.
+            "temperature": rule.temperature,
+            "temperature_status": rule_origin.get("temperature_status"),
         },
+        "validation": None if learning is None else {
+            "roc_auc": learning.roc_auc, "roc_auc_ci_low": learning.ci_low, "roc_auc_ci_high": learning.ci_high,
+            "n": learning.n, "above_chance": learning.is_above_chance},
+        "warnings": [] if learning is None or learning.is_above_chance else [learning.warning()],
         "test_metrics": dict(test_metrics),
         "exports": {name: dict(entry) for name, entry in exports.items()},
         "source": dict(source),
@@ -85,13 +106,53 @@ def _number(value: Any, digits: int = 4) -> str:
     return "n/a" if value is None else str(value)
 
 
+def calibration_sentence(temperature: float, status: str | None) -> str:
+    """What became of the temperature, as it happened."""
+    formula = "P(fake) = sigmoid(logit(model output) / temperature), which serving applies"
+    if status == FITTED:
+        return f"temperature {temperature:.3f}, fitted on the validation split; {formula}."
+    if status == VAL_SEPARATED:
+        return ("none: temperature 1.0, not fitted, because the model separates the validation split perfectly "
+                "(no finite temperature fits it); P(fake) is the model's own output.")
+    if status == CALIBRATION_OFF:
+        return "off (evaluate.calibrate is false): temperature 1.0; P(fake) is the model's own output."
+    return f"temperature {temperature:.3f} ({formula}); how it was set is {NOT_RECORDED}."
+
+
+def threshold_sentence(threshold: float, rule: str | None) -> str:
+    """Where the threshold came from, as it happened: chosen on validation only when it was."""
+    if rule in CHOSEN_RULES:
+        how = (f"chosen on the validation split by {CHOSEN_RULES[rule]} (rule `{rule}`), in the middle of the "
+               "thresholds that give the best operating point there")
+    elif rule == GIVEN_RULE:
+        how = "given in params.yaml (`evaluate.threshold`), not chosen on data"
+    else:
+        how = f"how it was chosen is {NOT_RECORDED}"
+    return f"{threshold:.4f} on the calibrated P(fake), {how}; P(fake) at or above it means fake."
+
+
+def _metric_value(metrics: Mapping[str, Any], name: str) -> str:
+    note = metrics.get(f"{name}_note")
+    return note if metrics.get(name) is None and isinstance(note, str) else _number(metrics[name])
+
+
+def _validation_lines(validation: Mapping[str, Any] | None) -> list[str]:
+    if validation is None:
+        return [f"- Whether the model learned is {NOT_RECORDED}."]
+    verdict = "above chance" if validation["above_chance"] else "**not above chance (0.5)**"
+    return [f"- Validation ROC AUC {validation['roc_auc']:.4f} (95 % stratified bootstrap interval "
+            f"{validation['roc_auc_ci_low']:.4f} – {validation['roc_auc_ci_high']:.4f}, {validation['n']} images): "
+            f"{verdict}."]
+
+
 def render_markdown(card: Mapping[str, Any]) -> str:
-    """The card as a page a reviewer reads top to bottom."""
+    """The card as a page a reviewer reads top to bottom; a model that did not learn says so first."""
     arch, inp, out = card["architecture"], card["input"], card["output"]
     metrics, dataset, git = card["test_metrics"], card["dataset"], card["git"]
-    lines = [
-        f"# Model card: {card['name']}",
-        "",
+    lines = [f"# Model card: {card['name']}", ""]
+    for warning in card.get("warnings", []):
+        lines += [f"> **Warning:** {warning}", ""]
+    lines += [
         f"Created {card['created']} from commit `{git.get('commit') or 'unknown'}`"
         + (" (with uncommitted changes)" if git.get("dirty") else "")
         + f", package version {card['package_version']}.",
@@ -106,32 +167,35 @@ def render_markdown(card: Mapping[str, Any]) -> str:
         f"in [{inp['value_range'][0]:g}, {inp['value_range'][1]:g}].",
         f"- Resize: {inp['resize']}. Preprocessing: {inp['preprocessing']}.",
         f"- Output `{out['name']}`: {out['meaning']}; classes {out['classes']}.",
-        f"- Calibration: temperature {out.get('temperature', 1.0):.3f} fitted on the validation split; "
-        "P(fake) = sigmoid(logit(model output) / temperature). Serving applies it.",
-        f"- Decision threshold: {out['threshold']:.4f} on the calibrated P(fake) (rule `{out['threshold_rule']}`, "
-        "chosen on the validation split); P(fake) at or above it means fake.",
+        f"- Calibration: {calibration_sentence(out['temperature'], out.get('temperature_status'))}",
+        f"- Decision threshold: {threshold_sentence(out['threshold'], out.get('threshold_rule'))}",
+        "",
+        "## Did it learn? (validation split)",
+        *_validation_lines(card.get("validation")),
         "",
         "## Test metrics (held-out test split, Keras model, 95 % stratified bootstrap intervals)",
         "| metric | value | 95 % interval |",
         "| --- | --- | --- |",
     ]
-    for name in ("accuracy", "balanced_accuracy", "roc_auc", "eer", "average_precision", "precision", "recall",
-                 "f1", "ece", "ece_uncalibrated", "n_test"):
+    for name in TEST_METRIC_ROWS:
         if name in metrics:
             low, high = metrics.get(f"{name}_ci_low"), metrics.get(f"{name}_ci_high")
             interval = f"{_number(low)} – {_number(high)}" if low is not None and high is not None else ""
-            lines.append(f"| {name} | {_number(metrics[name])} | {interval} |")
+            lines.append(f"| {name} | {_metric_value(metrics, name)} | {interval} |")
     lines += [
         "",
         "## Exports",
-        "| variant | file | size (MB) | max abs diff vs Keras | accuracy | ROC AUC | AUC drop | EER |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "The ROC AUC gate (`export.max_auc_drop`) decides on the validation split; test figures are reported only.",
+        "",
+        "| variant | file | size (MB) | max abs diff vs Keras | val AUC drop (gated) | test accuracy | test ROC AUC "
+        "| test AUC drop | test EER |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, entry in card["exports"].items():
         lines.append(f"| {name} | `{entry['file']}` | {entry['bytes'] / 1e6:.2f} | "
-                     f"{entry.get('max_abs_diff', float('nan')):.1e} | {_number(entry.get('accuracy'))} | "
-                     f"{_number(entry.get('roc_auc'))} | {_number(entry.get('auc_drop'))} | "
-                     f"{_number(entry.get('eer'))} |")
+                     f"{entry.get('max_abs_diff', float('nan')):.1e} | {_number(entry.get('val_auc_drop'))} | "
+                     f"{_number(entry.get('accuracy'))} | {_number(entry.get('roc_auc'))} | "
+                     f"{_number(entry.get('auc_drop'))} | {_number(entry.get('eer'))} |")
     counts = ", ".join(f"{split}: {n}" for split, n in dataset.get("images_per_split", {}).items())
     lines += [
         "",

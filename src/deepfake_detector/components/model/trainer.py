@@ -1,5 +1,9 @@
 """Trains the prepared detector in two phases (head, then fine-tuning) and keeps the best epoch.
 
+Training takes at least train.min_steps optimizer steps: on a small train split the last phase gets
+more epochs than params say (a from-scratch model sits at chance for its first few dozen steps), and
+early stopping and learning-rate drops only watch validation AUC once those steps are done.
+
 A run killed at any point (even SIGKILL) and started again with the same settings resumes from
 its last completed epoch; a finished phase is not trained again. Everything needed for that
 lives in `backup_dir` (its layout and rules: resume.py), which is removed once the trained
@@ -24,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 
 from deepfake_detector.components.data.datasets import build_dataset, read_manifest, split_rows
 from deepfake_detector.components.model.augmentation import build_augmentation
@@ -59,7 +64,7 @@ logger = logging.getLogger(__name__)
 MONITOR = "val_auc"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TrainingResult:
     model_file: Path
     history_file: Path
@@ -68,6 +73,8 @@ class TrainingResult:
     epochs_run: int  # rows in history.csv, including epochs run before a restart
     class_weight: dict[int, float]  # the weights applied; 1.0 each when class_weights is off
     resumed: bool  # a previous, interrupted run's progress was picked up
+    val_labels: np.ndarray  # the validation split, in manifest order...
+    val_probs: np.ndarray  # ...and the saved model's P(fake) for it, to judge whether it learned
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,21 @@ class Phase:
     epochs: int
     learning_rate: float
     set_trainable: Callable[[keras.Model], None]
+
+
+class PlateauLearningRate(keras.callbacks.ReduceLROnPlateau):
+    """ReduceLROnPlateau that leaves the rate alone before start_from_epoch, as EarlyStopping's own
+    start_from_epoch does: the first epochs of a small split often sit at chance before learning starts."""
+
+    def __init__(self, *, start_from_epoch: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.start_from_epoch = start_from_epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch >= self.start_from_epoch:
+            super().on_epoch_end(epoch, logs)
+        elif logs is not None:  # history.csv keeps its learning_rate column
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
 
 
 class HistoryLogger(keras.callbacks.CSVLogger):
@@ -147,6 +169,8 @@ class TrainingData:
     train: Any                         # tf.data.Dataset of (images, labels), shuffled and augmented
     val: Any                           # the same for the val split, in manifest order
     class_weight: dict[int, float]     # the weights applied; 1.0 each when class_weights is off
+    train_images: int
+    val_labels: list[int]
 
 
 def training_datasets(config: TrainingConfig, batch_size: int | None = None) -> TrainingData:
@@ -166,7 +190,21 @@ def training_datasets(config: TrainingConfig, batch_size: int | None = None) -> 
     train_data = build_dataset(train_paths, train_labels, config.image_size, batch_size,
                                shuffle=True, seed=config.seed, cache=config.cache, augment=augment)
     val_data = build_dataset(val_paths, val_labels, config.image_size, batch_size, cache=config.cache)
-    return TrainingData(_shard_by_data(train_data), _shard_by_data(val_data), class_weight)
+    return TrainingData(_shard_by_data(train_data), _shard_by_data(val_data), class_weight, len(train_paths),
+                        list(val_labels))
+
+
+def with_min_steps(phases: Sequence[Phase], steps_per_epoch: int, min_steps: int) -> list[Phase]:
+    """The phases, the last one lengthened by as many epochs as it takes to reach min_steps in all."""
+    planned = sum(phase.epochs for phase in phases) * steps_per_epoch
+    if not phases or planned >= min_steps:
+        return list(phases)
+    last = phases[-1]
+    extra = math.ceil((min_steps - planned) / steps_per_epoch)
+    logger.warning("The planned %d epochs make only %d optimizer steps of %d on this train split; train.min_steps "
+                   "is %d, so phase %s runs %d epochs instead of %d", sum(p.epochs for p in phases), planned,
+                   steps_per_epoch, min_steps, last.name, last.epochs + extra, last.epochs)
+    return [*phases[:-1], dataclasses.replace(last, epochs=last.epochs + extra)]
 
 
 def train_head_only(model: keras.Model) -> None:
@@ -197,6 +235,7 @@ class Trainer:
         self.role: ClusterRole = LOCAL_ROLE
         self.strategy = None
         self.mixed_precision = False
+        self.watch_from_epoch = 0
 
     def run(self, callbacks: Sequence[keras.callbacks.Callback] = ()) -> TrainingResult:
         """Train, then save the best-on-validation weights as `model_file`.
@@ -212,7 +251,12 @@ class Trainer:
         replicas = strategy.num_replicas_in_sync
         self.mixed_precision = resolve_mixed_precision(config.mixed_precision)
         batch_size = global_batch_size(config.batch_size, replicas)
-        phases = self._phases(replicas)
+        keras.utils.set_random_seed(config.seed)
+        data = training_datasets(config, batch_size)
+        steps_per_epoch = math.ceil(data.train_images / batch_size)
+        phases = with_min_steps(self._phases(replicas), steps_per_epoch, config.min_steps)
+        # Epochs are numbered on across phases; the plateau callbacks watch from this one on.
+        self.watch_from_epoch = math.ceil(config.min_steps / steps_per_epoch)
         self._log_distribution(phases, replicas, batch_size)
         backup = self._backup()
         resumed = backup.resume_or_start_fresh()
@@ -221,8 +265,6 @@ class Trainer:
             logger.warning("The workers' saved progress differs; every worker starts this training over")
             backup.start_fresh()
             resumed = False
-        keras.utils.set_random_seed(config.seed)
-        data = training_datasets(config, batch_size)
         with strategy.scope():
             model = model_for_replicas(self._load_base_model(), mixed_precision=self.mixed_precision,
                                        synchronized_batch_norm=replicas > 1)
@@ -245,14 +287,16 @@ class Trainer:
             with atomic_path(backup.phase_weights(phase.name)) as tmp:
                 model.save_weights(tmp)
             backup.mark_finished(phase.name, next_epoch)
-        self._save_best_model(checkpoint)
+        best_model = self._save_best_model(checkpoint)
         epochs_run = len(read_history(config.history_file))
         backup.remove()
         logger.info("Best epoch %d of %d (%s %.4f); saved %s", checkpoint.best_epoch, epochs_run, MONITOR,
                     checkpoint.best, config.model_file)
+        val_probs = np.asarray(best_model.predict(data.val, verbose=0), dtype=np.float64).reshape(-1)
         return TrainingResult(model_file=config.model_file, history_file=config.history_file,
                               best_epoch=checkpoint.best_epoch, best_val_auc=checkpoint.best,
-                              epochs_run=epochs_run, class_weight=data.class_weight, resumed=resumed)
+                              epochs_run=epochs_run, class_weight=data.class_weight, resumed=resumed,
+                              val_labels=np.asarray(data.val_labels, dtype=np.int64), val_probs=val_probs)
 
     # Distribution ---------------------------------------------------------------------------
 
@@ -294,8 +338,8 @@ class Trainer:
     def _load_base_model(self) -> keras.Model:
         return load_keras_model(self.config.base_model_file, what="base model", made_by="prepare_model")
 
-    def _save_best_model(self, checkpoint: BestWeightsCheckpoint) -> None:
-        """The base architecture with the best epoch's weights, without optimizer state."""
+    def _save_best_model(self, checkpoint: BestWeightsCheckpoint) -> keras.Model:
+        """The base architecture with the best epoch's weights, saved without optimizer state."""
         if checkpoint.best is None:
             raise ModelError(f"no epoch produced a finite {MONITOR}; check the validation split in "
                              f"{self.config.manifest_file}")
@@ -303,6 +347,7 @@ class Trainer:
         model.load_weights(self.config.checkpoint_file)
         with atomic_path(self.config.model_file) as tmp:
             model.save(tmp, include_optimizer=False)
+        return model
 
     # Phases -------------------------------------------------------------------------------
 
@@ -349,11 +394,11 @@ class Trainer:
             logger.info("Phase %s: epochs %d..%d at learning rate %g, %d trainable parameters", phase.name,
                         first_epoch, last_epoch - 1, phase.learning_rate, trainable)
         callbacks = [
-            keras.callbacks.ReduceLROnPlateau(monitor=MONITOR, mode="max", factor=config.reduce_lr_factor,
-                                              patience=config.reduce_lr_patience),
+            PlateauLearningRate(monitor=MONITOR, mode="max", factor=config.reduce_lr_factor,
+                                patience=config.reduce_lr_patience, start_from_epoch=self.watch_from_epoch),
             HistoryLogger(config.history_file, phase.name),
-            keras.callbacks.EarlyStopping(monitor=MONITOR, mode="max",
-                                          patience=config.early_stopping_patience),
+            keras.callbacks.EarlyStopping(monitor=MONITOR, mode="max", patience=config.early_stopping_patience,
+                                          start_from_epoch=self.watch_from_epoch),
             checkpoint,  # before the backup: a kill in between reruns the epoch, never loses a best
             keras.callbacks.BackupAndRestore(str(backup.phase_dir(phase.name)), double_checkpoint=True,
                                              delete_checkpoint=False),
