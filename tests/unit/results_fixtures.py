@@ -65,9 +65,10 @@ def write_scores_and_predictions(files: dict[str, Path], bootstrap: int = 200) -
     val_labels, val_probs = _split(rng)
     labels, probs = _split(rng)
     scores = compute_scores(labels, probs, THRESHOLD, 10)
-    scores.update(temperature=1.0, threshold_uncalibrated=THRESHOLD, ece_uncalibrated=scores["ece"],
-                  log_loss_uncalibrated=scores["log_loss"], total_parameters=2_259_265, n_test=labels.size,
-                  n_val=val_labels.size)
+    scores.update(temperature=1.0, threshold_uncalibrated=THRESHOLD,
+                  ece_positive_class_uncalibrated=scores["ece_positive_class"],
+                  ece_top_label_uncalibrated=scores["ece_top_label"], log_loss_uncalibrated=scores["log_loss"],
+                  total_parameters=2_259_265, n_test=labels.size, n_val=val_labels.size)
     if bootstrap:
         scores.update(bootstrap_intervals(labels, probs, THRESHOLD, resamples=bootstrap, seed=42))
     _write_json(files["scores"], {**scores, "model_sha256": "0" * 64})

@@ -30,8 +30,12 @@ METRIC_ROWS = (
     ("recall", "recall", RATE_DIGITS),
     ("TPR at 1 % FPR", "tpr_at_fpr_1pct", RATE_DIGITS),
     ("log loss (calibrated)", "log_loss", RATE_DIGITS),
-    ("ECE (calibrated)", "ece", RATE_DIGITS),
+    ("top-label ECE (calibrated; Guo et al. 2017)", "ece_top_label", RATE_DIGITS),
+    ("positive-class ECE (calibrated)", "ece_positive_class", RATE_DIGITS),
+    ("validation ROC AUC", "val_roc_auc", RANKING_DIGITS),
 )
+# A metric that can be unresolvable on a small split: its note replaces a missing value.
+NOTES = {"tpr_at_fpr_1pct": "tpr_at_fpr_1pct_note"}
 @dataclass(frozen=True)
 class Table:
     name: str                                          # README markers: <!-- results:NAME:start/end -->
@@ -77,13 +81,19 @@ def _float(text: str | None) -> float | None:
 
 # --- the tables ---------------------------------------------------------------------------------
 
+def _value_or_note(metrics, key: str) -> Any:
+    """The metric, or the evaluator's note on why it has no value (e.g. TPR at 1 % FPR on 60 real images)."""
+    value = metrics[key]
+    return metrics.get(NOTES.get(key, ""), value) if value is None else value
+
+
 def metrics_table(outputs: PipelineOutputs) -> list[str]:
     scores = outputs.scores()
     summary = outputs.read_json("split_summary")
     test = [row for row in outputs.read_csv("predictions") if row["split"] == "test"]
     metrics = scores.metrics
     has_intervals = any(key.endswith("_ci_low") for key in metrics)
-    rows = [[label, number(metrics[key], digits),
+    rows = [[label, number(_value_or_note(metrics, key), digits),
              interval(metrics.get(f"{key}_ci_low"), metrics.get(f"{key}_ci_high"), digits)]
             for label, key, digits in METRIC_ROWS if key in metrics]
     rows += [["decision threshold (calibrated P(fake))", number(scores.rule.threshold, RANKING_DIGITS), ""],

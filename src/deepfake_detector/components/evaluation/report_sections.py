@@ -55,14 +55,18 @@ METRIC_LABELS = {
     "tpr_at_fpr_1pct": "TPR at 1 % FPR",
     "log_loss": "Log loss (calibrated)",
     "log_loss_uncalibrated": "Log loss before temperature scaling",
-    "ece": "Expected calibration error (calibrated)",
-    "ece_uncalibrated": "ECE before temperature scaling",
+    "ece_top_label": "Top-label ECE, calibrated (Guo et al. 2017)",
+    "ece_top_label_uncalibrated": "Top-label ECE before temperature scaling",
+    "ece_positive_class": "Positive-class ECE, calibrated",
+    "ece_positive_class_uncalibrated": "Positive-class ECE before temperature scaling",
+    "val_roc_auc": "Validation ROC AUC",
     "temperature": "Temperature (fitted on val)",
     "threshold": "Decision threshold (calibrated P(fake))",
     "threshold_uncalibrated": "Decision threshold on the raw model output",
 }
 COUNT_KEYS = ("n_test", "n_val", "total_parameters")
-CALIBRATION_KEYS = ("temperature", "ece_uncalibrated", "ece", "log_loss_uncalibrated", "log_loss")
+CALIBRATION_KEYS = ("temperature", "ece_top_label_uncalibrated", "ece_top_label", "ece_positive_class_uncalibrated",
+                    "ece_positive_class", "log_loss_uncalibrated", "log_loss")
 THRESHOLD_DIGITS = 4  # a calibrated threshold can sit at 0.9997, which three digits would show as 1.000
 SUMMARY_KEYS = ("roc_auc", "accuracy", "eer", "f1")
 CI_SUFFIXES = ("_ci_low", "_ci_high")
