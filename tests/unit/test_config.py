@@ -314,3 +314,19 @@ def test_misspelt_robustness_perturbation_suggests_the_dotted_name(repo_copy: Pa
     message = load_error(repo_copy)
     assert "unknown key 'evaluate.robustness.nosie' (did you mean 'evaluate.robustness.noise'?)" in message
     assert "missing key 'evaluate.robustness.noise'" in message
+
+
+def test_records_of_params_never_carry_a_token_from_a_source_url(repo_copy: Path) -> None:
+    """The model card, the report and MLflow record params.yaml; a URL's credentials stay out of them."""
+    secret_url = "https://user:s3cret@data.example.org/faces.zip?token=abc123"
+
+    def edit(params):
+        params["data"]["source"] = secret_url
+        params["evaluate"]["extra_sets"] = [{"name": "other", "source": secret_url}]
+    edit_params(repo_copy, edit)
+    manager = ConfigurationManager(root=repo_copy)
+
+    recorded = str(manager.params_as_written()) + str(manager.get_export_config().params)
+    assert "s3cret" not in recorded and "abc123" not in recorded
+    assert manager.params_as_written()["data"]["source"] == "https://data.example.org/faces.zip"
+    assert manager.get_data_ingestion_config().source == secret_url  # ingestion still gets the real URL

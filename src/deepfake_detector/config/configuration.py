@@ -33,6 +33,7 @@ from deepfake_detector.config.entities import (
 from deepfake_detector.config.params import Params
 from deepfake_detector.config.paths import ConfigFile
 from deepfake_detector.contracts.errors import ConfigError
+from deepfake_detector.utils.redaction import displayable_source
 
 CONFIG_FILE = Path("config/config.yaml")
 PARAMS_FILE = Path("params.yaml")
@@ -79,9 +80,17 @@ class ConfigurationManager:
         """params.yaml as read (its keys, its values; checked), for records: MLflow params, model card, report.
 
         The typed `params` hold what stages use (sizes in bytes, class names lower-cased); a record
-        shows what the user wrote.
+        shows what the user wrote, except credentials: a URL in data.source or an extra set's source
+        is redacted, since records are shared and may outlive a token.
         """
-        return copy.deepcopy(self._raw_params)
+        params = copy.deepcopy(self._raw_params)
+        data = params.get("data")
+        if isinstance(data, dict) and isinstance(data.get("source"), str):
+            data["source"] = displayable_source(data["source"])
+        for entry in (params.get("evaluate") or {}).get("extra_sets") or []:
+            if isinstance(entry, dict) and isinstance(entry.get("source"), str):
+                entry["source"] = displayable_source(entry["source"])
+        return params
 
     def _recorded_params(self) -> dict[str, Any]:
         # Serving settings change without retraining; the model card and the report record what made the model.

@@ -14,7 +14,7 @@ import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
 import requests
@@ -29,6 +29,7 @@ from deepfake_detector.components.data.archives import (
 from deepfake_detector.config.entities import DataIngestionConfig, DemoDataConfig
 from deepfake_detector.contracts.errors import IngestionError
 from deepfake_detector.utils.files import atomic_path, sha256_file
+from deepfake_detector.utils.redaction import redact_url
 
 logger = logging.getLogger(__name__)
 
@@ -111,17 +112,6 @@ def _local_source(path: Path, display: str, setting: str) -> Source:
                              f"expected {ACCEPTED_SOURCES}")
     raise IngestionError(f"params.yaml: {setting} {display!r}: no such file or folder (relative paths "
                          f"are relative to the repository root); expected {ACCEPTED_SOURCES}")
-
-
-def redact_url(url: str) -> str:
-    """The URL without user name, password, query string or fragment (they may hold tokens)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"  # an IPv6 address
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def fetch_source(source: Source, staging: Path, work_dir: Path, config: DataIngestionConfig) -> FetchResult:

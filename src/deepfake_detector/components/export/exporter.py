@@ -35,6 +35,7 @@ from deepfake_detector.contracts.scores import Scores, read_scores
 from deepfake_detector.inference.keras_model import load_keras_model
 from deepfake_detector.utils.files import atomic_directory, sha256_file, write_json_atomic, write_text_atomic
 from deepfake_detector.utils.provenance import git_commit
+from deepfake_detector.utils.redaction import displayable_source
 
 logger = logging.getLogger(__name__)
 
@@ -211,7 +212,7 @@ class Exporter:
 
     def _dataset_fingerprint(self, manifest) -> dict[str, Any]:
         return {
-            "source": self.config.params.get("data", {}).get("source"),
+            "source": displayable_source(str(self.config.params.get("data", {}).get("source"))),
             "manifest_sha256": sha256_file(self.config.manifest_file),
             "images_per_split": {split: int(n) for split, n in manifest["split"].value_counts().sort_index().items()},
         }
