@@ -49,7 +49,7 @@ def test_every_section_is_displayed_with_height_and_every_image_decodes(browser,
     assert thumbnails and all(0 < image.rect["width"] <= 112 for image in thumbnails)
 
 
-def test_the_page_fetches_nothing_and_flags_a_cue_in_colour(browser, report):
+def test_the_page_fetches_nothing_and_flags_a_cue_in_color(browser, report):
     from selenium.webdriver.common.by import By
 
     browser.get(report.as_uri())
@@ -79,10 +79,10 @@ def test_full_page_screenshot_holds_the_whole_report(browser, report, tmp_path):
     with Image.open(png) as image:
         assert image.format == "PNG"
         width, height = image.size
-        colours = image.convert("RGB").getcolors(maxcolors=1 << 20)
+        colors = image.convert("RGB").getcolors(maxcolors=1 << 20)
     assert (width, height) == (WIDTH, page_height)  # every section, down to the last params row
     assert height > 2000  # ten sections with figures: far more than one 900 px screen
-    assert colours is None or len(colours) > 50
+    assert colors is None or len(colors) > 50
     if directory := os.environ.get("SCREENSHOT_DIR"):
         Path(directory).mkdir(parents=True, exist_ok=True)
         shutil.copy(png, Path(directory) / "report.png")

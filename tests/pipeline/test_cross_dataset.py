@@ -21,7 +21,7 @@ from deepfake_detector.components.evaluation.cross_dataset import (
 from deepfake_detector.config.entities import CrossDatasetConfig, DataIngestionConfig, ExtraSetConfig
 from deepfake_detector.contracts.errors import IngestionError
 from deepfake_detector.contracts.labels import FAKE, REAL
-from tests.pipeline.flat_colour_model import IMAGE_SIZE, write_flat_image, write_red_is_fake_model
+from tests.pipeline.flat_color_model import IMAGE_SIZE, write_flat_image, write_red_is_fake_model
 from tests.unit.ingest_fixtures import make_config
 
 ROW_KEYS = ["name", "source", "n", "n_fake", "n_real", "roc_auc", "accuracy", "eer", "average_precision", "note"]

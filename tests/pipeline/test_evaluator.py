@@ -1,5 +1,5 @@
 """The evaluator end to end on a tiny manifest and a hand-weighted model that calls red images fake
-(see flat_colour_model.py for the images and their scores)."""
+(see flat_color_model.py for the images and their scores)."""
 import csv
 import dataclasses
 import json
@@ -15,7 +15,7 @@ from deepfake_detector.config.entities import EvaluationConfig
 from deepfake_detector.contracts.errors import DataValidationError, ModelError
 from deepfake_detector.contracts.scores import read_scores
 from deepfake_detector.utils.files import sha256_file
-from tests.pipeline.flat_colour_model import (
+from tests.pipeline.flat_color_model import (
     IMAGE_SIZE,
     TEST,
     TRAIN,

@@ -1,4 +1,4 @@
-"""The exporter end to end on the flat-colour dataset and the hand-weighted red-is-fake model:
+"""The exporter end to end on the flat-color dataset and the hand-weighted red-is-fake model:
 every variant is written, scored through the serving runtime, gated, and described in the card."""
 import json
 from pathlib import Path
@@ -10,7 +10,7 @@ from deepfake_detector.config.entities import ExportConfig
 from deepfake_detector.contracts.errors import ExportError
 from deepfake_detector.inference import load_predictor
 from deepfake_detector.utils.files import sha256_file
-from tests.pipeline.flat_colour_model import IMAGE_SIZE, TEST, VAL, write_dataset, write_red_is_fake_model
+from tests.pipeline.flat_color_model import IMAGE_SIZE, TEST, VAL, write_dataset, write_red_is_fake_model
 
 ALL_VARIANTS = ("keras", "float32", "float16", "int8_dynamic", "int8_full")
 # Calibration images spanning the whole red-minus-green range the test split uses.
@@ -30,7 +30,7 @@ def make_config(root: Path, model_file: Path, **overrides) -> ExportConfig:
     return ExportConfig(**values)
 
 
-# Calibrating int8_full on two near-grey images: images with red - green inside [-10, 10] stay inside
+# Calibrating int8_full on two near-gray images: images with red - green inside [-10, 10] stay inside
 # its activation range and keep their order; beyond it they saturate and tie.
 GREY_TRAIN = {"fake": [10], "real": [-10]}
 NARROW_VAL = {"fake": [9, 7, 5, 3, -1], "real": [1, -3, -5, -7, -9]}
@@ -123,7 +123,7 @@ def test_quantization_that_loses_auc_fails_and_keeps_the_previous_export(tmp_pat
     model_file = write_project(tmp_path, WIDE_TRAIN, **LEARNED)
     Exporter(make_config(tmp_path, model_file, variants=("float32",))).run()
     card_before = (tmp_path / "export" / "model_card.json").read_bytes()
-    # Calibrated on two near-grey images, int8_full saturates the validation images beyond
+    # Calibrated on two near-gray images, int8_full saturates the validation images beyond
     # red - green +-10, which then tie: the ranking loses validation ROC AUC.
     write_dataset(tmp_path, {"val": VAL, "test": TEST, "train": GREY_TRAIN})
     with pytest.raises(ExportError, match="int8_full loses .* validation ROC AUC.*Drop the variant"):

@@ -20,8 +20,8 @@ from deepfake_detector.components.evaluation.robustness import (
 from deepfake_detector.config.entities import RobustnessConfig
 from deepfake_detector.contracts.errors import ModelError
 from deepfake_detector.contracts.labels import FAKE, REAL
-from tests.pipeline.flat_colour_model import IMAGE_SIZE as FLAT_IMAGE_SIZE
-from tests.pipeline.flat_colour_model import TEST, write_dataset, write_red_is_fake_model
+from tests.pipeline.flat_color_model import IMAGE_SIZE as FLAT_IMAGE_SIZE
+from tests.pipeline.flat_color_model import TEST, write_dataset, write_red_is_fake_model
 
 NATIVE = 40      # images are written at this size and degraded at it ...
 IMAGE_SIZE = 32  # ... then resized to the model's input size
@@ -30,7 +30,7 @@ SETTINGS = dict(image_size=IMAGE_SIZE, batch_size=5, severities=SEVERITIES, thre
 
 
 def write_images(folder, count: int = 16) -> tuple[list[str], list[int]]:
-    """Random smooth colour gradients; the fakes carry a 2-pixel checkerboard on top. PNG and
+    """Random smooth color gradients; the fakes carry a 2-pixel checkerboard on top. PNG and
     high-quality JPEG alternate independently of the label."""
     rng = np.random.default_rng(0)
     y, x = np.mgrid[0:NATIVE, 0:NATIVE].astype("float64")
@@ -51,15 +51,15 @@ def write_images(folder, count: int = 16) -> tuple[list[str], list[int]]:
 
 
 def checkerboard_detector() -> keras.Model:
-    """No training: P(fake) = sigmoid((mean |Laplacian of grey| - 40) / 10); a 2-pixel checkerboard
+    """No training: P(fake) = sigmoid((mean |Laplacian of gray| - 40) / 10); a 2-pixel checkerboard
     of amplitude 25 gives about 100, a smooth gradient about 0."""
     inputs = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 3))
-    grey = keras.layers.Conv2D(1, 1, use_bias=False, trainable=False)
+    gray = keras.layers.Conv2D(1, 1, use_bias=False, trainable=False)
     laplacian = keras.layers.Conv2D(1, 3, padding="valid", use_bias=False, trainable=False)
     decide = keras.layers.Dense(1, activation="sigmoid", trainable=False)
-    energy = keras.layers.GlobalAveragePooling2D()(keras.layers.Lambda(keras.ops.abs)(laplacian(grey(inputs))))
+    energy = keras.layers.GlobalAveragePooling2D()(keras.layers.Lambda(keras.ops.abs)(laplacian(gray(inputs))))
     model = keras.Model(inputs, decide(energy))
-    grey.set_weights([np.full((1, 1, 3, 1), 1 / 3, np.float32)])
+    gray.set_weights([np.full((1, 1, 3, 1), 1 / 3, np.float32)])
     laplacian.set_weights([np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], np.float32).reshape(3, 3, 1, 1)])
     decide.set_weights([np.array([[0.1]], np.float32), np.array([-4.0], np.float32)])
     return model

@@ -1,4 +1,4 @@
-"""The shortcut_audit stage's component on flat-colour images: a model that decides on color alone
+"""The shortcut_audit stage's component on flat-color images: a model that decides on color alone
 still decides on thumbnails, and the audit flags it."""
 import json
 from pathlib import Path
@@ -8,7 +8,7 @@ import pytest
 from deepfake_detector.components.evaluation.shortcut_audit import MODEL_CUE, ShortcutAuditor
 from deepfake_detector.config.entities import ShortcutAuditConfig
 from deepfake_detector.contracts.errors import ModelError
-from tests.pipeline.flat_colour_model import IMAGE_SIZE, VAL, write_dataset, write_red_is_fake_model
+from tests.pipeline.flat_color_model import IMAGE_SIZE, VAL, write_dataset, write_red_is_fake_model
 
 
 def make_config(root: Path) -> ShortcutAuditConfig:

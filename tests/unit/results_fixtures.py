@@ -117,7 +117,7 @@ def write_cross_dataset_results(path: Path) -> None:
 
 
 def write_shortcut_audit(path: Path) -> None:
-    aucs = {"file_size": 0.92, "jpeg_quality": 0.5113, "dimensions": 0.5, "exif": 0.5, "colour_statistics": 0.5342,
+    aucs = {"file_size": 0.92, "jpeg_quality": 0.5113, "dimensions": 0.5, "exif": 0.5, "color_statistics": 0.5342,
             "border": 0.4875, "thumbnail": 0.5208, "model_on_thumbnail": 0.5391}
     cues = {name: {"auc": auc, "description": f"{name} alone", "flagged": auc >= 0.8} for name, auc in aucs.items()}
     _write_json(path, {"warn_auc": 0.8, "n_images": 560, "n_fake": 280, "n_real": 280, "folds": 5, "cues": cues,

@@ -76,9 +76,9 @@ class Page(HTMLParser):
         return [attrs.get(name) for found, attrs in self.tags if found == tag]
 
 
-def write_png(path: Path, colour: tuple[int, int, int] = (200, 40, 40)) -> Path:
+def write_png(path: Path, color: tuple[int, int, int] = (200, 40, 40)) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    image = Image.new("RGB", (48, 32), colour)
+    image = Image.new("RGB", (48, 32), color)
     image.paste((20, 20, 160), (8, 8, 24, 24))
     image.save(path, format="PNG")
     return path

@@ -22,7 +22,7 @@ PER_CLASS = 24
 
 
 def scene(rng: np.random.Generator, size: tuple[int, int]) -> Image.Image:
-    """A random picture from one generator for both classes: a coloured gradient, shapes and noise,
+    """A random picture from one generator for both classes: a colored gradient, shapes and noise,
     kept away from pure black so that a planted frame is the only dark border."""
     width, height = size
     start, end = rng.uniform(60, 220, 3), rng.uniform(60, 220, 3)
@@ -34,8 +34,8 @@ def scene(rng: np.random.Generator, size: tuple[int, int]) -> Image.Image:
     for _ in range(3):
         x0, y0 = rng.uniform(0, width * 0.7), rng.uniform(0, height * 0.7)
         x1, y1 = x0 + rng.uniform(8, width * 0.4), y0 + rng.uniform(8, height * 0.4)
-        colour = tuple(int(c) for c in rng.uniform(50, 240, 3))
-        (draw.ellipse if rng.random() < 0.5 else draw.rectangle)((x0, y0, x1, y1), fill=colour)
+        color = tuple(int(c) for c in rng.uniform(50, 240, 3))
+        (draw.ellipse if rng.random() < 0.5 else draw.rectangle)((x0, y0, x1, y1), fill=color)
     return image
 
 
@@ -103,15 +103,15 @@ def test_planted_black_frame_is_flagged_on_border(tmp_path):
     assert result["cues"]["border"]["auc"] >= 0.9
 
 
-def test_border_cue_ignores_the_centre(tmp_path):
+def test_border_cue_ignores_the_center(tmp_path):
     rng = np.random.default_rng(0)
     image = scene(rng, (64, 64))
     image.save(tmp_path / "plain.png")
     ImageDraw.Draw(image).rectangle((16, 16, 47, 47), fill=(0, 0, 0))
-    image.save(tmp_path / "centre_changed.png")
-    plain, changed = extract_cue_features(tmp_path / "plain.png"), extract_cue_features(tmp_path / "centre_changed.png")
+    image.save(tmp_path / "center_changed.png")
+    plain, changed = extract_cue_features(tmp_path / "plain.png"), extract_cue_features(tmp_path / "center_changed.png")
     np.testing.assert_allclose(plain["border"], changed["border"])
-    assert not np.allclose(plain["colour_statistics"], changed["colour_statistics"])
+    assert not np.allclose(plain["color_statistics"], changed["color_statistics"])
 
 
 def test_model_scorer_is_reported_with_its_own_auc(clean_dataset, caplog):
@@ -135,7 +135,7 @@ def test_thumbnail_scorer_feeds_the_model_coarse_full_size_inputs(tmp_path):
     assert scorer([tmp_path / "checker.png"] * 3).shape == (3,)
     batch = seen[0]
     assert batch.shape == (3, 32, 32, 3)
-    assert batch.std() < 5  # the checkerboard averages to flat grey once shrunk to 8 x 8
+    assert batch.std() < 5  # the checkerboard averages to flat gray once shrunk to 8 x 8
 
 
 def test_corrupt_file_raises_an_error_naming_it(tmp_path):

@@ -129,7 +129,7 @@ def prepare_extra_set(extra: ExtraSetConfig, ingestion: DataIngestionConfig, wor
     problems = [check.problem for check in checks if not check.is_usable]
     if problems:
         logger.warning("Extra set %r: dropped %d of %d images as unusable (%s)", name, len(problems),
-                       len(checks), _summarise(problems))
+                       len(checks), _summarize(problems))
     frame = pd.DataFrame({"path": paths, "label": index["label"].to_numpy()})
     frame = frame[[check.is_usable for check in checks]].reset_index(drop=True)
     if frame.empty:
@@ -161,7 +161,7 @@ def _inspect(paths: list[str], min_size: int) -> list[ImageCheck]:
                          desc="checking images", unit="img", leave=False))
 
 
-def _summarise(problems: Sequence[str]) -> str:
+def _summarize(problems: Sequence[str]) -> str:
     """The reasons, counted: 'too small: 3, not an image: 1' (details after the first colon left out)."""
     counts = Counter(problem.split(":", 1)[0] for problem in problems)
     return ", ".join(f"{reason}: {count}" for reason, count in counts.most_common())

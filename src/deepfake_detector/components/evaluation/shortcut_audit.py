@@ -45,7 +45,7 @@ CUES: dict[str, str] = {
                     "subsampling and progressive flag (-1 and is_jpeg = 0 for other formats)",
     "dimensions": "width, height and aspect ratio as stored (before EXIF orientation)",
     "exif": "whether EXIF is present and how many tags it holds",
-    "colour_statistics": "per-channel mean and standard deviation and mean saturation of the whole picture",
+    "color_statistics": "per-channel mean and standard deviation and mean saturation of the whole picture",
     "border": "statistics of the outer 10% ring of the picture only (frames, letterboxing, padding); "
               "the center is never looked at",
     "thumbnail": "the picture shrunk to 8x8 RGB: only coarse layout and color survive",
@@ -60,7 +60,7 @@ REMEDIES: dict[str, str] = {
     "jpeg_quality": "re-encode both classes at the same (or the same spread of) JPEG quality and subsampling",
     "dimensions": "resize or crop both classes to the same sizes before training, or match their size spread",
     "exif": "strip EXIF from every image (or from none) so metadata cannot tell the classes apart",
-    "colour_statistics": "draw reals and fakes from the same scenes and sources, or balance them on color",
+    "color_statistics": "draw reals and fakes from the same scenes and sources, or balance them on color",
     "border": "crop away frames and padding in both classes, or add the same framing to both",
     "thumbnail": "draw reals and fakes from the same scenes and subjects so coarse content cannot tell them apart",
     MODEL_CUE: "the model leans on coarse content: check the cues above and train on data where they do not separate",
@@ -155,7 +155,7 @@ def extract_cue_features(path: str | Path) -> dict[str, np.ndarray]:
         "jpeg_quality": jpeg,
         "dimensions": [width, height, width / height],
         "exif": exif,
-        "colour_statistics": _color_features(pixels),
+        "color_statistics": _color_features(pixels),
         "border": _border_features(pixels),
         "thumbnail": _thumbnail_features(pixels),
     }
