@@ -8,8 +8,11 @@ must wait until the minimum steps are done.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
+from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from deepfake_detector.components.evaluation.evaluator import Evaluator
@@ -42,29 +45,57 @@ def trained_and_evaluated(tmp_path_factory):
         bootstrap=200)).run()
     with open(config.history_file, newline="") as handle:
         history = list(csv.DictReader(handle))
-    return history, evaluation.scores
+    return history, evaluation.scores, root, dataset_dir
+
+
+def test_the_served_api_calls_a_known_fake_fake_and_a_known_real_real(trained_and_evaluated, tmp_path):
+    """The trained model behind the real web app: held-out test images of each class get their class,
+    at the P(fake) the evaluate stage measured for the same file (serving decodes as training did)."""
+    from deepfake_detector.config import ConfigurationManager
+    from deepfake_detector.serving.app_factory import create_app
+
+    _, _, root, dataset_dir = trained_and_evaluated
+    predictions = pd.read_csv(root / "evaluation" / "predictions.csv")
+    test = predictions[predictions["split"] == "test"]
+    known_fake = test[test["label"] == 1].sort_values("p_fake").iloc[-1]
+    known_real = test[test["label"] == 0].sort_values("p_fake").iloc[0]
+    serving = dataclasses.replace(
+        ConfigurationManager(root=Path(__file__).resolve().parents[2]).get_serving_config(),
+        model_file=root / "training" / "model.h5", export_dir=tmp_path / "no-export", scores_file=root / "scores.json",
+        backend="keras", threshold=None, face_detector="off")
+    client = create_app(serving, environ={}, retry_interval_s=None).test_client()
+
+    verdicts = {}
+    for expected, row in (("fake", known_fake), ("real", known_real)):
+        with open(dataset_dir / row["path"], "rb") as image:
+            answer = client.post("/api/v1/predict", data={"file": (image, Path(row["path"]).name)})
+        assert answer.status_code == 200, answer.get_json()
+        result = answer.get_json()["results"][0]
+        verdicts[expected] = result["label"]
+        assert result["fake_probability"] == pytest.approx(row["p_fake"], abs=1e-4)
+    assert verdicts == {"fake": "fake", "real": "real"}
 
 
 def test_the_trained_model_separates_validation(trained_and_evaluated):
-    _, scores = trained_and_evaluated
+    _, scores, _, _ = trained_and_evaluated
     assert scores["val_roc_auc"] >= LEARNED_AUC
     assert scores["val_above_chance"] is True
 
 
 def test_the_trained_model_separates_the_held_out_test_split(trained_and_evaluated):
-    _, scores = trained_and_evaluated
+    _, scores, _, _ = trained_and_evaluated
     assert scores["roc_auc"] >= LEARNED_AUC
     assert scores["accuracy"] >= 0.8
 
 
 def test_training_runs_until_the_minimum_steps_are_done(trained_and_evaluated):
-    history, _ = trained_and_evaluated
+    history, _, _, _ = trained_and_evaluated
     epochs = math.ceil(MIN_STEPS / math.ceil(sum(COUNTS["train"]) / BATCH_SIZE))
     assert [int(row["epoch"]) for row in history] == list(range(epochs))
 
 
 def test_the_learning_rate_is_not_cut_before_the_minimum_steps(trained_and_evaluated):
-    history, _ = trained_and_evaluated
+    history, _, _, _ = trained_and_evaluated
     assert [float(row["learning_rate"]) for row in history] == pytest.approx([1e-3] * len(history))
 
 
