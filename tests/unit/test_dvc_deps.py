@@ -23,7 +23,7 @@ SRC = REPO / "src"
 PACKAGE = "deepfake_detector"
 PACKAGE_DIR = SRC / PACKAGE
 PKG_VAR = "${pkg}"  # dvc.yaml: vars: [{pkg: src/deepfake_detector}]
-PRINT_COMMAND = "python -m tests.unit.test_dvc_deps"
+PRINT_COMMAND = "python -m tests.unit.test_dvc_deps (--write to update dvc.yaml)"
 
 
 def module_file(name: str) -> Path | None:
@@ -134,15 +134,48 @@ def test_closure_follows_imports_inside_functions() -> None:
     assert {PACKAGE_DIR / "__init__.py", PACKAGE_DIR / "pipeline" / "__init__.py"} <= closure
 
 
-def main() -> int:
-    """Print each stage's deps as dvc.yaml should list them: the import closure, then its other deps as they are."""
-    for name, stage in stages().items():
+def expected_deps() -> dict[str, list[str]]:
+    """Each stage's deps as dvc.yaml should list them: the import closure, then its other deps as they are."""
+    return {name: [*suggested_deps(import_closure(entry_module(stage))),
+                   *(dep for dep in stage.get("deps", []) if not is_code(dep))]
+            for name, stage in stages().items()}
+
+
+def rewrite_deps(text: str, deps: dict[str, list[str]]) -> str:
+    """dvc.yaml's text with each stage's `deps:` list replaced, comments and everything else kept."""
+    lines, out, stage, index = text.splitlines(keepends=True), [], None, 0
+    while index < len(lines):
+        line = lines[index]
+        if line.startswith("  ") and not line.startswith("   ") and line.rstrip().endswith(":"):
+            stage = line.strip()[:-1]
+        out.append(line)
+        index += 1
+        if stage in deps and line.rstrip() == "    deps:":
+            while index < len(lines) and lines[index].lstrip().startswith(("- ", "#")) \
+                    and lines[index].startswith("      "):
+                index += 1
+            out.extend(f"      - {dep}\n" for dep in deps[stage])
+    return "".join(out)
+
+
+def test_rewriting_keeps_what_is_not_a_dep() -> None:
+    text = "stages:\n  train:\n    cmd: x\n    deps:\n      - old.py\n      - data\n    params:\n      - train\n"
+    assert rewrite_deps(text, {"train": ["new.py", "data"]}) == (
+        "stages:\n  train:\n    cmd: x\n    deps:\n      - new.py\n      - data\n    params:\n      - train\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print each stage's deps; with --write, put them into dvc.yaml."""
+    deps = expected_deps()
+    if "--write" in (sys.argv[1:] if argv is None else argv):
+        dvc_file = REPO / "dvc.yaml"
+        dvc_file.write_text(rewrite_deps(dvc_file.read_text(encoding="utf-8"), deps), encoding="utf-8")
+        print(f"wrote the code deps of {len(deps)} stages into {dvc_file}")
+        return 0
+    for name, stage_deps in deps.items():
         print(f"  {name}:\n    deps:")
-        for dep in suggested_deps(import_closure(entry_module(stage))):
+        for dep in stage_deps:
             print(f"      - {dep}")
-        for dep in stage.get("deps", []):
-            if not is_code(dep):
-                print(f"      - {dep}")
     return 0
 
 
