@@ -117,7 +117,12 @@ def _errors_sentence(test: list[dict[str, str]], threshold: float) -> str:
     missed = sum(label == FAKE and guess == REAL for label, guess in zip(labels, predicted, strict=True))
     false_alarms = sum(label == REAL and guess == FAKE for label, guess in zip(labels, predicted, strict=True))
     return (f"At the decision threshold {number(threshold, RANKING_DIGITS)}, {missed} of {labels.count(FAKE)} "
-            f"test fakes are called real and {false_alarms} of {labels.count(REAL)} test reals are called fake.")
+            f"test fakes {_is_or_are(missed)} called real and {false_alarms} of {labels.count(REAL)} test reals "
+            f"{_is_or_are(false_alarms)} called fake.")
+
+
+def _is_or_are(count: int) -> str:
+    return "is" if count == 1 else "are"
 
 
 def training_table(outputs: PipelineOutputs) -> list[str]:
