@@ -31,27 +31,66 @@ QUICK_TRAINING = {"train.head_epochs": 1, "train.fine_tune_layers": 0, "train.fi
                   "train.augment.enabled": False}
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+PORT_TAKEN = "address already in use"  # what uvicorn logs when another process took the port first
+START_ATTEMPTS = 3
+
+
+class PortTakenError(RuntimeError):
+    """The server could not bind the port it was given: something took it after it was picked."""
 
 
 @dataclass
 class TrackingServer:
-    process: subprocess.Popen
-    url: str
-    artifacts: Path
-    log_file: Path
+    """`mlflow server` on a port picked free; started again on another one if that port was taken meanwhile
+    (the server cannot bind port 0 and report it, so the pick-then-bind race is retried, not ignored)."""
+
+    folder: Path
+    process: subprocess.Popen | None = None
+    url: str = ""
+
+    @property
+    def artifacts(self) -> Path:
+        return self.folder / "artifacts"
+
+    @property
+    def log_file(self) -> Path:
+        return self.folder / "server.log"
+
+    def start(self) -> None:
+        port = free_port()
+        command = [str(MLFLOW), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+                   "--backend-store-uri", f"sqlite:///{self.folder / 'mlflow.db'}",
+                   "--artifacts-destination", str(self.artifacts)]
+        # Job execution starts a job runner and several huey consumer processes (for GenAI jobs) that this
+        # project never uses; on two cores they double the start-up time.
+        env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+        with self.log_file.open("w") as log:
+            self.process = subprocess.Popen(command, cwd=self.folder, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
+        self.url = f"http://127.0.0.1:{port}"
 
     def log_tail(self, characters: int = 4000) -> str:
         text = self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
         return f"--- mlflow server log ({self.log_file}) ---\n{text[-characters:]}"
 
     def wait_until_healthy(self, timeout: float = START_TIMEOUT_S) -> None:
+        """Wait for /health; start again on a new port (up to START_ATTEMPTS in all) if the port was taken."""
+        for attempt in range(1, START_ATTEMPTS + 1):
+            try:
+                self._wait_for_health(timeout)
+                return
+            except PortTakenError:
+                if attempt == START_ATTEMPTS:
+                    raise
+                self.stop()
+                self.start()
+
+    def _wait_for_health(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                if PORT_TAKEN in self.log_tail().lower():
+                    raise PortTakenError(self.log_tail())
                 raise RuntimeError(f"mlflow server exited with {self.process.returncode}\n{self.log_tail()}")
             try:
                 if requests.get(f"{self.url}/health", timeout=2).status_code == 200:
@@ -63,6 +102,8 @@ class TrackingServer:
 
     def stop(self) -> None:
         """SIGTERM the whole group (the CLI, its uvicorn worker), SIGKILL whatever outlives a grace period."""
+        if self.process is None:
+            return
         try:
             os.killpg(self.process.pid, signal.SIGTERM)
             self.process.wait(timeout=15)
@@ -73,6 +114,12 @@ class TrackingServer:
         except ProcessLookupError:
             pass
         self.process.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def show_on_terminal(config: pytest.Config, text: str) -> None:
@@ -87,19 +134,8 @@ def show_on_terminal(config: pytest.Config, text: str) -> None:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, request) -> Iterator[TrackingServer]:
-    folder = tmp_path_factory.mktemp("mlflow-server")
-    port = free_port()
-    command = [str(MLFLOW), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-               "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
-               "--artifacts-destination", str(folder / "artifacts")]
-    # Job execution starts a job runner and several huey consumer processes (for GenAI jobs) that this project
-    # never uses; on two cores they double the start-up time.
-    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    log_file = folder / "server.log"
-    with log_file.open("w") as log:
-        process = subprocess.Popen(command, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
-    tracking_server = TrackingServer(process, f"http://127.0.0.1:{port}", folder / "artifacts", log_file)
+    tracking_server = TrackingServer(tmp_path_factory.mktemp("mlflow-server"))
+    tracking_server.start()  # in the background while the tiny repository is made; `logged` waits for it
     failures_before = request.session.testsfailed
     try:
         yield tracking_server
