@@ -19,8 +19,9 @@ from deepfake_detector.components.evaluation.cross_dataset import (
     write_cross_dataset,
 )
 from deepfake_detector.config.entities import CrossDatasetConfig, DataIngestionConfig, ExtraSetConfig
-from deepfake_detector.contracts.errors import IngestionError
+from deepfake_detector.contracts.errors import IngestionError, ModelError
 from deepfake_detector.contracts.labels import FAKE, REAL
+from deepfake_detector.utils.files import sha256_file
 from tests.pipeline.flat_color_model import IMAGE_SIZE, write_flat_image, write_red_is_fake_model
 from tests.unit.ingest_fixtures import make_config
 
@@ -171,11 +172,28 @@ def test_stage_without_extra_sets_writes_the_reference_row_and_needs_no_model(tm
     assert result.sets == () and result.headline_metrics == {}
 
 
+def record_evaluated_model(config: CrossDatasetConfig) -> None:
+    """scores.json as the evaluate stage leaves it for this model: measured on config.model_file."""
+    scores = json.loads(config.scores_file.read_text(encoding="utf-8"))
+    config.scores_file.write_text(json.dumps({**scores, "model_sha256": sha256_file(config.model_file)}))
+
+
+def test_stage_refuses_to_score_sets_at_another_models_threshold(tmp_path: Path) -> None:
+    source = write_folder_set(tmp_path / "other", FOLDER_SET)
+    config = stage_config(tmp_path, (ExtraSetConfig("other", str(source)),))
+    write_red_is_fake_model(config.model_file)  # scores.json records another model ("abab...")
+
+    with pytest.raises(ModelError, match="scores of another model.*rerun the evaluate stage"):
+        CrossDatasetEvaluator(config, reference_source="demo").run()
+    assert not config.results_file.exists()
+
+
 def test_stage_scores_each_set_at_the_raw_threshold_of_scores_json(tmp_path: Path) -> None:
     """At the calibrated 0.99 no flat image would be called fake (2 of 5 right); at the raw 0.5, 3 of 5 are."""
     source = write_folder_set(tmp_path / "other", FOLDER_SET)
     config = stage_config(tmp_path, (ExtraSetConfig("other", str(source)),))
     write_red_is_fake_model(config.model_file)
+    record_evaluated_model(config)
 
     result = CrossDatasetEvaluator(config, reference_source="demo").run()
 

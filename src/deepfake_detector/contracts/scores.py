@@ -13,6 +13,7 @@ from typing import Any
 from deepfake_detector.contracts.decision_rule import DecisionRule
 from deepfake_detector.contracts.errors import ModelError
 from deepfake_detector.contracts.json_files import number, read_json_object
+from deepfake_detector.utils.files import sha256_file
 
 MADE_BY = "evaluate"
 RULE_KEYS = ("threshold", "threshold_uncalibrated", "temperature")
@@ -34,6 +35,18 @@ class Scores:
         """SHA-256 of the model.h5 these scores were measured on (absent in files from older runs)."""
         value = self.metrics.get("model_sha256")
         return value if isinstance(value, str) and value else None
+
+    def require_model(self, model_file: Path) -> Scores:
+        """self, after checking it was measured on model_file (files from older runs record no model and
+        pass): scoring a model at another model's threshold would report numbers that belong to neither."""
+        if self.model_sha256 is None:
+            return self
+        if not Path(model_file).is_file():
+            raise ModelError(f"{model_file}: model not found; run the train stage first")
+        if self.model_sha256 != sha256_file(model_file):
+            raise ModelError(f"{self.path} holds the scores of another model than {model_file}; "
+                             f"rerun the {MADE_BY} stage")
+        return self
 
     @property
     def n_test(self) -> int | None:

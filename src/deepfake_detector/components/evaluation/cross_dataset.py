@@ -69,7 +69,7 @@ class CrossDatasetEvaluator:
 
     def run(self) -> CrossDatasetResult:
         config = self.config
-        scores = read_scores(config.scores_file)
+        scores = read_scores(config.scores_file)  # the reference row restates the evaluation as it is
         reference = {"name": REFERENCE_NAME, "source": self.reference_source,
                      **{("n" if key == "n_test" else key): scores.get(key) for key in REFERENCE_KEYS}}
         if not config.extra_sets:
@@ -79,6 +79,7 @@ class CrossDatasetEvaluator:
                 for extra in config.extra_sets}
         rows = []
         if sets:
+            scores.require_model(config.model_file)  # its threshold must be this model's
             model = load_keras_model(config.model_file, config.image_size)
             rows = score_extra_sets(model, sets, image_size=config.image_size, batch_size=config.batch_size,
                                     threshold=scores.rule.raw_threshold,

@@ -71,7 +71,7 @@ class RobustnessEvaluator:
     def run(self) -> RobustnessResult:
         config = self.config
         model = load_keras_model(config.model_file, config.image_size)
-        rule = read_scores(config.scores_file).rule
+        rule = read_scores(config.scores_file).require_model(config.model_file).rule
         paths, labels = split_rows(read_manifest(config.manifest_file), SCORED_SPLIT, config.dataset_dir)
         table = score_under_perturbations(model, paths, labels, image_size=config.image_size,
                                           batch_size=config.batch_size, severities=config.severities,

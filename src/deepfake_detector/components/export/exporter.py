@@ -130,13 +130,9 @@ class Exporter:
         """
         path = self.config.scores_file
         try:
-            scores = read_scores(path)
+            return read_scores(path).require_model(self.config.model_file)
         except ModelError as error:
             raise ExportError(str(error)) from None
-        if scores.model_sha256 is not None and scores.model_sha256 != sha256_file(self.config.model_file):
-            raise ExportError(f"{path} holds the scores of another model than {self.config.model_file}; "
-                              "rerun the evaluate stage")
-        return scores
 
     def _split_images(self, manifest, split: str) -> SplitImages:
         paths, labels = split_rows(manifest, split, self.config.dataset_dir)
