@@ -130,3 +130,12 @@ def test_a_card_naming_a_file_outside_the_folder_is_refused(tmp_path):
     (folder / "model_card.json").write_text(json.dumps(card))
     with pytest.raises(ModelFetchError, match="points outside"):
         verify_export(folder)
+
+
+def test_a_broken_checkout_config_is_shown_rather_than_taken_for_no_defaults(tmp_path, capfd):
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.yaml").write_text("tracking: [not, a, mapping]\n")
+    (tmp_path / "params.yaml").write_text("data: {}\n")
+    assert main(["--root", str(tmp_path)]) == 2
+    errors = capfd.readouterr().err
+    assert "invalid configuration" in errors and "config.yaml" in errors

@@ -330,3 +330,8 @@ def test_records_of_params_never_carry_a_token_from_a_source_url(repo_copy: Path
     assert "s3cret" not in recorded and "abc123" not in recorded
     assert manager.params_as_written()["data"]["source"] == "https://data.example.org/faces.zip"
     assert manager.get_data_ingestion_config().source == secret_url  # ingestion still gets the real URL
+
+
+def test_a_params_file_that_is_not_text_is_named_not_a_traceback(repo_copy: Path) -> None:
+    (repo_copy / "params.yaml").write_bytes(b"data:\n  source: \xff\xfe\n")
+    assert "params.yaml: cannot read" in load_error(repo_copy)

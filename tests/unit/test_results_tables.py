@@ -267,3 +267,12 @@ def test_lock_folders_and_other_stages_outputs_are_read_as_dvc_writes_them(tmp_p
     relocked = PipelineOutputs.from_manager(manager(tmp_path), tmp_path / "dvc.lock")
     assert "artifacts/training/backup" not in relocked.locked
     assert relocked.locked == outputs.locked
+
+
+def test_a_dvc_lock_of_another_shape_is_named_not_a_traceback(tmp_path):
+    from deepfake_detector.results.outputs import locked_md5s
+
+    lock = tmp_path / "dvc.lock"
+    lock.write_text("schema: '2.0'\nstages: [1, 2]\n")
+    with pytest.raises(ResultsError, match="dvc.lock: not a dvc.lock"):
+        locked_md5s(lock)

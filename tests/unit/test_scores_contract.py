@@ -42,7 +42,7 @@ def test_a_missing_model_is_named(tmp_path):
         scores.require_model(tmp_path / "absent.h5")
 
 
-@pytest.mark.parametrize("threshold", [0.0, 1.0, "high", None])
+@pytest.mark.parametrize("threshold", [0.0, 1.0, "high", None, float("inf")])
 def test_a_threshold_that_cannot_be_honored_names_the_file(tmp_path, threshold):
     path = tmp_path / "scores.json"
     path.write_text(json.dumps({"threshold": threshold}))

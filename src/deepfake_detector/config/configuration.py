@@ -51,6 +51,8 @@ def read_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: file not found") from None
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    except (OSError, UnicodeDecodeError) as error:  # a folder, no permission, not UTF-8 text
+        raise ConfigError(f"{path}: cannot read: {error}") from None
     if not isinstance(content, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(content).__name__}")
     return content

@@ -30,6 +30,9 @@ class DecisionRule:
         if not (isinstance(self.temperature, (int, float)) and math.isfinite(self.temperature)
                 and self.temperature > 0):
             raise ValueError(f"a temperature must be a positive number, got {self.temperature!r}")
+        if self.recorded_raw_threshold is not None and not 0.0 < float(self.recorded_raw_threshold) < 1.0:
+            raise ValueError("the raw-output threshold must lie strictly between 0 and 1, got "
+                             f"{self.recorded_raw_threshold!r}")
 
     @property
     def raw_threshold(self) -> float:

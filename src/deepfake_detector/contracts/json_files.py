@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,6 @@ def read_json_object(path: Path, made_by: str) -> dict[str, Any]:
 def number(payload: dict[str, Any], key: str, path: Path, made_by: str, default: float | None = None) -> float:
     """payload[key] as a finite float (default when absent and a default is given)."""
     value = payload.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-        raise ModelError(f"{path}: '{key}' must be a number, got {value!r}; rerun the {made_by} stage")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ModelError(f"{path}: '{key}' must be a finite number, got {value!r}; rerun the {made_by} stage")
     return float(value)

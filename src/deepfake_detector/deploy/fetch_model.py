@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from deepfake_detector.contracts.errors import DeepfakeDetectorError, ModelError
+from deepfake_detector.contracts.errors import ConfigError, DeepfakeDetectorError, ModelError
 from deepfake_detector.contracts.export_layout import MODEL_CARD_NAME
 from deepfake_detector.contracts.model_card import read_model_card
 from deepfake_detector.logging_config import configure_logging
@@ -134,12 +134,10 @@ def _alias_problem(client, name: str, alias: str, uri: str, error: Exception) ->
 def _registry_defaults(root: Path) -> tuple[str | None, Path | None]:
     """The registered model name and the export folder from config/config.yaml, when root is a project checkout."""
     from deepfake_detector.config import ConfigurationManager
-    from deepfake_detector.contracts.errors import ConfigError
 
-    try:
-        manager = ConfigurationManager(root=root)
-    except ConfigError:
-        return None, None
+    if not (Path(root) / "config" / "config.yaml").is_file():
+        return None, None  # not a project checkout: --name and --out must be given
+    manager = ConfigurationManager(root=root)  # a ConfigError here is the user's to see, not "no defaults"
     return manager.get_tracking_config().registered_model_name, manager.get_export_config().root_dir
 
 
@@ -170,6 +168,9 @@ def run(args: argparse.Namespace) -> int:
             print("error: --name and --out are needed outside the project checkout", file=sys.stderr)
             return 2
         fetched = fetch_registered_export(name, args.alias, out, tracking_uri=args.tracking_uri)
+    except ConfigError as error:
+        logger.error("invalid configuration (it gives --name and --out their defaults):\n%s", error)
+        return 2
     except ModelFetchError as error:
         logger.error("%s", error)
         return 1

@@ -70,8 +70,12 @@ def locked_md5s(lock_file: Path) -> dict[str, str]:
     if not lock_file.is_file():
         raise ResultsError(f"{lock_file}: not found; `dvc repro` writes it, recording the md5 of every output")
     stages = read_yaml(lock_file).get("stages") or {}
-    return {out["path"]: out["md5"] for stage in stages.values() for out in (stage or {}).get("outs") or []
-            if isinstance(out, Mapping) and isinstance(out.get("md5"), str) and not out["md5"].endswith(".dir")}
+    if not isinstance(stages, Mapping) or not all(isinstance(stage, Mapping) for stage in stages.values()):
+        raise ResultsError(f"{lock_file}: not a dvc.lock (its stages are not a mapping of mappings); "
+                           "rerun `dvc repro` to write it")
+    return {out["path"]: out["md5"] for stage in stages.values() for out in stage.get("outs") or []
+            if isinstance(out, Mapping) and isinstance(out.get("path"), str) and isinstance(out.get("md5"), str)
+            and not out["md5"].endswith(".dir")}
 
 
 def file_md5(path: Path) -> str:

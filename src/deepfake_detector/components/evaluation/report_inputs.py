@@ -5,7 +5,6 @@ report then says "not produced" for that section instead of failing.
 """
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ import pandas as pd
 
 from deepfake_detector.config.entities import ReportConfig
 from deepfake_detector.contracts.errors import ModelError
+from deepfake_detector.contracts.json_files import read_json_object
 from deepfake_detector.contracts.scores import Scores, read_scores
 from deepfake_detector.utils.provenance import git_commit
 
@@ -70,10 +70,10 @@ def read_report_inputs(config: ReportConfig, project_root: Path) -> ReportInputs
         plots=plots,
         predictions=_read_predictions(config.predictions_file),
         dataset_dir=config.dataset_dir,
-        robustness=_read_optional_json(config.robustness_metrics_file),
+        robustness=_read_optional_json(config.robustness_metrics_file, "robustness"),
         robustness_png=config.robustness_png_file if config.robustness_png_file.is_file() else None,
-        cross_dataset=_read_optional_json(config.cross_dataset_file),
-        shortcut_audit=_read_optional_json(config.shortcut_audit_file),
+        cross_dataset=_read_optional_json(config.cross_dataset_file, "cross_dataset"),
+        shortcut_audit=_read_optional_json(config.shortcut_audit_file, "shortcut_audit"),
         provenance=Provenance.of_checkout(project_root),
     )
 
@@ -83,7 +83,10 @@ def _read_predictions(path: Path) -> pd.DataFrame | None:
     if not path.is_file():
         logger.warning("%s not found: the report shows no confusion counts and no worst errors", path)
         return None
-    predictions = pd.read_csv(path)
+    try:
+        predictions = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise ModelError(f"{path}: not a readable CSV ({error}); rerun the evaluate stage") from None
     missing = [column for column in PREDICTION_COLUMNS if column not in predictions.columns]
     if missing:
         raise ModelError(f"{path}: lacks column(s) {', '.join(missing)}; expected {', '.join(PREDICTION_COLUMNS)}; "
@@ -91,10 +94,10 @@ def _read_predictions(path: Path) -> pd.DataFrame | None:
     return predictions
 
 
-def _read_optional_json(path: Path) -> Mapping[str, Any] | None:
-    """A later stage's output, or None (with a note) when that stage has not produced it."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+def _read_optional_json(path: Path, made_by: str) -> Mapping[str, Any] | None:
+    """A later stage's output, or None (with a note) when that stage has not produced it; a file that is
+    there but unreadable or not a JSON object is a ModelError naming it and the stage to rerun."""
+    if not path.is_file():
         logger.warning("%s not found: the report shows that section as not produced", path)
         return None
+    return read_json_object(path, made_by)
