@@ -129,6 +129,8 @@ def test_mlflow_run_holds_params_metrics_plots_and_registered_model(reproduced: 
     assert {"test_roc_auc", "test_eer", "test_roc_auc_ci_low", "test_temperature", "val_auc", "loss",
             "export_float32_max_abs_diff", "export_int8_full_auc_drop", "robustness/jpeg_50/roc_auc",
             "cross/demo-style-b/roc_auc", "shortcut/jpeg_quality/auc"} <= metrics
+    # Validation figures keep their names: nothing measured on val is logged as a test metric.
+    assert "val_roc_auc" in metrics and not {name for name in metrics if name.startswith(("test_val_", "test_n_"))}
     assert {"train.batch_size", "model.alpha", "data.source"} <= params
     assert {"evaluate.threshold", "export.max_auc_drop"} <= tags
     assert models == ["deepfake-detector"]

@@ -6,6 +6,7 @@ import shutil
 
 import pytest
 
+from deepfake_detector.utils.files import sha256_file
 from tests.serving import sample_images
 
 
@@ -71,7 +72,8 @@ def test_a_card_rule_that_cannot_be_honored_means_not_ready_with_the_reason(make
 
 def test_malformed_scores_of_a_model_without_card_mean_not_ready(make_app, project, tmp_path):
     shutil.copy(project / "model.h5", tmp_path / "model.h5")
-    (tmp_path / "scores.json").write_text(json.dumps({"threshold": 0.0, "temperature": 1.0}))
+    (tmp_path / "scores.json").write_text(json.dumps({"threshold": 0.0, "temperature": 1.0,
+                                                      "model_sha256": sha256_file(tmp_path / "model.h5")}))
     client = make_app(load_model=True, backend="auto", model_file=tmp_path / "model.h5",
                       export_dir=tmp_path / "no_export", scores_file=tmp_path / "scores.json").test_client()
     ready = client.get("/readyz")

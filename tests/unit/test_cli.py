@@ -212,3 +212,13 @@ def test_run_names_the_closest_stage_for_a_typo(capsys):
     code, _, err = run_cli(capsys, "run", "evaluat")
     assert code == 2
     assert "unknown stage 'evaluat'" in err and "did you mean 'evaluate'" in err
+
+
+def test_run_keeps_dag_order_and_runs_each_stage_once_whatever_the_order_named(capsys, monkeypatch):
+    from deepfake_detector.pipeline import runner
+
+    called = []
+    monkeypatch.setattr(runner, "run_stages", lambda stages, root=None: called.append([n for n, _ in stages]) or 0)
+    code, _, err = run_cli(capsys, "run", "evaluate", "train", "evaluate")
+    assert code == 0, err
+    assert called == [["train", "evaluate"]]

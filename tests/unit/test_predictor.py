@@ -20,6 +20,7 @@ from deepfake_detector.contracts.errors import ConfigError, ModelError
 from deepfake_detector.inference import load_image, load_predictor, load_served_model
 from deepfake_detector.inference.keras_backend import KerasPredictor
 from deepfake_detector.inference.predictor import TFLitePredictor
+from deepfake_detector.utils.files import sha256_file
 from tests.unit.inference_fixtures import (
     TOY_SIZE,
     encode,
@@ -312,9 +313,17 @@ def test_a_card_whose_rule_cannot_be_honored_is_an_error_not_a_fallback(artifact
 def test_malformed_scores_of_a_model_without_card_are_an_error(artifacts, tmp_path):
     """No card speaks for this model, so scores.json might: a broken one stops serving, not the rule."""
     scores_file = tmp_path / "scores.json"
-    scores_file.write_text(json.dumps({"threshold": 1.0, "model_sha256": "0" * 64}))
+    scores_file.write_text(json.dumps({"threshold": 1.0, "model_sha256": sha256_file(artifacts["model_file"])}))
     with pytest.raises(ModelError, match=r"scores.json: a decision threshold must lie strictly between 0 and 1"):
         load_served_model(artifacts["model_file"], None, backend="keras", scores_file=scores_file)
+
+
+def test_broken_scores_of_another_model_do_not_keep_serving_down(artifacts, tmp_path):
+    """A stale scores.json from an earlier model is ignored, however broken: it is not this model's rule."""
+    scores_file = tmp_path / "scores.json"
+    scores_file.write_text(json.dumps({"threshold": 1.0, "model_sha256": "0" * 64}))
+    served = load_served_model(artifacts["model_file"], None, backend="keras", scores_file=scores_file)
+    assert served.scores is None and served.rule.source == "default"
 
 
 def test_scores_are_not_read_when_the_card_speaks_for_the_model(artifacts, tmp_path):

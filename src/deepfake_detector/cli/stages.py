@@ -14,7 +14,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     # A type check rather than `choices`: argparse checks an empty `nargs="*"` list against choices
     # and refuses it, which would make "no stage named" (= all stages) an error.
     parser.add_argument("stages", nargs="*", type=stage_name, metavar="STAGE",
-                        help=f"stages to run, in the order given (default: all): {', '.join(STAGES)}")
+                        help=f"stages to run, in DAG order whatever order they are named in (default: all): "
+                             f"{', '.join(STAGES)}")
 
 
 def stage_name(value: str) -> str:
@@ -30,5 +31,6 @@ def run(args: argparse.Namespace) -> int:
     """0 when every stage succeeded; 1 when one failed; 2 for an invalid configuration."""
     from deepfake_detector.pipeline.runner import run_stages
 
-    names = args.stages or list(STAGES)
+    # DAG order whatever order they were named in, each once: `run evaluate train` must not score the old model.
+    names = [name for name in STAGES if name in args.stages] if args.stages else list(STAGES)
     return run_stages([(name, STAGES[name]) for name in names], root=args.root)

@@ -12,7 +12,7 @@ from deepfake_detector.contracts.decision_rule import DEFAULT_RULE, DecisionRule
 from deepfake_detector.contracts.errors import ModelError
 from deepfake_detector.contracts.layers import BACKBONE_NAME, OUTPUT_NAME
 from deepfake_detector.inference.explanations import build_grad_cam
-from deepfake_detector.inference.keras_model import load_keras_model
+from deepfake_detector.inference.keras_model import check_model_shape, load_keras_model
 from deepfake_detector.inference.predictor import Predictor
 
 logger = logging.getLogger(__name__)
@@ -31,8 +31,9 @@ class KerasPredictor(Predictor):
         path = Path(model_path)
         model = load_keras_model(path, what="Keras model")
         shape = tuple(model.input_shape) if not isinstance(model.input_shape, list) else ()
-        if len(shape) != 4 or shape[1] is None or shape[1] != shape[2] or shape[3] != 3:
-            raise ModelError(f"{path}: expected an (N, S, S, 3) image input, got {model.input_shape}")
+        if len(shape) != 4 or shape[1] is None or shape[1] != shape[2]:
+            raise ModelError(f"{path}: expected a square (N, S, S, 3) image input, got {model.input_shape}")
+        check_model_shape(model, path, shape[1])  # three channels in, one P(fake) out
         super().__init__(path, shape[1], "keras", rule)
         self._model = model
         spec = tf.TensorSpec([None, self.image_size, self.image_size, 3], tf.float32)

@@ -18,6 +18,7 @@ from typing import Any
 from deepfake_detector.contracts.decision_rule import DEFAULT_RULE, DecisionRule
 from deepfake_detector.contracts.errors import ConfigError, ModelError
 from deepfake_detector.contracts.export_layout import BACKENDS, MODEL_CARD_NAME, TFLITE_VARIANTS
+from deepfake_detector.contracts.json_files import read_json_object
 from deepfake_detector.contracts.model_card import ModelCard, read_model_card
 from deepfake_detector.contracts.scores import Scores, read_scores
 from deepfake_detector.inference.predictor import Predictor, TFLitePredictor
@@ -180,17 +181,18 @@ def _card_if_present(export_dir: Path | None) -> ModelCard | None:
 
 
 def _scores_of(scores_file: str | Path | None, model_sha256: str) -> Scores | None:
-    """scores_file when it records model_sha256 as the model it was measured on, else None; a scores_file
-    that exists but is malformed raises ModelError (it may be this model's evaluation)."""
+    """scores_file when it records model_sha256 as the model it was measured on, else None. Only a file
+    that is this model's evaluation is checked in full: a malformed one then raises ModelError, while a
+    stale one from another model, however broken, is ignored rather than keeping serving down."""
     if scores_file is None or not Path(scores_file).exists():
         return None
-    scores = read_scores(Path(scores_file))
-    if scores.model_sha256 != model_sha256:
+    measured_on = read_json_object(Path(scores_file), "evaluate").get("model_sha256")
+    if measured_on != model_sha256:
         logger.warning("%s was measured on %s, not on the served model %s: its metrics and threshold are not used",
-                       scores.path, (scores.model_sha256 or "an unrecorded model")[:VERSION_LENGTH],
+                       scores_file, str(measured_on or "an unrecorded model")[:VERSION_LENGTH],
                        model_sha256[:VERSION_LENGTH])
         return None
-    return scores
+    return read_scores(Path(scores_file))
 
 
 def _decide_rule(card: ModelCard | None, scores: Scores | None, threshold: float | None) -> DecisionRule:

@@ -12,7 +12,9 @@ def run(context: StageContext) -> None:
         # Tags, not params: rerunning evaluate with another threshold updates the same training run.
         tracker.set_tags(context.params("evaluate"))
         result = Evaluator(config).run()
-        tracker.log_metrics({f"test_{name}": value for name, value in result.scores.items()})
+        # Test metrics under test_; the validation check and counts under their own names, not as "test".
+        tracker.log_metrics({(name if name.startswith(("val_", "n_")) else f"test_{name}"): value
+                             for name, value in result.scores.items()})
         tracker.log_artifact(result.scores_file)
         tracker.log_artifact(result.predictions_file, artifact_path="evaluation")
         tracker.log_artifact(config.plots_dir, artifact_path="plots")
