@@ -14,6 +14,7 @@ from deepfake_detector.components.evaluation.calibration import CALIBRATION_OFF,
 from deepfake_detector.components.evaluation.learning import LearningCheck
 from deepfake_detector.contracts.decision_rule import DecisionRule
 from deepfake_detector.contracts.labels import CLASS_NAMES, FAKE, REAL
+from deepfake_detector.contracts.layers import OUTPUT_NAME
 
 CARD_SCHEMA_VERSION = 1
 # scores.json keys that say how the evaluate stage set its rule; the card says it in words.
@@ -74,7 +75,7 @@ def build_model_card(*, params: Mapping[str, Any], image_size: int, total_parame
             "preprocessing": "inside the model (scaling to [-1, 1]); feed raw pixel values",
         },
         "output": {
-            "name": "p_fake",
+            "name": OUTPUT_NAME,
             "shape": [None, 1],
             "meaning": "probability that the image is fake (positive class)",
             "classes": {str(FAKE): CLASS_NAMES[FAKE], str(REAL): CLASS_NAMES[REAL]},
