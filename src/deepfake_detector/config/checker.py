@@ -137,7 +137,7 @@ def _describe(entry: Mapping[str, Any], data: Mapping[str, Any], model: Any) -> 
     where = ".".join(path) or "<top level>"
     cause = (entry.get("ctx") or {}).get("error")
     if isinstance(cause, Problem):
-        return where, f"{where}: {cause}", False
+        return where, f"{where}{cause.at}: {cause}", False
     value = _value_at(data, path)
     # "got str 'big'" when the value itself has the wrong type; an item's or a branch's type says less.
     shown = _shown(value, entry["type"] if len(loc) == len(path) else "")

@@ -83,12 +83,14 @@ class ConfigurationManager:
 
         The typed `params` hold what stages use (sizes in bytes, class names lower-cased); a record
         shows what the user wrote, except credentials: a URL in data.source or an extra set's source
-        is redacted, since records are shared and may outlive a token.
+        (or a list entry) is redacted, since records are shared and may outlive a token.
         """
         params = copy.deepcopy(self._raw_params)
         data = params.get("data")
         if isinstance(data, dict) and isinstance(data.get("source"), str):
             data["source"] = displayable_source(data["source"])
+        elif isinstance(data, dict) and isinstance(data.get("source"), list):
+            data["source"] = [displayable_source(entry) for entry in data["source"]]
         for entry in (params.get("evaluate") or {}).get("extra_sets") or []:
             if isinstance(entry, dict) and isinstance(entry.get("source"), str):
                 entry["source"] = displayable_source(entry["source"])
@@ -124,7 +126,9 @@ class ConfigurationManager:
         return str(self._resolved(Path(source).expanduser()))
 
     def _data_values(self) -> dict[str, Any]:
-        return {"source": self._data_source(self.params.data.source)}
+        data = self.params.data
+        sources = tuple(self._data_source(entry) for entry in data.training_sources)
+        return {"source": sources if data.is_multi_source else sources[0]}
 
     def _evaluate_values(self) -> dict[str, Any]:
         return {"extra_sets": tuple(ExtraSetConfig(extra.name, self._data_source(extra.source))
@@ -151,7 +155,9 @@ class ConfigurationManager:
     # ---- one entity per stage --------------------------------------------------------------------------
 
     def get_data_ingestion_config(self) -> DataIngestionConfig:
-        return self._entity(DataIngestionConfig, self.paths.data_ingestion, self.params.data, **self._data_values())
+        names = tuple(displayable_source(entry) for entry in self.params.data.training_sources)
+        return self._entity(DataIngestionConfig, self.paths.data_ingestion, self.params.data, **self._data_values(),
+                            source_names=names)
 
     def get_data_validation_config(self) -> DataValidationConfig:
         ingestion = self.paths.data_ingestion

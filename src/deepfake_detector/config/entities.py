@@ -76,6 +76,10 @@ NESTED_ENTITIES: Mapping[type, type] = {DemoParams: DemoDataConfig, SplitParams:
 class DataIngestionConfig(DataParams, DataIngestionPaths):
     """source resolved against the repository root; max_extracted_bytes from data.max_extracted_mb."""
 
+    # How index.csv's source column names each data.source entry (a list only): as written in params.yaml,
+    # URLs redacted, since the resolved paths differ between checkouts. Empty: named by the entries as held.
+    source_names: tuple[str, ...] = ()
+
 
 @entity
 class DataValidationConfig(DataParams, DataValidationPaths):

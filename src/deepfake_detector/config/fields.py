@@ -31,7 +31,15 @@ class Expect:
 
 
 class Problem(ValueError):
-    """A check's own message, quoted verbatim (cross-key relations, list structure)."""
+    """A check's own message, quoted verbatim (cross-key relations, list structure).
+
+    at narrows the key the message names: "[2]" for an item of a list, ".sha256" for a key of the
+    section whose check raised it.
+    """
+
+    def __init__(self, message: str, at: str = "") -> None:
+        super().__init__(message)
+        self.at = at
 
 
 def _not_a_boolean(value: Any) -> Any:

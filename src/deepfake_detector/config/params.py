@@ -11,6 +11,7 @@ DVC tracks what a stage reads there.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import field
 from typing import Annotated, Any, Literal, Self
 
@@ -36,11 +37,13 @@ from deepfake_detector.config.fields import (
     yaml_words,
 )
 from deepfake_detector.contracts.export_layout import BACKENDS, TFLITE_VARIANTS, VARIANT_FILES
+from deepfake_detector.utils.redaction import displayable_source
 
 ExportVariant = Literal[tuple(VARIANT_FILES)]  # type: ignore[valid-type]
 ServedVariant = Literal[TFLITE_VARIANTS]  # type: ignore[valid-type]
 Backend = Literal[BACKENDS]  # type: ignore[valid-type]
-DemoStyle = Literal["a", "b"]  # components/data/demo_data.py draws them (a test keeps the two in step)
+# components/data/demo_data.py draws them (a test keeps the two in step)
+DemoStyle = Literal["a", "b", "nearest", "bilinear", "bicubic", "tconv", "blend"]
 MOBILENET_WIDTHS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
 EXTRA_SET_NAME = r"^[A-Za-z0-9_.-]+$"
 
@@ -115,15 +118,48 @@ class SplitParams:
         return self
 
 
+def _check_sources(value: Any) -> Any:
+    """A list's entries, each with a message naming data.source[i], before pydantic reads them."""
+    if not isinstance(value, list | tuple):
+        return value  # one source: a string, or a type pydantic words
+    if not value:
+        raise Problem("an empty list names no data; give one source, or a list of sources to combine")
+    first_at: dict[str, int] = {}
+    for index, entry in enumerate(value):
+        if not isinstance(entry, str) or not entry.strip():
+            raise Problem(f"expected a non-empty string (a source), got {entry!r}", at=f"[{index}]")
+        earlier = first_at.setdefault(entry.strip(), index)
+        if earlier != index:
+            raise Problem(f"{displayable_source(entry)!r} is listed twice (also data.source[{earlier}])",
+                          at=f"[{index}]")
+    return value
+
+
+def source_label(source: str | Sequence[str]) -> str:
+    """data.source as one line for people and records (MLflow, model card, reports): a list's entries
+    joined by " + ", every URL without its credentials."""
+    entries = (source,) if isinstance(source, str) else tuple(source)
+    return " + ".join(displayable_source(entry) for entry in entries)
+
+
+Checksum = Annotated[Text, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$"), AfterValidator(str.lower)]
+
+
 @dataclass(frozen=True, config=MODEL_CONFIG)
 class DataParams:
     """data: where the images come from, how they are checked, and how they are split."""
 
-    source: Annotated[Text, Field(description=(
-        "demo | a folder | a .zip/.tar/.tar.gz | file://... | http(s)://... | kaggle:<owner>/<dataset>"))] = "demo"
-    sha256: Annotated[Annotated[Text, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$"), AfterValidator(str.lower)]
-                      | None, Expect("a 64-character hex SHA-256 (or null)"),
-                      Field(description="optional checksum of a downloaded or local archive")] = None
+    source: Annotated[Text | Annotated[tuple[Annotated[Text, StringConstraints(pattern=r"\S")], ...], MinLen(1),
+                                       Field(json_schema_extra={"uniqueItems": True})],
+                      BeforeValidator(_check_sources), Expect("a source, or a non-empty list of distinct sources"),
+                      Field(description=(
+                          "demo | demo:<family> | a folder | a .zip/.tar/.tar.gz | file://... | http(s)://... | "
+                          "kaggle:<owner>/<dataset>; or a list of them, trained on together"))] = "demo"
+    sha256: Annotated[Checksum | tuple[Checksum | None, ...] | None,
+                      Expect("a 64-character hex SHA-256 (or null); with a list in data.source, a list of them "
+                             "(or nulls), one per source"),
+                      Field(description="optional checksum of a downloaded or local archive (a list: one per source)")
+                      ] = None
     class_names: Annotated[ClassNames, AfterValidator(_disjoint), Field(
         description="folder or data.csv label -> class; fake = 1 = positive")] = field(
         default_factory=lambda: {"fake": ("fake",), "real": ("real",)})
@@ -139,6 +175,40 @@ class DataParams:
         description="perceptual-hash distance that makes two images one group")] = 4
     split: SplitParams = field(default_factory=SplitParams)
     seed: Annotated[Seed, Field(description="seed of the split")] = 42
+
+    @model_validator(mode="after")
+    def _one_checksum_per_source(self) -> Self:
+        if isinstance(self.source, str) and isinstance(self.sha256, tuple):
+            raise Problem("a list of checksums needs a list of sources in data.source; give one checksum "
+                          "(or null)", at=".sha256")
+        if isinstance(self.source, tuple) and isinstance(self.sha256, str):
+            raise Problem(f"data.source lists {len(self.source)} sources, so data.sha256 must be null or a list "
+                          "with one checksum (or null) per source, in the same order", at=".sha256")
+        if isinstance(self.sha256, tuple) and len(self.sha256) != len(self.source):
+            raise Problem(f"{len(self.sha256)} checksum(s) for {len(self.source)} sources in data.source; give "
+                          "one checksum (or null) per source, in the same order", at=".sha256")
+        return self
+
+    @property
+    def training_sources(self) -> tuple[str, ...]:
+        """Every source the model trains on, in order: data.source as a tuple, whether one or a list."""
+        return (self.source,) if isinstance(self.source, str) else tuple(self.source)
+
+    @property
+    def checksums(self) -> tuple[str | None, ...]:
+        """The data.sha256 of each entry of training_sources."""
+        if isinstance(self.sha256, tuple):
+            return self.sha256
+        return (self.sha256,) * len(self.training_sources)
+
+    @property
+    def is_multi_source(self) -> bool:
+        """data.source is a list: each entry gets its own folder and a `source` column in index and manifest."""
+        return not isinstance(self.source, str)
+
+    @property
+    def source_label(self) -> str:
+        return source_label(self.source)
 
 
 # ---- model and train ------------------------------------------------------------------------------
@@ -158,6 +228,9 @@ class ModelParams:
         description="Keras' 0.99 keeps from-scratch inference constant for long")] = 0.9
     freeze_batch_norm: Annotated[Flag | Literal["auto"], Expect("true, false or 'auto'"), Field(
         description="auto = frozen with pretrained weights, trained from scratch")] = "auto"
+    representation: Annotated[Literal["rgb", "npr"], Field(description=(
+        "what the backbone sees, built inside the model: rgb (the pixels) or npr (the neighbouring-pixel "
+        "residual x - up(down(x)), Tan et al. CVPR 2024)"))] = "rgb"
     seed: Annotated[Seed, Field(description="seed of the initial weights")] = 42
 
 
@@ -178,8 +251,17 @@ class AugmentParams:
     jpeg_quality_min: Annotated[Integer, Ge(1), Le(100), Field(description="lowest re-compression quality")] = 70
     jpeg_quality_max: Annotated[Integer, Ge(1), Le(100), Field(description="highest re-compression quality")] = 100
     blur_probability: Annotated[Fraction, Field(description="share of images blurred")] = 0.1
+    blur_sigma_max: Annotated[Number, Ge(0.5), Le(10.0), Field(
+        description="largest Gaussian blur sigma in pixels (each blur draws from 0.5 to this)")] = 1.5
     rescale_probability: Annotated[Fraction, Field(description="share of images scaled down then up")] = 0.1
     rescale_min_factor: Annotated[Number, Gt(0.0), Le(1.0), Field(description="smallest down-scale factor")] = 0.6
+    resynthesis_probability: Annotated[Fraction, Field(description=(
+        "share of fake slots filled with a real image of the batch re-synthesized at a lower resolution and "
+        "enlarged again (components/model/resynthesis.py): fakes of the principle, not of one generator"))] = 0.0
+    resynthesis_region_probability: Annotated[Fraction, Field(
+        description="of those, the share re-synthesized only inside a feathered elliptical region")] = 0.4
+    resynthesis_noise_probability: Annotated[Fraction, Field(
+        description="of those, the share with camera-like noise added afterwards")] = 0.5
 
     @model_validator(mode="after")
     def _jpeg_range(self) -> Self:

@@ -9,7 +9,7 @@ def run(context: StageContext) -> None:
 
     config = context.config.get_cross_dataset_config()
     with context.tracker.run("cross_dataset", run_id=training_run_id(config.training_run_file)) as tracker:
-        result = CrossDatasetEvaluator(config, reference_source=context.config.params.data.source).run()
+        result = CrossDatasetEvaluator(config, reference_source=context.config.params.data.source_label).run()
         tracker.log_metrics({f"cross/{name}/{key}": value for name, metrics in result.headline_metrics.items()
                              for key, value in metrics.items()})
         tracker.log_artifact(result.results_file, artifact_path="cross_dataset")

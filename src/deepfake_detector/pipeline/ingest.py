@@ -4,12 +4,11 @@ from deepfake_detector.pipeline.runner import StageContext, stage_main
 
 def run(context: StageContext) -> None:
     from deepfake_detector.components.data.ingestion import DataIngestion
-    from deepfake_detector.components.data.sources import resolve_source
 
     config = context.config.get_data_ingestion_config()
     with context.tracker.run("ingest", tags={"stage": "ingest"}) as tracker:
-        # The display form drops user names, passwords and query strings, which may hold tokens.
-        tracker.log_params({"data": {"source": resolve_source(config.source).display, "sha256": config.sha256}})
+        # The label drops user names, passwords and query strings, which may hold tokens.
+        tracker.log_params({"data": {"source": config.source_label, "sha256": config.sha256}})
         result = DataIngestion(config).run()
         tracker.log_metrics({"n_files": result.n_files,
                              **{f"n_{name}": count for name, count in result.class_counts.items()}})

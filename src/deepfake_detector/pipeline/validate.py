@@ -7,7 +7,8 @@ def run(context: StageContext) -> None:
 
     config = context.config.get_data_validation_config()
     with context.tracker.run("validate", tags={"stage": "validate"}) as tracker:
-        tracker.log_params(context.params("data"))
+        data = context.params("data")["data"]
+        tracker.log_params({"data": {**data, "source": context.config.params.data.source_label}})
         result = DataValidation(config).run()
         tracker.log_metrics({"n_good": result.n_good, "n_bad": result.n_bad})
         for path in (result.split_summary_file, result.quarantine_file):

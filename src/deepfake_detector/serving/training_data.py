@@ -45,9 +45,10 @@ class TrainingData:
 
     @property
     def is_demo(self) -> bool:
-        """Trained on the built-in generator: data.source `demo` or `demo:<style>`."""
-        source = (self.source or "").lower()
-        return source == "demo" or source.startswith("demo:")
+        """Trained on the built-in generator only: data.source `demo`, `demo:<family>`, or a list of
+        those (recorded as the entries joined by " + ")."""
+        entries = [entry.strip() for entry in (self.source or "").lower().split(" + ")]
+        return all(entry == "demo" or entry.startswith("demo:") for entry in entries)
 
     @property
     def notice(self) -> str | None:

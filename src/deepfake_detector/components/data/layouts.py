@@ -23,6 +23,8 @@ CLASS_FOLDERS = "class_folders"
 HARDFAKE_CSV = "hardfake_csv"
 PRESPLIT = "presplit"
 
+# index.csv and the manifest name each image's data.source entry here, when data.source is a list.
+SOURCE_COLUMN = "source"
 LABEL_CSV_NAME = "data.csv"
 LABEL_CSV_COLUMNS = ("images_id", "label")
 SPLIT_FOLDERS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}

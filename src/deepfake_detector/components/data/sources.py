@@ -12,7 +12,7 @@ import os
 import re
 import shutil
 from dataclasses import dataclass, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 SourceKind = Literal["demo", "folder", "archive", "url", "kaggle"]
 
 CHUNK = 1 << 20
+FOLDER_NAME_LENGTH = 40  # characters of an entry's name kept in its sub-folder's name
 ACCEPTED_SOURCES = ("demo (or demo:<style>), a folder, a " + "/".join(ARCHIVE_SUFFIXES) + " archive, a file:// "
                     "or http(s):// URL to one, or kaggle:<owner>/<dataset>")
 _KAGGLE_HANDLE = re.compile(r"^[\w.-]+/[\w.-]+(/versions/\d+)?$")
@@ -112,6 +113,21 @@ def _local_source(path: Path, display: str, setting: str) -> Source:
                              f"expected {ACCEPTED_SOURCES}")
     raise IngestionError(f"params.yaml: {setting} {display!r}: no such file or folder (relative paths "
                          f"are relative to the repository root); expected {ACCEPTED_SOURCES}")
+
+
+def source_folder(index: int, source: Source) -> str:
+    """The sub-folder of the dataset that entry index of a data.source list is fetched into, e.g.
+    `00-demo`, `01-demo-b`, `02-hardfake`: its position keeps it unique, the entry's name readable, and it
+    depends on nothing but the entry, so the paths in index.csv and the manifest are stable."""
+    if source.kind == "demo":
+        name = f"demo-{source.location}" if source.location else "demo"
+    elif source.kind == "kaggle":
+        name = source.location
+    else:
+        name = PurePosixPath(urlsplit(source.display).path).name if source.kind == "url" else Path(source.location).name
+        name = next((name[:-len(suffix)] for suffix in ARCHIVE_SUFFIXES if name.lower().endswith(suffix)), name)
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")[:FOLDER_NAME_LENGTH]
+    return f"{index:02d}-{slug or source.kind}"
 
 
 def fetch_source(source: Source, staging: Path, work_dir: Path, config: DataIngestionConfig) -> FetchResult:

@@ -1,5 +1,5 @@
-"""Train/val/test assignment by duplicate group: stratified by label, seeded, and leak-free
-(every member of a group shares one split)."""
+"""Train/val/test assignment by duplicate group: stratified by label (and by source, when there
+are several), seeded, and leak-free (every member of a group shares one split)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -14,7 +14,7 @@ from deepfake_detector.contracts.labels import CLASS_NAMES
 
 
 def split_by_group(labels: Sequence[int], groups: Sequence[str], fractions: SplitFractions,
-                   seed: int) -> list[str]:
+                   seed: int, sources: Sequence[str] | None = None) -> list[str]:
     """The split of each image, given its label and duplicate group (one label per group).
 
     Per label, groups are shuffled with the seed, placed largest first, each into the split
@@ -22,34 +22,48 @@ def split_by_group(labels: Sequence[int], groups: Sequence[str], fractions: Spli
     targets exactly (largest-remainder rounding of count x fraction, at least one image per
     split), and any three groups of a label are enough to give every split one. The result
     depends on the seed and on the set of (label, group) pairs, not on the order of the rows.
+
+    With sources (the data.source entry of each image), the same is done per (source, label), so
+    every source is in every split in the configured shares. A group whose copies come from several
+    sources is placed with the first of them by name, and moves whole.
     """
     frame = pd.DataFrame({"label": np.asarray(labels, dtype=int), "group": list(groups)})
     mixed = frame.groupby("group")["label"].nunique()
     if (mixed > 1).any():
         raise ValueError(f"groups with both labels cannot be split by label: {list(mixed[mixed > 1].index)[:5]}")
+    frame["source"] = "" if sources is None else pd.Series(list(sources)).groupby(frame["group"]).transform("min")
+    names = sorted(frame["source"].unique())
     group_split: dict[str, str] = {}
-    for label in sorted(frame["label"].unique()):
-        sizes = frame.loc[frame["label"] == label, "group"].value_counts().sort_index()
-        name = CLASS_NAMES.get(int(label), str(label))
-        if len(sizes) < len(SPLITS):
-            raise DataValidationError(
-                f"class '{name}' has only {len(sizes)} distinct image(s) after grouping duplicates; "
-                f"each of {', '.join(SPLITS)} needs at least one")
-        rng = np.random.default_rng([seed, int(label)])
-        order = rng.permutation(len(sizes))
-        order = order[np.argsort(-sizes.to_numpy()[order], kind="stable")]
-        targets = target_counts(int(sizes.sum()), fractions)
-        assigned = dict.fromkeys(SPLITS, 0)
-        for placed, position in enumerate(order):
-            # Once only as many groups are left as splits are empty, fill the empty ones.
-            empty = [split for split in SPLITS if assigned[split] == 0]
-            candidates = empty if len(order) - placed <= len(empty) else SPLITS
-            split = max(candidates, key=lambda s: targets[s] - assigned[s])  # ties: the earlier split
-            group_split[sizes.index[position]] = split
-            assigned[split] += int(sizes.iloc[position])
+    for (source, label), rows in frame.groupby(["source", "label"])["group"]:
+        # One source keeps the seeds (and so the splits) the single-source pipeline has always drawn.
+        streams = [seed, int(label)] if sources is None else [seed, names.index(source), int(label)]
+        where = f"source {source!r}: " if sources is not None else ""
+        group_split.update(place_groups(rows.value_counts().sort_index(), fractions, np.random.default_rng(streams),
+                                        f"{where}class '{CLASS_NAMES.get(int(label), str(label))}'"))
     splits = [group_split[group] for group in frame["group"]]
     check_every_split_has_both_classes(frame["label"].to_numpy(), splits)
     return splits
+
+
+def place_groups(sizes: pd.Series, fractions: SplitFractions, rng: np.random.Generator, what: str) -> dict[str, str]:
+    """{group: split} for the groups of one stratum, sizes indexed by group; what names the stratum in errors."""
+    if len(sizes) < len(SPLITS):
+        raise DataValidationError(
+            f"{what} has only {len(sizes)} distinct image(s) after grouping duplicates; "
+            f"each of {', '.join(SPLITS)} needs at least one")
+    order = rng.permutation(len(sizes))
+    order = order[np.argsort(-sizes.to_numpy()[order], kind="stable")]
+    targets = target_counts(int(sizes.sum()), fractions)
+    assigned = dict.fromkeys(SPLITS, 0)
+    placed_in: dict[str, str] = {}
+    for placed, position in enumerate(order):
+        # Once only as many groups are left as splits are empty, fill the empty ones.
+        empty = [split for split in SPLITS if assigned[split] == 0]
+        candidates = empty if len(order) - placed <= len(empty) else SPLITS
+        split = max(candidates, key=lambda s: targets[s] - assigned[s])  # ties: the earlier split
+        placed_in[sizes.index[position]] = split
+        assigned[split] += int(sizes.iloc[position])
+    return placed_in
 
 
 def target_counts(total: int, fractions: SplitFractions) -> dict[str, int]:

@@ -17,6 +17,7 @@ from tqdm import tqdm
 from deepfake_detector.components.data.datasets import MANIFEST_COLUMNS, SPLITS
 from deepfake_detector.components.data.duplicates import group_duplicates
 from deepfake_detector.components.data.image_checks import ImageCheck, inspect_image
+from deepfake_detector.components.data.layouts import SOURCE_COLUMN
 from deepfake_detector.components.data.splitting import (
     check_every_split_has_both_classes,
     keep_groups_together,
@@ -74,13 +75,17 @@ class DataValidation:
         kept["split"] = self._assign_splits(kept, presplit=(index["split"] != "").all(),
                                             partly_split=(index["split"] != "").any())
 
-        manifest = kept.loc[:, list(MANIFEST_COLUMNS)].sort_values("path", kind="stable")
+        is_multi_source = SOURCE_COLUMN in kept.columns
+        columns = [*MANIFEST_COLUMNS, SOURCE_COLUMN] if is_multi_source else list(MANIFEST_COLUMNS)
+        manifest = kept.loc[:, columns].sort_values("path", kind="stable")
         with atomic_path(config.manifest_file) as tmp:
             manifest.to_csv(tmp, index=False, lineterminator="\n")
         counts = {split: self._class_counts(kept[kept["split"] == split]) for split in SPLITS}
         duplicate_groups = int((kept["group"].value_counts() > 1).sum())
+        per_source = {"per_source": self._source_counts(kept)} if is_multi_source else {}
         write_json_atomic(config.split_summary_file, {
             **counts, "total": len(kept), "quarantined": len(problems), "duplicate_groups": duplicate_groups,
+            **per_source,
         })
         logger.info("Validated %d images: %s; %d quarantined, %d duplicate groups kept together",
                     len(index), ", ".join(f"{s} {counts[s]['total']}" for s in SPLITS), len(problems),
@@ -110,7 +115,12 @@ class DataValidation:
             raise DataValidationError(f"{index_file}: the index lists no images")
         if "split" not in index.columns:
             index["split"] = ""
-        index = index.loc[:, list(INDEX_COLUMNS)]
+        has_source = SOURCE_COLUMN in index.columns
+        index = index.loc[:, [*INDEX_COLUMNS, SOURCE_COLUMN] if has_source else list(INDEX_COLUMNS)]
+        if has_source and (index[SOURCE_COLUMN].str.strip() == "").any():
+            first = index.loc[index[SOURCE_COLUMN].str.strip() == "", "path"].iloc[0]
+            raise DataValidationError(f"{index_file}: the {SOURCE_COLUMN} column is empty for some images, "
+                                      f"e.g. {first}; run the ingest stage again")
         index["split"] = index["split"].str.strip().str.lower()
         unknown_splits = sorted(set(index["split"]) - set(SPLITS) - {""})
         if unknown_splits:
@@ -188,7 +198,14 @@ class DataValidation:
         if partly_split:
             logger.warning("Only some images in %s have a split; ignoring it and splitting all of them by "
                            "params.yaml data.split", config.index_file)
-        return split_by_group(kept["label"].tolist(), kept["group"].tolist(), config.split, config.seed)
+        sources = kept[SOURCE_COLUMN].tolist() if SOURCE_COLUMN in kept.columns else None
+        return split_by_group(kept["label"].tolist(), kept["group"].tolist(), config.split, config.seed, sources)
+
+    @classmethod
+    def _source_counts(cls, kept: pd.DataFrame) -> dict[str, dict[str, dict[str, int]]]:
+        """{source: {split: class counts}}: what each data.source entry gives each split."""
+        return {source: {split: cls._class_counts(rows[rows["split"] == split]) for split in SPLITS}
+                for source, rows in kept.groupby(SOURCE_COLUMN, sort=True)}
 
     @staticmethod
     def _class_counts(rows: pd.DataFrame) -> dict[str, int]:

@@ -9,6 +9,7 @@ model.h5 the scores belong to, so a consumer can tell scores of another model ap
 scores.json also says how the rule came about, for the model card: `threshold_rule` (eer, youden,
 or given: a number in evaluate.threshold) and `temperature_status` (fitted, val_separated: kept at
 1.0, or off), and whether the model learned at all (learning.py: val_roc_auc with its interval).
+When data.source was a list, `per_source` holds the test metrics of each source on its own.
 """
 from __future__ import annotations
 
@@ -19,8 +20,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import average_precision_score, roc_auc_score
 
 from deepfake_detector.components.data.datasets import build_dataset, read_manifest, split_rows
+from deepfake_detector.components.data.layouts import SOURCE_COLUMN
 from deepfake_detector.components.evaluation.bootstrap import bootstrap_intervals
 from deepfake_detector.components.evaluation.calibration import (
     CALIBRATION_OFF,
@@ -31,7 +34,12 @@ from deepfake_detector.components.evaluation.calibration import (
     write_reliability_diagram,
 )
 from deepfake_detector.components.evaluation.learning import check_learning
-from deepfake_detector.components.evaluation.metrics import choose_threshold, compute_scores, predict_labels
+from deepfake_detector.components.evaluation.metrics import (
+    choose_threshold,
+    compute_scores,
+    equal_error_rate,
+    predict_labels,
+)
 from deepfake_detector.components.evaluation.plots import write_plots
 from deepfake_detector.config.entities import EvaluationConfig
 from deepfake_detector.contracts.errors import DataValidationError, ModelError
@@ -111,6 +119,12 @@ class Evaluator:
             threshold_rule=self._threshold_rule(), temperature_status=fit.status,
             total_parameters=int(model.count_params()), n_test=int(test.labels.size), n_val=int(val.labels.size),
             **learning.as_scores())
+        if SOURCE_COLUMN in test.rows.columns:
+            scores["per_source"] = per_source_scores(test, raw_threshold)
+            for source, metrics in scores["per_source"].items():
+                logger.info("Test on %s: %d images, accuracy %.4f, ROC AUC %s", source, metrics["n"],
+                            metrics["accuracy"], "n/a (one class)" if metrics["roc_auc"] is None
+                            else f"{metrics['roc_auc']:.4f}")
         if config.bootstrap:
             scores.update(bootstrap_intervals(test.labels, test.raw_probs, raw_threshold,
                                               resamples=config.bootstrap, seed=config.seed))
@@ -204,3 +218,22 @@ class Evaluator:
     def _threshold_label(self) -> str:
         strategy = self.config.threshold
         return THRESHOLD_LABELS[strategy] if isinstance(strategy, str) else "fixed in params.yaml"
+
+
+def per_source_scores(test: SplitPredictions, raw_threshold: float) -> dict[str, dict[str, Any]]:
+    """{source: {n, n_fake, n_real, roc_auc, accuracy, eer, average_precision}} on the test split, at
+    the one threshold chosen on val: whether the model works on each data.source entry, not only on
+    their mix. Ranking metrics are None for a source whose test images are all of one class."""
+    results = {}
+    for source in sorted(test.rows[SOURCE_COLUMN].unique()):
+        chosen = (test.rows[SOURCE_COLUMN] == source).to_numpy()
+        labels, probs = test.labels[chosen], test.raw_probs[chosen]
+        has_both = np.unique(labels).size == 2
+        results[str(source)] = {
+            "n": int(labels.size), "n_fake": int((labels == FAKE).sum()), "n_real": int((labels == REAL).sum()),
+            "roc_auc": float(roc_auc_score(labels, probs)) if has_both else None,
+            "accuracy": float((predict_labels(probs, raw_threshold) == labels).mean()),
+            "eer": equal_error_rate(labels, probs)[0] if has_both else None,
+            "average_precision": float(average_precision_score(labels, probs, pos_label=FAKE)) if has_both else None,
+        }
+    return results

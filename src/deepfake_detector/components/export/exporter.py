@@ -29,13 +29,13 @@ from deepfake_detector.components.export.converters import (
 )
 from deepfake_detector.components.export.model_card import RULE_ORIGIN_KEYS, build_model_card, render_markdown
 from deepfake_detector.config.entities import ExportConfig
+from deepfake_detector.config.params import source_label
 from deepfake_detector.contracts.errors import DataValidationError, ExportError, ModelError
 from deepfake_detector.contracts.export_layout import MODEL_CARD_NAME, VARIANT_FILES
 from deepfake_detector.contracts.scores import Scores, read_scores
 from deepfake_detector.inference.keras_model import load_keras_model
 from deepfake_detector.utils.files import atomic_directory, sha256_file, write_json_atomic, write_text_atomic
 from deepfake_detector.utils.provenance import git_commit
-from deepfake_detector.utils.redaction import displayable_source
 
 logger = logging.getLogger(__name__)
 
@@ -208,7 +208,7 @@ class Exporter:
 
     def _dataset_fingerprint(self, manifest) -> dict[str, Any]:
         return {
-            "source": displayable_source(str(self.config.params.get("data", {}).get("source"))),
+            "source": source_label(self.config.params.get("data", {}).get("source") or ""),
             "manifest_sha256": sha256_file(self.config.manifest_file),
             "images_per_split": {split: int(n) for split, n in manifest["split"].value_counts().sort_index().items()},
         }
