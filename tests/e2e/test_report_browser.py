@@ -13,7 +13,10 @@ from deepfake_detector.components.evaluation.report import write_report
 from deepfake_detector.components.evaluation.report_sections import SECTIONS
 from deepfake_detector.report_screenshot import screenshot_report, start_headless_chromium
 from tests.e2e.chromium import needs_chromium
-from tests.unit.test_report import inputs  # noqa: F401 (the report's generated inputs, as a fixture)
+from tests.unit.test_report import (
+    FULL_REPORT_IMAGES,
+    inputs,  # noqa: F401 (the report's generated inputs, as a fixture)
+)
 
 pytestmark = needs_chromium
 
@@ -41,7 +44,7 @@ def test_every_section_is_displayed_with_height_and_every_image_decodes(browser,
         assert section.is_displayed(), section_id
         assert section.rect["height"] > 20, section_id
     images = browser.find_elements(By.TAG_NAME, "img")
-    assert len(images) == 11
+    assert len(images) == FULL_REPORT_IMAGES
     decoded = browser.execute_script(
         "return Array.from(document.images).map(image => image.complete && image.naturalWidth > 0)")
     assert all(decoded)

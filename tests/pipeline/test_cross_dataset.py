@@ -13,11 +13,14 @@ from PIL import Image
 
 from deepfake_detector.components.data.demo_data import generate_demo_dataset
 from deepfake_detector.components.evaluation.cross_dataset import (
+    SUMMARY_GROUP,
     CrossDatasetEvaluator,
+    predict_extra_sets,
     prepare_extra_set,
     score_extra_sets,
     write_cross_dataset,
 )
+from deepfake_detector.components.evaluation.generalization import TrainingSources
 from deepfake_detector.config.entities import CrossDatasetConfig, DataIngestionConfig, ExtraSetConfig
 from deepfake_detector.contracts.errors import IngestionError, ModelError
 from deepfake_detector.contracts.labels import FAKE, REAL
@@ -25,7 +28,10 @@ from deepfake_detector.utils.files import sha256_file
 from tests.pipeline.flat_color_model import IMAGE_SIZE, write_flat_image, write_red_is_fake_model
 from tests.unit.ingest_fixtures import make_config
 
-ROW_KEYS = ["name", "source", "n", "n_fake", "n_real", "roc_auc", "accuracy", "eer", "average_precision", "note"]
+METRICS = ("roc_auc", "accuracy", "eer", "average_precision")
+INTERVALS = [f"{metric}_ci_{end}" for metric in METRICS for end in ("low", "high")]
+ROW_KEYS = ["name", "source", "seen", "n", "n_fake", "n_real",
+            *(key for metric in METRICS for key in (metric, f"{metric}_ci_low", f"{metric}_ci_high")), "note"]
 # The model scores red - green: ranked 100F 50F 30R -20F -100R, so 5 of the 6 fake-real pairs are
 # in order (ROC AUC 5/6), and at P(fake) >= 0.5 (a difference >= 0) 3 of 5 are right.
 FOLDER_SET = {"fake": [100, 50, -20], "real": [30, -100]}
@@ -120,10 +126,16 @@ def flat_set(root: Path, differences: dict[str, list[int]]) -> pd.DataFrame:
                          for class_name, values in differences.items() for value in values])
 
 
+def score_sets(model, sets: dict[str, pd.DataFrame], sources: dict[str, str], training=("demo",),
+               resamples: int = 0) -> list[dict]:
+    predictions = predict_extra_sets(model, sets, image_size=IMAGE_SIZE, batch_size=4)
+    return score_extra_sets(predictions, threshold=0.5, sources=sources, training=TrainingSources(training, "a"),
+                            resamples=resamples, seed=0)
+
+
 def test_each_set_gets_one_row_with_its_counts_and_scores(tmp_path: Path, red_is_fake_model, demo_b_set) -> None:
     sets = {"flat": flat_set(tmp_path / "flat", FOLDER_SET), "style_b": demo_b_set[0]}
-    rows = score_extra_sets(red_is_fake_model, sets, image_size=IMAGE_SIZE, batch_size=4, threshold=0.5,
-                            sources={"flat": "inputs/flat", "style_b": "demo:b"})
+    rows = score_sets(red_is_fake_model, sets, {"flat": "inputs/flat", "style_b": "demo:b"}, resamples=50)
 
     assert [row["name"] for row in rows] == ["flat", "style_b"]
     assert all(list(row) == ROW_KEYS for row in rows)
@@ -133,42 +145,47 @@ def test_each_set_gets_one_row_with_its_counts_and_scores(tmp_path: Path, red_is
     assert flat["accuracy"] == pytest.approx(3 / 5)
     assert flat["note"] is None
     assert (style_b["n"], style_b["n_fake"], style_b["n_real"]) == (16, 8, 8)
-    assert all(0.0 <= style_b[key] <= 1.0 for key in ("roc_auc", "accuracy", "eer", "average_precision"))
+    assert all(0.0 <= style_b[key] <= 1.0 for key in (*METRICS, *INTERVALS))
+    assert not flat["seen"] and not style_b["seen"]  # trained on demo:a only
 
 
 def test_a_one_class_set_gets_accuracy_only_with_a_note(tmp_path: Path, red_is_fake_model) -> None:
     sets = {"fakes": flat_set(tmp_path / "fakes", {"fake": [100, 50, -20]})}
-    (row,) = score_extra_sets(red_is_fake_model, sets, image_size=IMAGE_SIZE, batch_size=4, threshold=0.5,
-                              sources={"fakes": "inputs/fakes"})
+    (row,) = score_sets(red_is_fake_model, sets, {"fakes": "inputs/fakes"}, resamples=50)
     assert (row["n"], row["n_fake"], row["n_real"]) == (3, 3, 0)
     assert row["accuracy"] == pytest.approx(2 / 3)
     assert (row["roc_auc"], row["eer"], row["average_precision"]) == (None, None, None)
+    assert [row[key] for key in INTERVALS] == [None] * len(INTERVALS)
     assert "only fake images" in row["note"]
 
 
-def test_json_holds_the_reference_row_and_the_sets(tmp_path: Path) -> None:
+def test_json_holds_the_reference_row_the_sets_and_the_summary(tmp_path: Path) -> None:
     reference = {"name": "test", "source": "demo", "n": 120, "roc_auc": 0.99, "accuracy": 0.97}
     sets = [{"name": "style_b", "source": "demo:b", "n": 16, "roc_auc": 0.61, "accuracy": 0.5}]
-    path = write_cross_dataset(sets, tmp_path / "evaluation" / "cross_dataset.json", reference)
-    assert json.loads(path.read_text(encoding="utf-8")) == {"reference": reference, "sets": sets}
+    summary = {"n_sets": 1, "mean_roc_auc": 0.61}
+    path = write_cross_dataset(sets, tmp_path / "evaluation" / "cross_dataset.json", reference, summary)
+    assert json.loads(path.read_text(encoding="utf-8")) == {"reference": reference, "sets": sets, "summary": summary}
     assert [p.name for p in path.parent.iterdir()] == ["cross_dataset.json"]
 
 
-def stage_config(tmp_path: Path, extra_sets: tuple[ExtraSetConfig, ...]) -> CrossDatasetConfig:
+def stage_config(tmp_path: Path, extra_sets: tuple[ExtraSetConfig, ...], bootstrap: int = 0) -> CrossDatasetConfig:
     (tmp_path / "scores.json").write_text(json.dumps({
         "threshold": 0.99, "temperature": 2.0, "threshold_uncalibrated": 0.5, "n_test": 120, "roc_auc": 0.97,
         "accuracy": 0.9, "eer": 0.08, "average_precision": 0.96, "model_sha256": "ab" * 32}))
     return CrossDatasetConfig(root_dir=tmp_path / "extra", results_file=tmp_path / "cross_dataset.json",
                               model_file=tmp_path / "model.keras", scores_file=tmp_path / "scores.json",
                               training_run_file=tmp_path / "mlflow_run.json", ingestion=ingestion_config(tmp_path),
-                              min_image_size=IMAGE_SIZE, image_size=IMAGE_SIZE, batch_size=4, extra_sets=extra_sets)
+                              min_image_size=IMAGE_SIZE, image_size=IMAGE_SIZE, batch_size=4, extra_sets=extra_sets,
+                              bootstrap=bootstrap, seed=0)
 
 
 def test_stage_without_extra_sets_writes_the_reference_row_and_needs_no_model(tmp_path: Path) -> None:
     result = CrossDatasetEvaluator(stage_config(tmp_path, ()), reference_source="demo").run()
     written = json.loads(result.results_file.read_text(encoding="utf-8"))
-    assert written == {"reference": {"name": "test (in-distribution)", "source": "demo", "n": 120, "roc_auc": 0.97,
-                                     "accuracy": 0.9, "eer": 0.08, "average_precision": 0.96}, "sets": []}
+    assert written["reference"] == {"name": "test (in-distribution)", "source": "demo", "n": 120, "roc_auc": 0.97,
+                                    "accuracy": 0.9, "eer": 0.08, "average_precision": 0.96,
+                                    **dict.fromkeys(INTERVALS)}
+    assert written["sets"] == [] and written["summary"]["n_sets"] == 0 and written["summary"]["mean_roc_auc"] is None
     assert result.sets == () and result.headline_metrics == {}
 
 
@@ -197,6 +214,29 @@ def test_stage_scores_each_set_at_the_raw_threshold_of_scores_json(tmp_path: Pat
 
     result = CrossDatasetEvaluator(config, reference_source="demo").run()
 
-    assert result.headline_metrics == {"other": {"roc_auc": pytest.approx(5 / 6), "accuracy": pytest.approx(3 / 5),
-                                                 "eer": pytest.approx(result.sets[0]["eer"])}}
+    assert result.headline_metrics["other"] == {"roc_auc": pytest.approx(5 / 6), "accuracy": pytest.approx(3 / 5),
+                                                "eer": pytest.approx(result.sets[0]["eer"])}
     assert json.loads(result.results_file.read_text(encoding="utf-8"))["sets"] == list(result.sets)
+
+
+def test_stage_marks_the_training_source_seen_and_summarizes_the_others_with_intervals(tmp_path: Path) -> None:
+    training = write_folder_set(tmp_path / "training", FOLDER_SET)
+    other = write_folder_set(tmp_path / "other", {"fake": [100, 50, 20, -20], "real": [30, -50, -100]})
+    config = stage_config(tmp_path, (ExtraSetConfig("again", f"file://{training}"),
+                                     ExtraSetConfig("other", str(other))), bootstrap=200)
+    config = replace(config, ingestion=replace(config.ingestion, source=(str(training), "demo")))
+    write_red_is_fake_model(config.model_file)
+    record_evaluated_model(config)
+
+    result = CrossDatasetEvaluator(config, reference_source="training + demo").run()
+
+    written = json.loads(result.results_file.read_text(encoding="utf-8"))
+    again, unseen = written["sets"]
+    assert (again["seen"], unseen["seen"]) == (True, False)
+    assert unseen["roc_auc_ci_low"] <= unseen["roc_auc"] <= unseen["roc_auc_ci_high"]
+    summary = written["summary"]
+    assert (summary["n_sets"], summary["sets"], summary["min_roc_auc_set"]) == (1, ["other"], "other")
+    assert summary["mean_roc_auc"] == pytest.approx(unseen["roc_auc"])
+    assert summary["mean_roc_auc_ci_low"] <= summary["mean_roc_auc"] <= summary["mean_roc_auc_ci_high"]
+    assert result.headline_metrics[SUMMARY_GROUP]["mean_roc_auc"] == pytest.approx(unseen["roc_auc"])
+    assert "min_roc_auc_set" not in result.headline_metrics[SUMMARY_GROUP]  # MLflow takes numbers only

@@ -16,6 +16,7 @@ import yaml
 
 from deepfake_detector.components.evaluation import cross_dataset
 from deepfake_detector.components.evaluation.bootstrap import bootstrap_intervals
+from deepfake_detector.components.evaluation.generalization import TrainingSources, summarize_unseen
 from deepfake_detector.components.evaluation.metrics import compute_scores, predict_labels
 from deepfake_detector.components.evaluation.robustness import robustness_metrics
 from deepfake_detector.config import ConfigurationManager
@@ -105,15 +106,26 @@ def write_robustness(path: Path) -> None:
     _write_json(path, robustness_metrics(pd.DataFrame(rows)))
 
 
-def write_cross_dataset_results(path: Path) -> None:
+# Extra sets of the made-up run, trained on `demo` (family a): name -> source.
+CROSS_DATASET_SOURCES = {"demo-style-b": "demo:b", "demo-bilinear": "demo:bilinear", "demo-a": "demo:a",
+                         "phone-photos": "photos/"}
+
+
+def write_cross_dataset_results(path: Path, bootstrap: int) -> None:
     rng = np.random.default_rng(1)
     labels = np.array([FAKE] * 400 + [REAL] * 400)
-    mixed = cross_dataset.score_row("demo-style-b", "demo:b", labels, rng.uniform(0, 1, labels.size), THRESHOLD)
-    only_real = cross_dataset.score_row("phone-photos", "photos/", np.full(50, REAL), rng.uniform(0, 0.5, 50),
-                                        THRESHOLD)
+    predictions = {"demo-style-b": (labels, rng.uniform(0, 1, labels.size)),
+                   "phone-photos": (np.full(50, REAL), rng.uniform(0, 0.5, 50)),
+                   "demo-bilinear": (labels, np.clip(rng.normal(0.45 + 0.3 * labels, 0.2), 0, 1)),
+                   "demo-a": (labels, np.clip(rng.normal(0.2 + 0.6 * labels, 0.1), 0, 1))}
+    predictions = {name: predictions[name] for name in CROSS_DATASET_SOURCES}
+    rows = cross_dataset.score_extra_sets(predictions, threshold=THRESHOLD, sources=CROSS_DATASET_SOURCES,
+                                          training=TrainingSources(("demo",), "a"), resamples=bootstrap, seed=0)
+    summary = summarize_unseen(rows, predictions, THRESHOLD, resamples=bootstrap, seed=0)
     reference = {"name": cross_dataset.REFERENCE_NAME, "source": "demo", "n": 120, "roc_auc": 0.9997,
-                 "accuracy": 0.975, "eer": 0.0, "average_precision": 0.9997}
-    cross_dataset.write_cross_dataset([mixed, only_real], path, reference)
+                 "roc_auc_ci_low": 0.9989, "roc_auc_ci_high": 1.0, "accuracy": 0.975, "eer": 0.0,
+                 "average_precision": 0.9997}
+    cross_dataset.write_cross_dataset(rows, path, reference, summary)
 
 
 def write_shortcut_audit(path: Path) -> None:
@@ -157,7 +169,7 @@ def write_locked_run(root: Path, bootstrap: int = 200) -> PipelineOutputs:
     write_split_summary(files["split_summary"])
     write_history(files["history"])
     write_robustness(files["robustness"])
-    write_cross_dataset_results(files["cross_dataset"])
+    write_cross_dataset_results(files["cross_dataset"], bootstrap)
     write_shortcut_audit(files["shortcut_audit"])
     write_export_metrics(files["export_metrics"])
     return PipelineOutputs.from_manager(manager(root), write_lock(root))

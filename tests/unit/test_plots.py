@@ -1,11 +1,12 @@
 """The plot files: names DVC is wired to, strict JSON, one confusion row per image, real PNGs."""
 import csv
+import io
 import json
 
 import pytest
 from PIL import Image
 
-from deepfake_detector.components.evaluation.plots import write_plots
+from deepfake_detector.components.evaluation.plots import draw_generalization, png_bytes, write_plots
 
 LABELS = [0, 0, 0, 0, 1, 1, 1, 1]
 PROBS = [0.1, 0.2, 0.3, 0.6, 0.4, 0.7, 0.8, 0.9]
@@ -75,3 +76,35 @@ def test_images_are_readable_pngs(plot_files, name):
     with Image.open(plot_files[name]) as image:
         assert image.format == "PNG"
         assert min(image.size) >= 300
+
+
+GENERALIZATION_SETS = [
+    {"name": "trained-family", "seen": True, "roc_auc": 0.99, "roc_auc_ci_low": 0.97, "roc_auc_ci_high": 1.0},
+    {"name": "other-family", "seen": False, "roc_auc": 0.62, "roc_auc_ci_low": 0.55, "roc_auc_ci_high": 0.7},
+    {"name": "reals-only", "seen": False, "roc_auc": None},
+]
+
+
+def test_generalization_plot_marks_seen_sets_apart_beside_the_test_auc_and_chance():
+    figure = draw_generalization(GENERALIZATION_SETS, reference_auc=0.998, unseen_mean_auc=0.62)
+    (axes,) = figure.axes
+    assert [label.get_text() for label in axes.get_xticklabels()] == ["trained-family", "other-family"]
+    legend = [text.get_text() for text in figure.legends[0].get_texts()]
+    assert "not seen in training" in legend and "seen in training" in legend
+    assert "in-distribution test (AUC = 0.998)" in legend and "chance (AUC = 0.5)" in legend
+    lines = {tuple(line.get_ydata()) for line in axes.get_lines() if len(line.get_ydata()) == 2}
+    assert {(0.998, 0.998), (0.5, 0.5), (0.62, 0.62)} <= lines
+
+
+def test_generalization_plot_whiskers_span_each_interval():
+    figure = draw_generalization(GENERALIZATION_SETS[1:2], reference_auc=None)
+    (axes,) = figure.axes
+    whiskers = next(collection for collection in axes.collections if len(collection.get_segments()) == 1)
+    (segment,) = whiskers.get_segments()
+    assert sorted(segment[:, 1]) == pytest.approx([0.55, 0.7])
+
+
+def test_generalization_plot_is_a_png():
+    png = png_bytes(draw_generalization(GENERALIZATION_SETS, reference_auc=0.998))
+    with Image.open(io.BytesIO(png)) as image:
+        assert image.format == "PNG" and min(image.size) >= 300

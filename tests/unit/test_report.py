@@ -99,15 +99,26 @@ ROBUSTNESS = {"clean": {"roc_auc": 0.96, "accuracy": 0.9, "eer": 0.08},
                        "30": {"roc_auc": 0.71, "accuracy": 0.66, "eer": 0.31}},
               "blur": {"1.5": {"roc_auc": 0.83, "accuracy": 0.74, "eer": 0.2}}}
 CROSS_DATASET = {"reference": {"name": "demo test", "n": 8, "roc_auc": 0.96, "accuracy": 0.9, "eer": 0.08},
-                 "sets": [{"name": "other-gan", "source": "folder:/data/other", "n": 1200, "n_fake": 600,
-                           "n_real": 600, "roc_auc": 0.612, "accuracy": 0.55, "eer": 0.41, "average_precision": 0.6},
-                          {"name": "only-fakes", "source": "folder:/data/fakes", "n": 10, "n_fake": 10, "n_real": 0,
-                           "roc_auc": None, "accuracy": 0.7, "eer": None, "average_precision": None,
-                           "note": "only fake images"}]}
+                 "sets": [{"name": "other-gan", "source": "folder:/data/other", "seen": False, "n": 1200,
+                           "n_fake": 600, "n_real": 600, "roc_auc": 0.612, "roc_auc_ci_low": 0.58,
+                           "roc_auc_ci_high": 0.641, "accuracy": 0.55, "accuracy_ci_low": 0.521,
+                           "accuracy_ci_high": 0.579, "eer": 0.41, "average_precision": 0.6},
+                          {"name": "same-family", "source": "demo:a", "seen": True, "n": 100, "n_fake": 50,
+                           "n_real": 50, "roc_auc": 0.95, "roc_auc_ci_low": 0.91, "roc_auc_ci_high": 0.98,
+                           "accuracy": 0.9, "eer": 0.1, "average_precision": 0.94},
+                          {"name": "only-fakes", "source": "folder:/data/fakes", "seen": False, "n": 10, "n_fake": 10,
+                           "n_real": 0, "roc_auc": None, "accuracy": 0.7, "eer": None, "average_precision": None,
+                           "note": "only fake images"}],
+                 "summary": {"n_sets": 1, "sets": ["other-gan"], "mean_roc_auc": 0.612, "mean_roc_auc_ci_low": 0.58,
+                             "mean_roc_auc_ci_high": 0.641, "min_roc_auc": 0.612, "min_roc_auc_set": "other-gan",
+                             "mean_accuracy": 0.55, "mean_accuracy_ci_low": 0.521, "mean_accuracy_ci_high": 0.579,
+                             "min_accuracy": 0.55, "min_accuracy_set": "other-gan"}}
 SHORTCUT_AUDIT = {"warn_auc": 0.8, "flagged": ["jpeg_quality"], "n_images": 40, "folds": 5,
                   "cues": {"jpeg_quality": {"auc": 0.97, "description": "estimated JPEG quality", "flagged": True},
                            "brightness": {"auc": 0.55, "description": "mean brightness", "flagged": False}}}
 PLOT_NAMES = ("roc", "precision_recall", "calibration", "confusion_matrix", "score_histogram", "reliability")
+# Five evaluate plots, reliability, robustness, the per-set AUC of unseen generators, four error thumbnails.
+FULL_REPORT_IMAGES = 5 + 1 + 1 + 1 + 4
 
 
 def write_scores(path: Path, scores: dict = SCORES) -> Path:
@@ -262,7 +273,7 @@ def test_every_image_is_an_embedded_data_uri_and_nothing_points_off_the_page(inp
     html = render(inputs)
     page = Page(html)
     sources = page.attributes("img", "src")
-    assert len(sources) == 5 + 1 + 1 + 4  # five plots, robustness, reliability, four error thumbnails
+    assert len(sources) == FULL_REPORT_IMAGES
     assert all(src and re.match(r"data:image/(png|jpeg);base64,[A-Za-z0-9+/=]+$", src) for src in sources)
     references = [value for _, attrs in page.tags for name, value in attrs.items()
                   if name in ("src", "href", "srcset", "action", "data") and value]
@@ -339,11 +350,52 @@ def test_robustness_table_compares_each_perturbation_with_clean_and_embeds_its_p
     assert len(Page(robustness).attributes("img", "src")) == 1
 
 
+def cross_dataset_row(html: str, name: str) -> tuple[str, str]:
+    """The row's class (reference, seen or unseen) and its cells, in the unseen-generators table."""
+    kind, cells = re.search(rf'<tr class="(\w+)"><td>{re.escape(name)}</td>(.*?)</tr>',
+                            section(html, "cross-dataset"), re.S).groups()
+    return kind, cells
+
+
 def test_cross_dataset_table_reads_na_for_metrics_a_set_cannot_have(inputs):
-    cross = section(render(inputs), "cross-dataset")
-    only_fakes = re.search(r"<tr><td>only-fakes</td>(.*?)</tr>", cross, re.S).group(1)
+    html = render(inputs)
+    _, only_fakes = cross_dataset_row(html, "only-fakes")
     assert only_fakes.count("n/a") == 3 and "0.700" in only_fakes and "only fake images" in only_fakes
-    assert "1,200" in cross and "0.612" in cross and "demo test" in cross
+    assert "–" not in only_fakes  # no interval for a one-class set
+    assert "1,200 (600 fake, 600 real)" in cross_dataset_row(html, "other-gan")[1]
+    assert cross_dataset_row(html, "demo test")[0] == "reference"
+
+
+def test_each_set_shows_its_intervals_and_whether_training_saw_it(inputs):
+    html = render(inputs)
+    kind, cells = cross_dataset_row(html, "other-gan")
+    assert kind == "unseen" and "<td>no</td>" in cells
+    assert '0.612<br><span class="ci">0.580 – 0.641</span>' in cells
+    assert '0.550<br><span class="ci">0.521 – 0.579</span>' in cells
+    kind, cells = cross_dataset_row(html, "same-family")
+    assert kind == "seen" and "<td>yes</td>" in cells
+
+
+def test_summary_line_gives_the_mean_over_unseen_sets_with_its_interval(inputs):
+    summary = re.search(r'<p class="headline" id="unseen-summary">(.*?)</p>', render(inputs), re.S).group(1)
+    assert summary == ("Over the 1 set from sources unseen in training (other-gan): mean ROC AUC 0.612 (95 % CI "
+                       "0.580 – 0.641), lowest 0.612 on other-gan; mean accuracy 0.550 (95 % CI 0.521 – 0.579), "
+                       "lowest 0.550 on other-gan.")
+
+
+def test_without_an_unseen_two_class_set_the_summary_says_so(inputs):
+    cross_dataset = {**CROSS_DATASET, "summary": {"n_sets": 0, "sets": []}}
+    assert "there is no mean over unseen generators" in section(render(inputs, cross_dataset=cross_dataset),
+                                                                "cross-dataset")
+
+
+def test_the_per_set_auc_plot_is_embedded_only_when_a_set_has_an_auc(inputs):
+    cross = section(render(inputs), "cross-dataset")
+    (source,) = Page(cross).attributes("img", "src")
+    with Image.open(io.BytesIO(base64.b64decode(source.split(",", 1)[1]))) as image:
+        assert image.format == "PNG" and min(image.size) >= 300
+    only_fakes = {**CROSS_DATASET, "sets": CROSS_DATASET["sets"][2:]}
+    assert "<img" not in section(render(inputs, cross_dataset=only_fakes), "cross-dataset")
 
 
 def test_params_are_listed_under_their_dotted_keys(inputs):
@@ -361,7 +413,7 @@ def test_the_stage_gathers_every_input_from_the_configured_paths(report_config, 
     assert result.html_file == report_config.html_file
     html = compact(result.html_file.read_text(encoding="utf-8"))
     assert NOT_PRODUCED not in html
-    assert len(Page(html).attributes("img", "src")) == 5 + 1 + 1 + 4
+    assert len(Page(html).attributes("img", "src")) == FULL_REPORT_IMAGES
     assert "Reliability before and after calibration" in section(html, "calibration")
     assert "0.5000" in section(html, "summary") and "1.700" in section(html, "calibration")
     assert captions(section(html, "errors").split("False negatives")[0]) == ["worst_fp.jpg", "mild_fp.jpg"]

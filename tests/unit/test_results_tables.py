@@ -206,15 +206,55 @@ def test_robustness_rows_run_mild_to_harsh(locked_run):
     assert "| `blur` sigma (px) 0.5 / 1 / 2 | 0.9962 | 0.5451 | 0.5372 |  |" in robustness
 
 
-def test_cross_dataset_lists_the_test_split_then_each_set(locked_run):
+def cross_dataset_cells(readme: Path) -> list[list[str]]:
+    """The cross-dataset table's body rows, split into cells."""
+    lines = [line for line in block(readme.read_text(), "cross-dataset").splitlines() if line.startswith("| ")]
+    return [line[2:-2].split(" | ") for line in lines[2:]]
+
+
+def test_cross_dataset_lists_the_test_split_then_each_set_then_the_unseen_mean(locked_run):
     _, readme = locked_run
-    rows = [line for line in block(readme.read_text(), "cross-dataset").splitlines() if line.startswith("| ")]
-    assert [row.split(" | ")[0] for row in rows[2:]] == ["| test (in-distribution)", "| `demo-style-b`",
-                                                         "| `phone-photos`"]
-    assert rows[2] == "| test (in-distribution) | demo | 120 | 0.9997 | 0.975 | 0.000 |"
-    assert rows[4].startswith("| `phone-photos` | photos/ | 50 (0 fake, 50 real) | n/a | ")
-    assert "`phone-photos`: only real images: ROC AUC, EER and average precision need both classes." in \
-        block(readme.read_text(), "cross-dataset")
+    rows = cross_dataset_cells(readme)
+    assert [row[0] for row in rows] == ["test (in-distribution)", "`demo-style-b`", "`demo-bilinear`", "`demo-a`",
+                                        "`phone-photos`", "**mean over unseen families** (2)"]
+    assert rows[0] == ["test (in-distribution)", "demo", "yes", "120", "0.9997", "0.9989 – 1.0000", "0.975", "",
+                       "0.000", ""]
+    assert [row[2] for row in rows] == ["yes", "no", "no", "yes", "no", "no"]
+    assert rows[4][:6] == ["`phone-photos`", "photos/", "no", "50 (0 fake, 50 real)", "n/a", ""]
+    text = block(readme.read_text(), "cross-dataset")
+    assert "`phone-photos`: only real images: ROC AUC, EER and average precision need both classes." in text
+    assert "with 95 % stratified bootstrap intervals; the last row averages the sets" in text
+
+
+def test_each_two_class_set_has_an_interval_around_its_value(locked_run):
+    _, readme = locked_run
+    for row in cross_dataset_cells(readme)[1:4]:
+        for value, bounds in ((row[4], row[5]), (row[6], row[7]), (row[8], row[9])):
+            low, high = (float(bound) for bound in bounds.split(" – "))
+            assert low <= float(value) <= high, row
+
+
+def test_unseen_mean_row_averages_the_unseen_two_class_sets_with_its_interval(locked_run):
+    outputs, readme = locked_run
+    sets = {row["name"]: row for row in outputs.read_json("cross_dataset")["sets"]}
+    unseen = [sets["demo-style-b"], sets["demo-bilinear"]]  # demo-a was trained on, phone-photos holds reals only
+    mean = cross_dataset_cells(readme)[-1]
+    assert mean[4] == number(sum(row["roc_auc"] for row in unseen) / 2, 4)
+    assert mean[6] == number(sum(row["accuracy"] for row in unseen) / 2)
+    low, high = (float(bound) for bound in mean[5].split(" – "))
+    assert low < float(mean[4]) < high
+    assert mean[8:] == ["", ""]  # no mean EER
+    lowest = min(unseen, key=lambda row: row["roc_auc"])
+    assert (f"Lowest ROC AUC on an unseen family: {number(lowest['roc_auc'], 4)} (`{lowest['name']}`)"
+            in block(readme.read_text(), "cross-dataset"))
+
+
+def test_cross_dataset_without_bootstrap_has_no_intervals_and_says_so(tmp_path):
+    outputs = write_locked_run(tmp_path, bootstrap=0)
+    readme = readme_with_markers(tmp_path / "README.md", TABLE_NAMES)
+    write_readme(readme, outputs)
+    assert "without bootstrap intervals (`evaluate.bootstrap` is 0)" in block(readme.read_text(), "cross-dataset")
+    assert all(row[5] == "" for row in cross_dataset_cells(readme)[1:])
 
 
 def test_export_table_has_size_parity_and_test_auc(locked_run):

@@ -173,18 +173,53 @@ def robustness_table(outputs: PipelineOutputs) -> list[str]:
             *markdown_table(header, rows, "l" + "r" * levels)]
 
 
+# (cross_dataset.json key, digits) of the cross-dataset table's metrics, each followed by its interval.
+CROSS_DATASET_METRICS = (("roc_auc", RANKING_DIGITS), ("accuracy", RATE_DIGITS), ("eer", RATE_DIGITS))
+
+
 def cross_dataset_table(outputs: PipelineOutputs) -> list[str]:
     results = outputs.read_json("cross_dataset")
-    reference, sets = results.get("reference"), results.get("sets") or []
-    entries = ([(reference["name"], reference)] if reference else []) + [(f"`{row['name']}`", row) for row in sets]
-    rows = [[name, str(row.get("source") or ""), _images(row), number(row.get("roc_auc"), RANKING_DIGITS),
-             number(row.get("accuracy")), number(row.get("eer"))] for name, row in entries]
-    notes = [f"`{row['name']}`: {row['note']}." for row in sets if row.get("note")]
-    lead = ("Each set of `evaluate.extra_sets`, scored at the evaluate stage's decision threshold, below the "
-            "in-distribution test split:" if sets else
-            "No other data sets are scored (`evaluate.extra_sets` is empty); the in-distribution test split:")
-    return [lead, "", *markdown_table(["set", "source", "images", "ROC AUC", "accuracy", "EER"], rows, "llrrrr"),
-            *(["", *notes] if notes else [])]
+    reference, sets, summary = results.get("reference"), results.get("sets") or [], results.get("summary")
+    entries = ([(reference["name"], {"seen": True, **reference})] if reference else [])
+    entries += [(f"`{row['name']}`", row) for row in sets]
+    rows = [[name, str(row.get("source") or ""), _seen(row.get("seen")), _images(row), *_with_intervals(row, "")]
+            for name, row in entries]
+    sentences = [f"`{row['name']}`: {row['note']}." for row in sets if row.get("note")]
+    has_mean = bool(summary and summary.get("n_sets"))
+    if has_mean:
+        rows.append([f"**mean over unseen families** ({summary['n_sets']})", "", "no", "",
+                     *_with_intervals(summary, "mean_")])
+        sentences.append(f"Lowest ROC AUC on an unseen family: {number(summary['min_roc_auc'], RANKING_DIGITS)} "
+                         f"(`{summary['min_roc_auc_set']}`); lowest accuracy: {number(summary['min_accuracy'])} "
+                         f"(`{summary['min_accuracy_set']}`).")
+    elif summary is not None and sets:
+        sentences.append("No set from a source unseen in training holds both classes, so there is no mean over "
+                         "unseen families.")
+    if sets:
+        has_intervals = any(row.get("roc_auc_ci_low") is not None for row in sets)
+        lead = ("Each set of `evaluate.extra_sets`, scored at the evaluate stage's decision threshold, below the "
+                "in-distribution test split, "
+                + ("with 95 % stratified bootstrap intervals" if has_intervals
+                   else "without bootstrap intervals (`evaluate.bootstrap` is 0)")
+                + ("; the last row averages the sets from sources training did not see (one bootstrap redrawing "
+                   "all of them)" if has_mean else "") + ":")
+    else:
+        lead = "No other data sets are scored (`evaluate.extra_sets` is empty); the in-distribution test split:"
+    header = ["set", "source", "seen in training", "images",
+              *(heading for label in ("ROC AUC", "accuracy", "EER") for heading in (label, "95 % interval"))]
+    return [lead, "", *markdown_table(header, rows, "lllr" + "rr" * len(CROSS_DATASET_METRICS)),
+            *(["", *sentences] if sentences else [])]
+
+
+def _with_intervals(row: Mapping[str, Any], prefix: str) -> list[str]:
+    """Each cross-dataset metric of row (keys prefix + metric), then its interval; a summary has no EER."""
+    return [cell for key, digits in CROSS_DATASET_METRICS
+            for cell in (number(row.get(f"{prefix}{key}"), digits) if f"{prefix}{key}" in row else "",
+                         interval(row.get(f"{prefix}{key}_ci_low"), row.get(f"{prefix}{key}_ci_high"), digits))]
+
+
+def _seen(seen: Any) -> str:
+    return NOT_AVAILABLE if seen is None else "yes" if seen else "no"
 
 
 def _images(row: Mapping[str, Any]) -> str:

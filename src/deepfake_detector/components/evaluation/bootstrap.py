@@ -127,6 +127,62 @@ def bootstrap_intervals(labels: Sequence[int], probs: Sequence[float], threshold
     measure a different procedure). Same inputs and seed give the same numbers; resamples=0
     gives {} (intervals switched off).
     """
+    _check_settings(resamples, confidence, threshold, metrics)
+    if resamples == 0:
+        return {}
+    label_array, values = check_binary_inputs(labels, probs)
+    check_probabilities(values)
+    samples = bootstrap_samples(label_array, values, threshold, resamples=int(resamples),
+                                rng=np.random.default_rng(seed), metrics=metrics)
+    intervals = _intervals(samples, metrics, confidence)
+    logger.info("Bootstrap %.0f%% intervals from %d stratified resamples of %d images",
+                100 * confidence, resamples, label_array.size)
+    return intervals
+
+
+def mean_intervals(sets: Sequence[tuple[Sequence[int], Sequence[float]]], threshold: float, *, resamples: int,
+                   seed: int, confidence: float = 0.95,
+                   metrics: Sequence[str] = HEADLINE_METRICS) -> dict[str, float]:
+    """{"<metric>_ci_low", "<metric>_ci_high"} for the mean of each metric over several sets of
+    (labels, probs), each holding both classes: a joint percentile bootstrap in which every resample
+    redraws each set independently (class-stratified, as bootstrap_intervals does) and averages the
+    per-set values, so the interval reflects every set's sampling noise at once.
+
+    Seeded with default_rng(seed), the sets drawn in the order given; resamples=0 or no sets gives {}.
+    """
+    _check_settings(resamples, confidence, threshold, metrics)
+    if resamples == 0 or not sets:
+        return {}
+    rng = np.random.default_rng(seed)
+    per_set = []
+    for labels, probs in sets:
+        label_array, values = check_binary_inputs(labels, probs)
+        check_probabilities(values)
+        per_set.append(bootstrap_samples(label_array, values, threshold, resamples=int(resamples), rng=rng,
+                                         metrics=metrics))
+    means = {name: np.mean([samples[name] for samples in per_set], axis=0) for name in metrics}
+    logger.info("Bootstrap %.0f%% intervals of the mean over %d sets from %d joint resamples",
+                100 * confidence, len(sets), resamples)
+    return _intervals(means, metrics, confidence)
+
+
+def bootstrap_samples(labels: np.ndarray, values: np.ndarray, threshold: float, *, resamples: int,
+                      rng: np.random.Generator, metrics: Sequence[str]) -> dict[str, np.ndarray]:
+    """Each metric on each of `resamples` stratified resamples (drawn from rng) of checked binary
+    labels and probabilities; the threshold stays fixed."""
+    indices = stratified_resamples(labels, resamples, rng)
+    correct = (values >= threshold).astype(np.int64) == labels
+    samples = _threshold_metric_samples(labels, correct, indices, metrics)
+    ranking = [name for name in metrics if name in RANKING_METRICS]
+    if ranking:
+        batch = max(1, CELLS_PER_BATCH // labels.size)
+        batches = [_ranking_metric_samples(labels, values, indices[start:start + batch], ranking)
+                   for start in range(0, len(indices), batch)]
+        samples.update({name: np.concatenate([part[name] for part in batches]) for name in ranking})
+    return samples
+
+
+def _check_settings(resamples: int, confidence: float, threshold: float, metrics: Sequence[str]) -> None:
     if isinstance(resamples, bool) or not isinstance(resamples, int | np.integer) or resamples < 0:
         raise ValueError(f"resamples must be a whole number >= 0, got {resamples!r}")
     if not 0 < confidence < 1:
@@ -137,27 +193,13 @@ def bootstrap_intervals(labels: Sequence[int], probs: Sequence[float], threshold
     unknown = [name for name in metrics if name not in known]
     if unknown:
         raise ValueError(f"no bootstrap for metric(s) {unknown}; expected some of {list(known)}")
-    if resamples == 0:
-        return {}
-    label_array, values = check_binary_inputs(labels, probs)
-    check_probabilities(values)
 
-    rng = np.random.default_rng(seed)
-    indices = stratified_resamples(label_array, int(resamples), rng)
-    correct = (values >= threshold).astype(np.int64) == label_array
-    samples = _threshold_metric_samples(label_array, correct, indices, metrics)
-    ranking = [name for name in metrics if name in RANKING_METRICS]
-    if ranking:
-        batch = max(1, CELLS_PER_BATCH // label_array.size)
-        batches = [_ranking_metric_samples(label_array, values, indices[start:start + batch], ranking)
-                   for start in range(0, len(indices), batch)]
-        samples.update({name: np.concatenate([part[name] for part in batches]) for name in ranking})
 
+def _intervals(samples: dict[str, np.ndarray], metrics: Sequence[str], confidence: float) -> dict[str, float]:
+    """The percentile interval of each metric's samples, in the order of metrics."""
     intervals = {}
     for name in metrics:
         low, high = percentile_interval(samples[name], confidence)
         intervals[f"{name}_ci_low"] = low
         intervals[f"{name}_ci_high"] = high
-    logger.info("Bootstrap %.0f%% intervals from %d stratified resamples of %d images",
-                100 * confidence, resamples, label_array.size)
     return intervals

@@ -1,6 +1,22 @@
 """Cross-dataset evaluation: ingest extra named datasets (other generators, other cameras) and score
 the trained model on them, beside its in-distribution test score, to show how far it generalizes.
-`CrossDatasetEvaluator` is the cross_dataset stage's component."""
+`CrossDatasetEvaluator` is the cross_dataset stage's component.
+
+cross_dataset.json holds three keys:
+- reference: the in-distribution test row, restated from scores.json: name, source (the training data's
+  label), n, and for each of roc_auc, accuracy, eer, average_precision the value and its 95 % interval
+  `<metric>_ci_low` / `<metric>_ci_high` (null where the evaluate stage drew no bootstrap).
+- sets: one row per set of evaluate.extra_sets, in order: name, source, seen (true when the source is one
+  the model trained on: `demo` is `demo:<data.demo.style>`), n, n_fake, n_real, the same metrics and
+  intervals (evaluate.bootstrap stratified resamples seeded with evaluate.seed, as the evaluate stage
+  draws them), and note. A set holding one class has accuracy only: its other metrics and every
+  interval are null, and note says why.
+- summary: the sets not seen in training that hold both classes (the leave-one-generator-out view):
+  n_sets, sets (their names), mean_roc_auc with mean_roc_auc_ci_low / _ci_high (a joint bootstrap: each
+  resample redraws every set independently, stratified, and averages the per-set values), min_roc_auc
+  and min_roc_auc_set (the set it comes from), and the same five for accuracy. Numbers are null when no
+  set qualifies; intervals are null when evaluate.bootstrap is 0.
+"""
 from __future__ import annotations
 
 import logging
@@ -22,6 +38,8 @@ from deepfake_detector.components.data.datasets import build_dataset
 from deepfake_detector.components.data.image_checks import ImageCheck, inspect_image
 from deepfake_detector.components.data.ingestion import DataIngestion
 from deepfake_detector.components.data.sources import resolve_source
+from deepfake_detector.components.evaluation.bootstrap import bootstrap_intervals
+from deepfake_detector.components.evaluation.generalization import TrainingSources, summarize_unseen
 from deepfake_detector.components.evaluation.metrics import compute_scores, predict_labels
 from deepfake_detector.config.entities import CrossDatasetConfig, DataIngestionConfig, ExtraSetConfig
 from deepfake_detector.contracts.errors import DataValidationError, IngestionError, ModelError
@@ -37,30 +55,41 @@ ROW_METRICS = ("roc_auc", "accuracy", "eer", "average_precision")
 # compute_scores also reports calibration, which the cross-dataset rows leave out; any bin count does.
 CALIBRATION_BINS = 10
 MAX_DECODE_THREADS = 8  # Pillow releases the GIL while decoding
+INTERVAL_SUFFIXES = ("_ci_low", "_ci_high")
+# Each row metric followed by its interval's bounds: the order rows are written in.
+METRIC_KEYS = tuple(f"{metric}{suffix}" for metric in ROW_METRICS for suffix in ("", *INTERVAL_SUFFIXES))
 REFERENCE_NAME = "test (in-distribution)"
-# scores.json keys of the reference row, which names n_test "n" like every set's row.
-REFERENCE_KEYS = ("n_test", "roc_auc", "accuracy", "eer", "average_precision")
 HEADLINE_METRICS = ("roc_auc", "accuracy", "eer")
+HEADLINE_KEYS = tuple(f"{metric}{suffix}" for metric in HEADLINE_METRICS for suffix in ("", *INTERVAL_SUFFIXES))
+# MLflow groups metrics as cross/<set name>/<key>; a set name cannot hold "/", so this never collides.
+SUMMARY_GROUP = "unseen/summary"
 
 
 @dataclass(frozen=True)
 class CrossDatasetResult:
     results_file: Path
     reference: dict[str, Any]           # the in-distribution test row, from scores.json
-    sets: tuple[dict[str, Any], ...]    # one row per extra set, as written (see score_extra_sets)
+    sets: tuple[dict[str, Any], ...]    # one row per extra set, as written (see the module docstring)
+    summary: dict[str, Any]             # over the unseen sets, as written
 
     @property
     def headline_metrics(self) -> dict[str, dict[str, float]]:
-        """Per set, ROC AUC, accuracy and EER where the set has them (a one-class set: accuracy only)."""
-        return {row["name"]: {key: row[key] for key in HEADLINE_METRICS if row.get(key) is not None}
-                for row in self.sets}
+        """What MLflow records, by group: per set, ROC AUC, accuracy and EER with their intervals where the
+        set has them (a one-class set: accuracy only), and under SUMMARY_GROUP the summary's numbers."""
+        groups = {row["name"]: {key: row[key] for key in HEADLINE_KEYS if row.get(key) is not None}
+                  for row in self.sets}
+        if self.summary["n_sets"]:
+            groups[SUMMARY_GROUP] = {key: value for key, value in self.summary.items()
+                                     if isinstance(value, int | float) and not isinstance(value, bool)}
+        return groups
 
 
 class CrossDatasetEvaluator:
     """The cross_dataset stage: every set of evaluate.extra_sets ingested, cleaned and scored at the
     evaluate stage's raw-output threshold, written beside the in-distribution test row.
 
-    reference_source is how the training data is named in that row (params.yaml: data.source).
+    reference_source is how the training data is named in that row (params.yaml: data.source). A set
+    counts as seen when its source is one of config.ingestion's training sources.
     """
 
     def __init__(self, config: CrossDatasetConfig, reference_source: str) -> None:
@@ -70,26 +99,31 @@ class CrossDatasetEvaluator:
     def run(self) -> CrossDatasetResult:
         config = self.config
         scores = read_scores(config.scores_file)  # the reference row restates the evaluation as it is
-        reference = {"name": REFERENCE_NAME, "source": self.reference_source,
-                     **{("n" if key == "n_test" else key): scores.get(key) for key in REFERENCE_KEYS}}
+        reference = {"name": REFERENCE_NAME, "source": self.reference_source, "n": scores.get("n_test"),
+                     **{key: scores.get(key) for key in METRIC_KEYS}}
         if not config.extra_sets:
             logger.info("evaluate.extra_sets is empty: no other datasets to score")
         sets = {extra.name: prepare_extra_set(extra, config.ingestion, config.root_dir,
                                               min_image_size=config.min_image_size)
                 for extra in config.extra_sets}
-        rows = []
+        threshold = scores.rule.raw_threshold
+        predictions: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         if sets:
             scores.require_model(config.model_file)  # its threshold must be this model's
             model = load_keras_model(config.model_file, config.image_size)
-            rows = score_extra_sets(model, sets, image_size=config.image_size, batch_size=config.batch_size,
-                                    threshold=scores.rule.raw_threshold,
-                                    sources={extra.name: extra.source for extra in config.extra_sets})
-        write_cross_dataset(rows, config.results_file, reference)
+            predictions = predict_extra_sets(model, sets, image_size=config.image_size, batch_size=config.batch_size)
+        training = TrainingSources(config.ingestion.training_sources, config.ingestion.demo.style)
+        rows = score_extra_sets(predictions, threshold=threshold, training=training, resamples=config.bootstrap,
+                                seed=config.seed, sources={extra.name: extra.source for extra in config.extra_sets})
+        summary = summarize_unseen(rows, predictions, threshold, resamples=config.bootstrap, seed=config.seed)
+        write_cross_dataset(rows, config.results_file, reference, summary)
         for row in rows:
-            logger.info("%s: ROC AUC %s, accuracy %.4f on %d images (in-distribution test ROC AUC %s)",
-                        row["name"], _format(row["roc_auc"]), row["accuracy"], row["n"],
-                        _format(reference["roc_auc"]))
-        return CrossDatasetResult(results_file=config.results_file, reference=reference, sets=tuple(rows))
+            logger.info("%s (%s in training): ROC AUC %s%s, accuracy %.4f on %d images (in-distribution test "
+                        "ROC AUC %s)", row["name"], "seen" if row["seen"] else "not seen", _format(row["roc_auc"]),
+                        _interval_text(row, "roc_auc"), row["accuracy"], row["n"], _format(reference["roc_auc"]))
+        _log_summary(summary)
+        return CrossDatasetResult(results_file=config.results_file, reference=reference, sets=tuple(rows),
+                                  summary=summary)
 
 
 def check_set_name(name: str) -> str:
@@ -168,19 +202,11 @@ def _summarize(problems: Sequence[str]) -> str:
     return ", ".join(f"{reason}: {count}" for reason, count in counts.most_common())
 
 
-def score_extra_sets(model, sets: Mapping[str, pd.DataFrame], *, image_size: int, batch_size: int,
-                     threshold: float, sources: Mapping[str, str]) -> list[dict[str, Any]]:
-    """One row per set, in the order given: name, source, counts, and ROC AUC, accuracy at
-    threshold, EER and average precision of the model's P(fake).
-
-    threshold should be the one the evaluate stage fixed on the validation split, so accuracy is
-    what a user of the deployed model would see. A set holding one class gets accuracy only: its
-    ranking metrics are None, and its note says why.
-    """
-    missing = [name for name in sets if name not in sources]
-    if missing:
-        raise ValueError(f"no source given for extra set(s) {missing}")
-    rows = []
+def predict_extra_sets(model, sets: Mapping[str, pd.DataFrame], *, image_size: int,
+                       batch_size: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per set, in the order given, its labels and the model's P(fake) for each image, checked to be
+    one probability per image."""
+    predictions = {}
     for name, frame in sets.items():
         check_set_name(name)
         labels = frame["label"].astype(int).to_numpy()
@@ -190,24 +216,41 @@ def score_extra_sets(model, sets: Mapping[str, pd.DataFrame], *, image_size: int
             raise ModelError(f"extra set {name!r}: {probs.size} predictions for {labels.size} images")
         if not np.isfinite(probs).all() or (probs < 0).any() or (probs > 1).any():
             raise ModelError(f"extra set {name!r}: model outputs must be probabilities P(fake) in [0, 1]")
-        row = score_row(name, sources[name], labels, probs, threshold)
-        rows.append(row)
-        logger.info("Extra set %r: accuracy %.4f, ROC AUC %s, EER %s on %d images", name, row["accuracy"],
-                    _format(row["roc_auc"]), _format(row["eer"]), row["n"])
-    return rows
+        predictions[name] = (labels, probs)
+    return predictions
 
 
-def score_row(name: str, source: str, labels: np.ndarray, probs: np.ndarray, threshold: float) -> dict[str, Any]:
-    """One set's row of the cross-dataset table (see score_extra_sets)."""
+def score_extra_sets(predictions: Mapping[str, tuple[np.ndarray, np.ndarray]], *, threshold: float,
+                     sources: Mapping[str, str], training: TrainingSources, resamples: int,
+                     seed: int) -> list[dict[str, Any]]:
+    """One row per set of predictions (labels, P(fake)), in the order given, as the module docstring
+    lays out; seen says whether training includes the set's source.
+
+    threshold should be the one the evaluate stage fixed on the validation split, so accuracy is
+    what a user of the deployed model would see.
+    """
+    missing = [name for name in predictions if name not in sources]
+    if missing:
+        raise ValueError(f"no source given for extra set(s) {missing}")
+    return [score_row(name, sources[name], labels, probs, threshold, seen=training.includes(sources[name]),
+                      resamples=resamples, seed=seed) for name, (labels, probs) in predictions.items()]
+
+
+def score_row(name: str, source: str, labels: np.ndarray, probs: np.ndarray, threshold: float, *, seen: bool,
+              resamples: int, seed: int) -> dict[str, Any]:
+    """One set's row of the cross-dataset table, its intervals from `resamples` stratified resamples
+    seeded with seed (none when 0)."""
     n_fake, n_real = int((labels == FAKE).sum()), int((labels == REAL).sum())
-    row: dict[str, Any] = {"name": name, "source": source, "n": int(labels.size), "n_fake": n_fake,
+    row: dict[str, Any] = {"name": name, "source": source, "seen": seen, "n": int(labels.size), "n_fake": n_fake,
                            "n_real": n_real}
     if n_fake and n_real:
         scores = compute_scores(labels, probs, threshold, CALIBRATION_BINS)
-        return {**row, **{key: scores[key] for key in ROW_METRICS}, "note": None}
+        scores.update(bootstrap_intervals(labels, probs, threshold, resamples=resamples, seed=seed,
+                                          metrics=ROW_METRICS))
+        return {**row, **{key: scores.get(key) for key in METRIC_KEYS}, "note": None}
     present = CLASS_NAMES[FAKE] if n_fake else CLASS_NAMES[REAL]
     accuracy = float((predict_labels(probs, threshold) == labels).mean())
-    return {**row, **dict.fromkeys(ROW_METRICS), "accuracy": accuracy,
+    return {**row, **dict.fromkeys(METRIC_KEYS), "accuracy": accuracy,
             "note": f"only {present} images: ROC AUC, EER and average precision need both classes"}
 
 
@@ -215,8 +258,26 @@ def _format(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4f}"
 
 
-def write_cross_dataset(rows: Sequence[Mapping[str, Any]], path: Path,
-                        reference: Mapping[str, Any] | None) -> Path:
-    """Write {"reference": the in-distribution test row (or null), "sets": rows} as JSON, atomically."""
+def _interval_text(values: Mapping[str, Any], key: str) -> str:
+    low, high = values.get(f"{key}_ci_low"), values.get(f"{key}_ci_high")
+    return "" if low is None or high is None else f" (95 % CI {low:.4f}-{high:.4f})"
+
+
+def _log_summary(summary: Mapping[str, Any]) -> None:
+    if not summary["n_sets"]:
+        logger.info("No extra set both unseen in training and holding both classes: no unseen-family summary")
+        return
+    logger.info("Over %d set(s) unseen in training (%s): mean ROC AUC %s%s, lowest %s (%s); mean accuracy %s%s, "
+                "lowest %s (%s)", summary["n_sets"], ", ".join(summary["sets"]),
+                _format(summary["mean_roc_auc"]), _interval_text(summary, "mean_roc_auc"),
+                _format(summary["min_roc_auc"]), summary["min_roc_auc_set"], _format(summary["mean_accuracy"]),
+                _interval_text(summary, "mean_accuracy"), _format(summary["min_accuracy"]),
+                summary["min_accuracy_set"])
+
+
+def write_cross_dataset(rows: Sequence[Mapping[str, Any]], path: Path, reference: Mapping[str, Any] | None,
+                        summary: Mapping[str, Any]) -> Path:
+    """Write {"reference": the in-distribution test row (or null), "sets": rows, "summary": summary}
+    as JSON, atomically."""
     return write_json_atomic(path, {"reference": dict(reference) if reference is not None else None,
-                                    "sets": [dict(row) for row in rows]})
+                                    "sets": [dict(row) for row in rows], "summary": dict(summary)})

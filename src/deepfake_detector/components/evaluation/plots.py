@@ -6,9 +6,11 @@ display or matplotlib's global state.
 from __future__ import annotations
 
 import csv
+import io
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -41,6 +43,9 @@ HISTOGRAM_IMAGE = "score_histogram.png"
 DPI = 120
 HISTOGRAM_BINS = 20
 COLORS = {REAL: "tab:blue", FAKE: "tab:red"}
+# Per set of the generalization plot: (legend label, marker style) by whether training saw its source.
+SEEN_STYLES = {False: ("not seen in training", {"marker": "o", "color": "tab:red", "markerfacecolor": "tab:red"}),
+               True: ("seen in training", {"marker": "s", "color": "tab:gray", "markerfacecolor": "white"})}
 
 
 def write_plots(plots_dir: Path, y_true: Sequence[int], probs: Sequence[float], threshold: float,
@@ -206,3 +211,50 @@ def render_score_histogram(path: Path, y_true: Sequence[int], probs: Sequence[fl
     axes.legend(loc="best")
     axes.grid(alpha=0.3, axis="y")
     return _save(figure, path)
+
+
+def draw_generalization(sets: Sequence[Mapping[str, Any]], reference_auc: float | None,
+                        unseen_mean_auc: float | None = None) -> Figure:
+    """Each set's ROC AUC (rows of cross_dataset.json) with its 95 % interval as whiskers, sets from a
+    source seen in training drawn hollow and gray, against the in-distribution test AUC, the mean over
+    the unseen sets and chance. Sets without an AUC (one class) are left out."""
+    scored = [row for row in sets if row.get("roc_auc") is not None]
+    figure = _new_figure(max(6.0, 1.0 + 0.8 * len(scored)), 5.0)
+    axes = figure.add_subplot()
+    for seen, (label, style) in SEEN_STYLES.items():
+        positions = [index for index, row in enumerate(scored) if bool(row.get("seen")) is seen]
+        if not positions:
+            continue
+        aucs = np.array([scored[index]["roc_auc"] for index in positions])
+        low = np.array([_auc_bound(scored[index], "low") for index in positions])
+        high = np.array([_auc_bound(scored[index], "high") for index in positions])
+        axes.errorbar(positions, aucs, yerr=[aucs - low, high - aucs], ls="none", ms=8, capsize=4, lw=1.5,
+                      label=label, **style)
+    if reference_auc is not None:
+        axes.axhline(reference_auc, color="tab:blue", ls="--", lw=1.5,
+                     label=f"in-distribution test (AUC = {reference_auc:.3f})")
+    if unseen_mean_auc is not None:
+        axes.axhline(unseen_mean_auc, color="tab:red", ls=":", lw=1.5,
+                     label=f"mean over unseen sets (AUC = {unseen_mean_auc:.3f})")
+    axes.axhline(0.5, color="gray", ls="-.", lw=1, label="chance (AUC = 0.5)")
+    axes.set_xticks(range(len(scored)), [str(row.get("name")) for row in scored],
+                    rotation=30 if len(scored) > 4 else 0, ha="right" if len(scored) > 4 else "center")
+    axes.set(title="ROC AUC per data set, with 95 % bootstrap intervals", ylabel="ROC AUC (fake = positive)",
+             xlim=(-0.6, max(len(scored), 1) - 0.4), ylim=(-0.02, 1.02))
+    axes.grid(alpha=0.3, axis="y")
+    # Below the axes: low AUCs, the interesting ones, would sit under a legend drawn inside.
+    figure.legend(loc="outside lower center", ncols=2, fontsize="small")
+    return figure
+
+
+def _auc_bound(row: Mapping[str, Any], end: str) -> float:
+    """One end of the row's ROC AUC interval; the AUC itself (no whisker) when it has none."""
+    bound = row.get(f"roc_auc_ci_{end}")
+    return row["roc_auc"] if bound is None else bound
+
+
+def png_bytes(figure: Figure) -> bytes:
+    """The figure as a PNG, for a page that embeds it rather than linking a file."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=DPI)
+    return buffer.getvalue()

@@ -50,7 +50,7 @@ class ReportInputs:
     dataset_dir: Path | None = None                     # thumbnails come from here; None: names only
     robustness: Mapping[str, Any] | None = None         # robustness.json: "clean" and perturbation -> severity
     robustness_png: Path | None = None
-    cross_dataset: Mapping[str, Any] | None = None      # cross_dataset.json: "reference" and "sets"
+    cross_dataset: Mapping[str, Any] | None = None      # cross_dataset.json: "reference", "sets", "summary"
     shortcut_audit: Mapping[str, Any] | None = None     # shortcut_audit.json: "cues", "flagged", "warn_auc"
     provenance: Provenance = Provenance()
     worst_k: int = DEFAULT_WORST_K                      # misclassified images shown per gallery

@@ -22,6 +22,7 @@ from PIL import Image, ImageOps
 
 from deepfake_detector.components.evaluation.learning import read_learning_check
 from deepfake_detector.components.evaluation.metrics import predict_labels
+from deepfake_detector.components.evaluation.plots import draw_generalization, png_bytes
 from deepfake_detector.components.evaluation.report_inputs import Provenance, ReportInputs
 from deepfake_detector.contracts.labels import FAKE, REAL
 from deepfake_detector.contracts.scores import Scores
@@ -35,7 +36,7 @@ SECTIONS = (
     ("curves", "Curves"),
     ("calibration", "Calibration"),
     ("robustness", "Robustness"),
-    ("cross-dataset", "Cross-dataset"),
+    ("cross-dataset", "Unseen generators"),
     ("shortcut-audit", "Shortcut audit"),
     ("errors", "Worst errors"),
     ("params", "Params"),
@@ -83,10 +84,10 @@ ROBUSTNESS_METRICS = ("roc_auc", "accuracy", "eer")
 ROBUSTNESS_TABLE = (("perturbation", "Perturbation", False), ("severity", "Severity", False),
                     ("roc_auc", "ROC AUC", True), ("accuracy", "Accuracy", True), ("eer", "EER", True),
                     ("auc_change", "AUC change vs clean", True))
-CROSS_DATASET_TABLE = (("name", "Set", False), ("source", "Source", False), ("n", "Images", True),
-                       ("n_fake", "Fake", True), ("n_real", "Real", True), ("roc_auc", "ROC AUC", True),
-                       ("accuracy", "Accuracy", True), ("eer", "EER", True),
-                       ("average_precision", "Average precision", True), ("note", "Note", False))
+# (cross_dataset.json key, heading): each shown with its 95 % interval beneath it.
+GENERALIZATION_METRICS = (("roc_auc", "ROC AUC"), ("accuracy", "Accuracy"), ("eer", "EER"),
+                          ("average_precision", "Average precision"))
+GENERALIZATION_FIGURE = "ROC AUC per set: generators unseen in training against the in-distribution test"
 THUMBNAIL_PX = 112
 IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
 NOT_AVAILABLE = "n/a"
@@ -134,8 +135,8 @@ def report_context(inputs: ReportInputs) -> dict[str, Any]:
         "robustness_table": ROBUSTNESS_TABLE,
         "robustness_rows": _robustness_rows(inputs.robustness),
         "robustness_figures": _optional_figure(inputs.robustness_png, "Robustness curves"),
-        "cross_dataset_table": CROSS_DATASET_TABLE,
-        "cross_dataset": _cross_dataset_rows(inputs.cross_dataset),
+        "generalization_metrics": [heading for _, heading in GENERALIZATION_METRICS],
+        "generalization": _generalization(inputs.cross_dataset),
         "shortcut_audit": _shortcut_audit(inputs.shortcut_audit),
         "errors": _worst_errors(test_predictions, inputs.dataset_dir, threshold, inputs.worst_k),
         "dataset_dir_given": inputs.dataset_dir is not None,
@@ -316,16 +317,50 @@ def _robustness_rows(robustness: Mapping[str, Any] | None) -> list[dict[str, str
     return rows
 
 
-def _cross_dataset_rows(cross_dataset: Mapping[str, Any] | None) -> list[dict[str, str]] | None:
+def _generalization(cross_dataset: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The leave-one-generator-out view of cross_dataset.json: the in-distribution test row, then each set
+    with its intervals and whether training saw its source, the summary over the unseen ones, and a plot."""
     if cross_dataset is None:
         return None
-    entries = []
-    if cross_dataset.get("reference"):
-        entries.append({"source": "reference (in-distribution test)", **cross_dataset["reference"]})
-    entries.extend(cross_dataset.get("sets") or [])
-    blank = {"note": ""}  # most sets need no note; a missing name or source is a gap worth showing
-    return [{key: _number(entry.get(key)) if is_numeric else str(entry.get(key) or blank.get(key, NOT_AVAILABLE))
-             for key, _, is_numeric in CROSS_DATASET_TABLE} for entry in entries]
+    reference, sets = cross_dataset.get("reference"), list(cross_dataset.get("sets") or [])
+    rows = ([_generalization_row({"seen": True, **reference}, is_reference=True)] if reference else [])
+    rows += [_generalization_row(entry, is_reference=False) for entry in sets]
+    summary = cross_dataset.get("summary")
+    figures = []
+    if any(_is_number(entry.get("roc_auc")) for entry in sets):
+        figure = draw_generalization(sets, (reference or {}).get("roc_auc"), (summary or {}).get("mean_roc_auc"))
+        data_uri = f"data:image/png;base64,{base64.b64encode(png_bytes(figure)).decode('ascii')}"
+        figures.append(Figure(GENERALIZATION_FIGURE, data_uri, "cross_dataset.json"))
+    return {"rows": rows, "summary": None if summary is None else _unseen_summary_text(summary),
+            "figures": figures}
+
+
+def _generalization_row(entry: Mapping[str, Any], *, is_reference: bool) -> dict[str, Any]:
+    seen = entry.get("seen")
+    images = _number(entry.get("n"))
+    if _is_number(entry.get("n_fake")) and _is_number(entry.get("n_real")):
+        images += f" ({_number(entry['n_fake'])} fake, {_number(entry['n_real'])} real)"
+    return {"name": str(entry.get("name") or NOT_AVAILABLE), "source": str(entry.get("source") or NOT_AVAILABLE),
+            "seen": NOT_AVAILABLE if seen is None else "yes" if seen else "no",
+            "kind": "reference" if is_reference else "seen" if seen else "unseen", "images": images,
+            "metrics": [{"value": _number(entry.get(key)), "ci": _ci(entry, key)} for key, _ in GENERALIZATION_METRICS],
+            "note": str(entry.get("note") or "")}
+
+
+def _unseen_summary_text(summary: Mapping[str, Any]) -> str:
+    """One sentence over the sets training did not see: mean (with its interval) and lowest, per metric."""
+    if not summary.get("n_sets"):
+        return ("No set is both from a source unseen in training and holding both classes, so there is no "
+                "mean over unseen generators.")
+    parts = []
+    for key, label in (("roc_auc", "ROC AUC"), ("accuracy", "accuracy")):
+        interval = _ci(summary, f"mean_{key}")
+        parts.append(f"mean {label} {_number(summary.get(f'mean_{key}'))}"
+                     f"{f' (95 % CI {interval})' if interval else ''}, lowest {_number(summary.get(f'min_{key}'))} "
+                     f"on {summary.get(f'min_{key}_set')}")
+    count = summary["n_sets"]
+    return (f"Over the {count} set{'s' if count != 1 else ''} from sources unseen in training "
+            f"({', '.join(map(str, summary.get('sets') or []))}): {'; '.join(parts)}.")
 
 
 def _shortcut_audit(audit: Mapping[str, Any] | None) -> dict[str, Any] | None:
