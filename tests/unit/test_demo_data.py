@@ -3,6 +3,7 @@ only by the fake class' up-sampling fingerprint; style b has its own fingerprint
 from __future__ import annotations
 
 import hashlib
+import io
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,7 +12,15 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from deepfake_detector.components.data.demo_data import generate_demo_dataset, render_demo_image
+from deepfake_detector.components.data.demo_data import (
+    FAKE_MAKERS,
+    STYLES,
+    FakeInputs,
+    draw_scene_and_head,
+    feathered_ellipse,
+    generate_demo_dataset,
+    render_demo_image,
+)
 from deepfake_detector.config.entities import DemoDataConfig
 from deepfake_detector.contracts.labels import FAKE, REAL
 
@@ -181,3 +190,93 @@ def test_style_b_scenes_are_darker_with_bigger_heads(spectral_sample: Path, spec
     mean_b, center_b = brightness(spectral_sample_b)
     assert mean_b < mean_a - 10
     assert center_b > center_a
+
+
+# ---- the unseen-generator families -----------------------------------------------------------
+
+UNSEEN_FAMILIES = ("nearest", "bilinear", "bicubic", "tconv", "blend")
+
+
+def fake_inputs(style_name: str, size: int = 96, index: int = 1) -> FakeInputs:
+    style = STYLES[style_name]
+    rng = np.random.default_rng([42, FAKE, index, *style.stream])
+    scene, head = draw_scene_and_head(rng, size, style)
+    return FakeInputs(scene, head, rng, replace(SMALL, image_size=size, style=style_name), style)
+
+
+def detail_energy(pixels: np.ndarray) -> float:
+    """Power of the 2x2-cell residual (each pixel minus its cell's corner): what enlarging a
+    half-resolution image leaves empty or regular."""
+    corner = np.repeat(np.repeat(pixels[0::2, 0::2], 2, axis=0), 2, axis=1)[:pixels.shape[0], :pixels.shape[1]]
+    return float(np.mean((pixels - corner) ** 2))
+
+
+@pytest.mark.parametrize("family", UNSEEN_FAMILIES)
+def test_every_family_is_deterministic_in_the_same_layout(tmp_path: Path, family: str) -> None:
+    config = replace(SMALL, style=family)
+    generate_demo_dataset(config, tmp_path / "first")
+    generate_demo_dataset(config, tmp_path / "second")
+    first = files_of(tmp_path / "first")
+    assert first == files_of(tmp_path / "second")
+    assert first.keys() == files_of(generate_and_return(SMALL, tmp_path / "a")).keys()
+
+
+def generate_and_return(config: DemoDataConfig, folder: Path) -> Path:
+    generate_demo_dataset(config, folder)
+    return folder
+
+
+def test_families_draw_unrelated_scenes(tmp_path: Path) -> None:
+    """No scene of the training family reappears in a held-out one: each draws from its own stream."""
+    reals = {family: files_of(generate_and_return(replace(SMALL, style=family), tmp_path / family))["real/real_1.jpg"]
+             for family in ("a", *UNSEEN_FAMILIES)}
+    assert len(set(reals.values())) == len(reals)
+
+
+def test_nearest_fakes_are_constant_over_each_2x2_cell() -> None:
+    fake = FAKE_MAKERS["nearest"](fake_inputs("nearest"))
+    assert detail_energy(fake) < 1e-10
+    assert detail_energy(fake_inputs("nearest").scene) > 1e-6
+
+
+@pytest.mark.parametrize("family", ["bilinear", "bicubic"])
+def test_interpolated_fakes_lose_the_detail_of_the_full_resolution(family: str) -> None:
+    inputs = fake_inputs(family)
+    assert detail_energy(FAKE_MAKERS[family](inputs)) < 0.5 * detail_energy(inputs.scene)
+
+
+def test_tconv_fakes_have_a_kernel_of_their_own_per_image() -> None:
+    """A flat gray scene comes out with a period-2 gain pattern whose strength differs per image."""
+    patterns = []
+    for index in (1, 2, 3):
+        inputs = fake_inputs("tconv", index=index)
+        flat = replace(inputs, scene=np.full_like(inputs.scene, 0.5))
+        fake = FAKE_MAKERS["tconv"](flat)[4:-4, 4:-4, 0]
+        patterns.append(round(float(fake[0::2].mean() - fake[1::2].mean()), 6))
+    assert all(abs(gap) > 0.004 for gap in patterns)
+    assert len(set(patterns)) == 3
+
+
+def test_blend_fakes_lose_the_camera_noise_inside_the_face_only() -> None:
+    inputs = fake_inputs("blend", size=128)
+    fake = FAKE_MAKERS["blend"](inputs)
+    # Camera noise makes almost every pixel differ from its neighbours' mean; the re-synthesized
+    # face is smooth there. The median ignores the drawn edges.
+    laplacian = np.abs(4 * fake[1:-1, 1:-1] - fake[:-2, 1:-1] - fake[2:, 1:-1] - fake[1:-1, :-2] - fake[1:-1, 2:])
+    face = feathered_ellipse_mask(inputs)[1:-1, 1:-1]
+    assert np.median(laplacian[face > 0.99]) < 0.5 * np.median(laplacian[face < 0.01])
+
+
+def feathered_ellipse_mask(inputs: FakeInputs) -> np.ndarray:
+    return feathered_ellipse(inputs.scene.shape[0], inputs.head, feather=0.15)
+
+
+def test_about_half_of_a_familys_fakes_carry_camera_noise() -> None:
+    """So noise alone cannot be the label: the luma of nearest fakes is constant over 2x2 cells
+    unless noise was added afterwards, and the fakes split into those two groups."""
+    config = replace(SMALL, image_size=64, style="nearest", jpeg_quality_min=100, jpeg_quality_max=100)
+    lumas = [np.asarray(Image.open(io.BytesIO(render_demo_image(config, FAKE, index))).convert("YCbCr"),
+                        dtype=np.float64)[:, :, :1] / 255.0 for index in range(1, 41)]
+    energies = [detail_energy(luma) for luma in lumas]
+    noisy = sum(energy > 4 * min(energies) for energy in energies)
+    assert 10 <= noisy <= 30

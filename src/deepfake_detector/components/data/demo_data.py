@@ -1,15 +1,26 @@
-"""The built-in demo dataset: procedural face-like scenes in HardFake's layout, where only a GAN
-up-sampling fingerprint (fake) or camera sensor noise (real) tells the two classes apart.
+"""The built-in demo dataset: procedural face-like scenes in HardFake's layout, where only a
+generator's trace (fake) or camera sensor noise (real) tells the two classes apart.
 
-Two styles stand in for two generators: "a" (the default) leaves a stride-2 checkerboard on studio
-portraits; "b" leaves stride-3 traces on darker close-ups, so a detector trained on one can be
-scored on the other to show how far it generalizes."""
+Each style stands in for one generator family, so a detector trained on one can be scored on the
+others (leave-one-generator-out):
+- "a" (the default): a stride-2 transposed-convolution checkerboard added to studio portraits;
+- "b": stride-3 traces on darker close-ups (another generator and other scenes);
+- "nearest", "bilinear", "bicubic": the whole image synthesized at half resolution and enlarged by
+  an interpolating up-sampler, which leaves no checkerboard;
+- "tconv": synthesized at half resolution and enlarged by a stride-2 transposed convolution with a
+  4-tap kernel of its own per image (as every trained generator has its own);
+- "blend": a real photograph whose face region is replaced by a re-synthesized face, blended
+  under a feathered mask, as face-swap tools do.
+The families after b draw the scenes of a (from their own seeds), so only the generator differs,
+and half of their fakes get camera noise on top, so that noise alone cannot be the label.
+"""
 from __future__ import annotations
 
 import io
 import logging
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +74,8 @@ class DemoStyle:
     vignette: tuple[float, float]
     noise_scale: float  # times data.demo.sensor_noise, for the real class
     demosaic_blur: tuple[float, float]
+    fakes: str = "checkerboard"  # which FAKE_MAKERS entry turns a scene into a fake
+    noisy_fake_share: float = 0.0  # share of fakes that get camera noise after the generator
 
 
 STYLES = {
@@ -80,6 +93,10 @@ STYLES = {
                    light_slope=(0.25, 0.6), vignette=(0.15, 0.45), noise_scale=0.6,
                    demosaic_blur=(0.5, 0.8)),
 }
+# Unseen-generator families: style a's scenes and reals, other fakes. Their streams keep every
+# family's images unrelated to a's, so no scene of the training set reappears among them.
+for _name in ("nearest", "bilinear", "bicubic", "tconv", "blend"):
+    STYLES[_name] = replace(STYLES["a"], stream=tuple(ord(c) for c in _name), fakes=_name, noisy_fake_share=0.5)
 DEMO_STYLES = tuple(STYLES)
 
 
@@ -123,13 +140,16 @@ def render_demo_image(config: DemoDataConfig, label: int, index: int, style: Dem
     style, when given, must be config.style's (it saves looking it up once per image)."""
     style = style or demo_style(config.style)
     rng = np.random.default_rng([config.seed, label, index, *style.stream])
-    scene = draw_scene(rng, config.image_size, style)
+    scene, head = draw_scene_and_head(rng, config.image_size, style)
     quality = int(rng.integers(config.jpeg_quality_min, config.jpeg_quality_max, endpoint=True))
+    noise_level = config.sensor_noise * style.noise_scale
     if label == FAKE:
-        pixels = add_upsampling_fingerprint(scene, config.fingerprint_strength, style.upsampling_stride)
+        pixels = FAKE_MAKERS[style.fakes](FakeInputs(scene, head, rng, config, style))
+        if style.noisy_fake_share > 0 and rng.random() < style.noisy_fake_share:
+            pixels = add_sensor_noise(pixels, rng, noise_level, style.demosaic_blur)
     else:
-        pixels = add_sensor_noise(scene, rng, config.sensor_noise * style.noise_scale, style.demosaic_blur)
-    image = Image.fromarray(np.clip(np.rint(pixels * 255.0), 0, 255).astype(np.uint8), "RGB")
+        pixels = add_sensor_noise(scene, rng, noise_level, style.demosaic_blur)
+    image = Image.fromarray(_to_uint8(pixels), "RGB")
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=quality)
     return buffer.getvalue()
@@ -177,15 +197,142 @@ def add_sensor_noise(scene: np.ndarray, rng: np.random.Generator, level: float,
     return _binomial_blur(noisy, weight=rng.uniform(*demosaic_blur))
 
 
+@dataclass(frozen=True, eq=False)
+class FakeInputs:
+    """What a fake maker may use: the clean scene, where its head is, the image's generator (drawn
+    from after the scene and the JPEG quality) and the dataset's config and style."""
+
+    scene: np.ndarray
+    head: Head
+    rng: np.random.Generator
+    config: DemoDataConfig
+    style: DemoStyle
+
+
+def checkerboard_fake(inputs: FakeInputs) -> np.ndarray:
+    """Styles a and b: the scene plus a transposed convolution's periodic residual."""
+    return add_upsampling_fingerprint(inputs.scene, inputs.config.fingerprint_strength,
+                                      inputs.style.upsampling_stride)
+
+
+def interpolated_fake(method: Image.Resampling) -> Callable[[FakeInputs], np.ndarray]:
+    """The whole image synthesized at half resolution, then enlarged with `method`: the content
+    above the half-resolution Nyquist limit is missing (bilinear, bicubic) or aliased into 2x2
+    blocks (nearest), and no periodic gain pattern is left."""
+    def make(inputs: FakeInputs) -> np.ndarray:
+        return upsample_image(_downsample(inputs.scene, 2), inputs.scene.shape[:2], method)
+    return make
+
+
+def transposed_conv_fake(inputs: FakeInputs) -> np.ndarray:
+    """Synthesized at half resolution and enlarged by a stride-2 transposed convolution whose
+    4-tap kernel is drawn per image: half-pixel-offset linear interpolation ([1, 3, 3, 1] / 4)
+    plus a random perturbation, with phase gains 1 + g and 1 - g (|g| in 1-4 %)."""
+    rng = inputs.rng
+    gain = rng.uniform(0.01, 0.04) * rng.choice([-1.0, 1.0])
+    even = np.array([0.25, 0.75]) + rng.normal(0.0, 0.05, size=2)
+    odd = np.array([0.75, 0.25]) + rng.normal(0.0, 0.05, size=2)
+    even = even / even.sum() * (1.0 + gain)
+    odd = odd / odd.sum() * (1.0 - gain)
+    pixels = _downsample(inputs.scene, 2)
+    for axis in (0, 1):
+        source = np.moveaxis(pixels, axis, 0)
+        previous = np.concatenate([source[:1], source[:-1]])
+        following = np.concatenate([source[1:], source[-1:]])
+        output = np.empty((2 * len(source), *source.shape[1:]), dtype=np.float32)
+        output[0::2] = even[0] * previous + even[1] * source
+        output[1::2] = odd[0] * source + odd[1] * following
+        pixels = np.moveaxis(output, 0, axis)
+    height, width = inputs.scene.shape[:2]
+    return pixels[:height, :width]
+
+
+def blended_face_fake(inputs: FakeInputs) -> np.ndarray:
+    """A real photograph (scene plus camera noise) whose face is replaced by a re-synthesized one:
+    the face box rendered at a generator's lower resolution (35-70 % of its size), enlarged back
+    bilinearly, color-shifted a little and blended in under a feathered ellipse, as face-swap
+    tools paste their output."""
+    rng, head, scene = inputs.rng, inputs.head, inputs.scene
+    noise_level = inputs.config.sensor_noise * inputs.style.noise_scale
+    photo = add_sensor_noise(scene, rng, noise_level, inputs.style.demosaic_blur)
+    size = scene.shape[0]
+    top, bottom = int(max(0, head.cy - 1.1 * head.half_h)), int(min(size, head.cy + 1.1 * head.half_h))
+    left, right = int(max(0, head.cx - 1.1 * head.half_w)), int(min(size, head.cx + 1.1 * head.half_w))
+    box = scene[top:bottom, left:right]
+    scale = rng.uniform(0.35, 0.7)
+    low_shape = (max(2, round(box.shape[0] * scale)), max(2, round(box.shape[1] * scale)))
+    low = np.asarray(Image.fromarray(_to_uint8(box), "RGB").resize(low_shape[::-1], Image.Resampling.BOX),
+                     dtype=np.float32) / 255.0
+    face = upsample_image(low, box.shape[:2], Image.Resampling.BILINEAR)
+    face = np.clip(face * (1.0 + rng.uniform(-0.03, 0.03, size=3)).astype(np.float32), 0.0, 1.0)
+    mask = feathered_ellipse(size, head, feather=rng.uniform(0.05, 0.15))[top:bottom, left:right, None]
+    blended = photo.copy()
+    blended[top:bottom, left:right] = mask * face + (1.0 - mask) * photo[top:bottom, left:right]
+    return blended
+
+
+def upsample_image(pixels: np.ndarray, shape: tuple[int, int], method: Image.Resampling) -> np.ndarray:
+    """Float RGB in [0, 1] enlarged to shape (height, width) with one of Pillow's filters, per
+    channel in float so that no 8-bit rounding hides the filter's trace."""
+    height, width = shape
+    channels = [Image.fromarray(np.ascontiguousarray(pixels[:, :, c]), "F").resize((width, height), method)
+                for c in range(pixels.shape[2])]
+    return np.stack([np.asarray(channel) for channel in channels], axis=-1).astype(np.float32)
+
+
+def feathered_ellipse(size: int, head: Head, feather: float) -> np.ndarray:
+    """1 inside the head's (tilted) ellipse, 0 outside, with a soft edge `feather` of its size wide."""
+    coords = np.arange(size, dtype=np.float32)
+    dx, dy = coords[None, :] - head.cx, coords[:, None] - head.cy
+    angle = math.radians(head.tilt)  # Pillow rotates counter-clockwise on screen
+    u = dx * math.cos(angle) - dy * math.sin(angle)
+    v = dx * math.sin(angle) + dy * math.cos(angle)
+    radius = np.sqrt((u / head.half_w) ** 2 + (v / head.half_h) ** 2)
+    return np.clip((1.0 - radius) / feather + 0.5, 0.0, 1.0).astype(np.float32)
+
+
+def _to_uint8(pixels: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(pixels * 255.0), 0, 255).astype(np.uint8)
+
+
+FAKE_MAKERS: dict[str, Callable[[FakeInputs], np.ndarray]] = {
+    "checkerboard": checkerboard_fake,
+    "nearest": interpolated_fake(Image.Resampling.NEAREST),
+    "bilinear": interpolated_fake(Image.Resampling.BILINEAR),
+    "bicubic": interpolated_fake(Image.Resampling.BICUBIC),
+    "tconv": transposed_conv_fake,
+    "blend": blended_face_fake,
+}
+
+
+@dataclass(frozen=True)
+class Head:
+    """Where a scene's head is: center, half axes and tilt (degrees), in pixels of the scene."""
+
+    cx: float
+    cy: float
+    half_w: float
+    half_h: float
+    tilt: float
+
+
 def draw_scene(rng: np.random.Generator, size: int, style: DemoStyle = STYLES["a"]) -> np.ndarray:
     """A head-and-shoulders scene (float32 RGB in [0, 1]) drawn from rng and style alone, class-blind."""
+    return draw_scene_and_head(rng, size, style)[0]
+
+
+def draw_scene_and_head(rng: np.random.Generator, size: int, style: DemoStyle = STYLES["a"]
+                        ) -> tuple[np.ndarray, Head]:
+    """draw_scene, plus where the head is (for the face-region blend)."""
     background = _draw_background(rng, size, style).convert("RGBA")
-    image = Image.alpha_composite(background, _draw_person(rng, size, style)).convert("RGB")
+    person, head = _draw_person(rng, size, style)
+    image = Image.alpha_composite(background, person).convert("RGB")
     pixels = np.asarray(image, dtype=np.float32) / 255.0
     pixels = _binomial_blur(pixels, weight=rng.uniform(*style.lens_blur))  # lens softness
     pixels = pixels * _lighting(rng, size, style)[:, :, None]
     white_balance = 1.0 + rng.uniform(-0.06, 0.06, size=3).astype(np.float32)
-    return np.clip(pixels * white_balance * rng.uniform(*style.exposure), 0.0, 1.0).astype(np.float32)
+    pixels = np.clip(pixels * white_balance * rng.uniform(*style.exposure), 0.0, 1.0).astype(np.float32)
+    return pixels, head
 
 
 def _color(base: np.ndarray, rng: np.random.Generator, jitter: float = 0.05) -> tuple[int, int, int]:
@@ -226,7 +373,7 @@ def _draw_background(rng: np.random.Generator, size: int, style: DemoStyle) -> I
     return image.resize((size, size), Image.Resampling.BICUBIC)
 
 
-def _draw_person(rng: np.random.Generator, size: int, style: DemoStyle) -> Image.Image:
+def _draw_person(rng: np.random.Generator, size: int, style: DemoStyle) -> tuple[Image.Image, Head]:
     """Shoulders, neck, hair, head, ears and a face on a transparent layer, tilted at random."""
     layer = Image.new("RGBA", (size, size), (0, 0, 0, 0))
     draw = ImageDraw.Draw(layer)
@@ -290,7 +437,8 @@ def _draw_person(rng: np.random.Generator, size: int, style: DemoStyle) -> Image
 
     _draw_face(draw, rng, cx + turn, cy, half_w, half_h, skin, hair)
     tilt = rng.uniform(-14, 14)
-    return layer.rotate(tilt, resample=Image.Resampling.BILINEAR, center=(cx, cy))
+    head = Head(cx=float(cx), cy=float(cy), half_w=float(half_w), half_h=float(half_h), tilt=float(tilt))
+    return layer.rotate(tilt, resample=Image.Resampling.BILINEAR, center=(cx, cy)), head
 
 
 def _draw_face(draw: ImageDraw.ImageDraw, rng: np.random.Generator, cx: float, cy: float,
