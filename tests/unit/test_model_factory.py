@@ -129,3 +129,28 @@ def test_weights_file_for_another_architecture_raises_model_error(tmp_path):
     other.save_weights(weights_file)
     with pytest.raises(ModelError, match="alpha_0.5.weights.h5"):
         build_model(dataclasses.replace(tiny_config(tmp_path), weights=str(weights_file)))
+
+
+def test_npr_model_sees_only_how_neighbours_relate(tmp_path):
+    """The neighbouring-pixel residual cancels whatever is constant over each 2x2 cell: any
+    nearest-enlarged image reaches the backbone as flat mid-gray, detail does not."""
+    rng = np.random.default_rng(1)
+    cells = rng.uniform(0, 255, (2, 16, 16, 3)).astype("float32")
+    enlarged = np.repeat(np.repeat(cells, 2, axis=1), 2, axis=2)
+    model = build_model(tiny_config(tmp_path, representation="npr"))
+    front = keras.Model(model.input, model.get_layer("npr").output)
+    np.testing.assert_allclose(front.predict(enlarged, verbose=0), 127.5, atol=1e-4)
+    detail = front.predict(pixels(2), verbose=0)
+    assert np.abs(detail - 127.5).mean() > 20
+    assert np.abs(detail[:, 0::2, 0::2] - 127.5).max() < 1e-4  # each cell's own corner is the reference
+
+
+def test_npr_front_is_saved_inside_the_model(tmp_path):
+    config = tiny_config(tmp_path, representation="npr")
+    ModelPreparer(config).run()
+    restored = keras.models.load_model(config.model_file)
+    assert "npr_residual" in [layer.name for layer in restored.layers]
+    assert json.loads(config.summary_file.read_text())["representation"] == "npr"
+    images = pixels(2)
+    np.testing.assert_allclose(restored.predict(images, verbose=0), build_model(config).predict(images, verbose=0),
+                               atol=1e-6)

@@ -47,8 +47,7 @@ def decode_native(path):
     perturbation sees before the model's resize."""
     import tensorflow as tf
 
-    image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-    return tf.cast(image, tf.float32)
+    return tf.cast(_decode_8bit(path), tf.float32)
 
 
 def resize_tensor_for_model(image, image_size: int):
@@ -63,6 +62,12 @@ def resize_tensor_for_model(image, image_size: int):
     return tf.clip_by_value(image, 0.0, 255.0)
 
 
+def _decode_8bit(path):
+    import tensorflow as tf
+
+    return tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+
+
 def decode_and_resize(path, image_size: int):
     """Read one image file into a float32 [image_size, image_size, 3] tensor in [0, 255]."""
     return resize_tensor_for_model(decode_native(path), image_size)
@@ -70,21 +75,34 @@ def decode_and_resize(path, image_size: int):
 
 def build_dataset(paths: list[str], labels: list[int], image_size: int, batch_size: int, *,
                   shuffle: bool = False, seed: int = 0, cache: bool = False,
-                  augment: Callable | None = None):
+                  augment: Callable | None = None, native_transform: Callable | None = None):
     """Batched (images, labels) dataset: parallel decode, optional in-memory cache of the
-    decoded images, per-epoch shuffle, augmentation after the cache, prefetch."""
+    decoded images, per-epoch shuffle, augmentation after the cache, prefetch.
+
+    native_transform(image, label) -> (image, label), when given, sees each image at its own size
+    (float32 in [0, 255]) before the resize, after the cache: traces of the kind the detector
+    looks for live at the native resolution, and the resize would blur them. The cache then holds
+    the decoded 8-bit images instead of the resized ones."""
     import tensorflow as tf
 
     if not paths:
         raise DataValidationError("no images in this split of the manifest")
     autotune = tf.data.AUTOTUNE
     dataset = tf.data.Dataset.from_tensor_slices((paths, tf.constant(labels, dtype=tf.float32)))
-    dataset = dataset.map(lambda p, y: (decode_and_resize(p, image_size), y), num_parallel_calls=autotune,
-                          deterministic=True)
+    if native_transform is None:
+        dataset = dataset.map(lambda p, y: (decode_and_resize(p, image_size), y), num_parallel_calls=autotune,
+                              deterministic=True)
+    else:
+        dataset = dataset.map(lambda p, y: (_decode_8bit(p), y), num_parallel_calls=autotune, deterministic=True)
     if cache:
         dataset = dataset.cache()
     if shuffle:
         dataset = dataset.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+    if native_transform is not None:
+        def transform_and_resize(image, label):
+            image, label = native_transform(tf.cast(image, tf.float32), label)
+            return resize_tensor_for_model(image, image_size), label
+        dataset = dataset.map(transform_and_resize, num_parallel_calls=autotune, deterministic=True)
     dataset = dataset.batch(batch_size)
     if augment is not None:
         dataset = dataset.map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=autotune)

@@ -15,7 +15,7 @@ from deepfake_detector.components.data import perturbations
 from deepfake_detector.components.data.perturbations import PIXEL_RANGE
 from deepfake_detector.config.entities import AugmentationConfig
 
-BLUR_SIGMA_RANGE = (0.5, 1.5)
+BLUR_SIGMA_MIN = 0.5
 
 
 class RandomPerImage(keras.layers.Layer):
@@ -65,10 +65,10 @@ class RandomJpegQuality(RandomPerImage):
 
 
 class RandomGaussianBlur(RandomPerImage):
-    """Blur with a Gaussian of random sigma in BLUR_SIGMA_RANGE (reflected borders)."""
+    """Blur with a Gaussian of random sigma in [BLUR_SIGMA_MIN, sigma_max] (reflected borders)."""
 
-    def __init__(self, probability: float, seed: int | None = None, **kwargs):
-        super().__init__(probability, *BLUR_SIGMA_RANGE, seed=seed, **kwargs)
+    def __init__(self, probability: float, sigma_max: float = 1.5, seed: int | None = None, **kwargs):
+        super().__init__(probability, BLUR_SIGMA_MIN, max(float(sigma_max), BLUR_SIGMA_MIN), seed=seed, **kwargs)
 
     def transform(self, image, parameter):
         return perturbations.gaussian_blur(image, parameter)
@@ -115,7 +115,8 @@ def build_augmentation(config: AugmentationConfig, image_size: int, seed: int) -
         layers.append(keras.layers.RandomBrightness(config.brightness, value_range=value_range,
                                                     seed=next(seeds), name="brightness"))
     if config.blur_probability > 0:
-        layers.append(RandomGaussianBlur(config.blur_probability, seed=next(seeds), name="blur"))
+        layers.append(RandomGaussianBlur(config.blur_probability, config.blur_sigma_max, seed=next(seeds),
+                                         name="blur"))
     if config.rescale_probability > 0:
         layers.append(RandomRescale(config.rescale_probability, config.rescale_min_factor, seed=next(seeds),
                                     name="rescale"))

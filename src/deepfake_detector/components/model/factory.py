@@ -136,13 +136,37 @@ def build_model(config: ModelConfig) -> keras.Model:
             layer.trainable = not config.freeze_batch_norm
 
     inputs = keras.Input(shape=shape, name="image")
+    x = input_representation(inputs, config.representation)
     # MobileNetV2's own preprocess_input: [0, 255] -> [-1, 1].
-    x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="preprocess")(inputs)
+    x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="preprocess")(x)
     x = backbone(x)
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
     x = keras.layers.Dropout(config.dropout, name="dropout")(x)
     outputs = keras.layers.Dense(1, activation="sigmoid", name=OUTPUT_NAME)(x)
     return keras.Model(inputs, outputs, name="deepfake_detector")
+
+
+def input_representation(images: keras.KerasTensor, representation: str) -> keras.KerasTensor:
+    """What the backbone sees of the [0, 255] pixels (model.representation), built from stock layers
+    so it is saved inside the model and runs in TFLite unchanged.
+
+    - rgb: the pixels themselves.
+    - npr: the neighbouring-pixel residual of Tan et al. (CVPR 2024), x - up(down(x)) with a
+      stride-2 subsample and nearest up-sampling: each pixel minus the top-left pixel of its 2x2
+      cell. Scene content mostly cancels, and what is left is how neighbours relate, which is
+      what up-sampling layers fix whatever their kernel. It is centered on mid-gray so the
+      backbone's [-1, 1] scaling keeps it symmetric.
+    """
+    import keras
+
+    if representation == "rgb":
+        return images
+    if representation == "npr":
+        cell_corner = keras.layers.MaxPooling2D(pool_size=1, strides=2, name="npr_subsample")(images)
+        spread = keras.layers.UpSampling2D(2, interpolation="nearest", name="npr_upsample")(cell_corner)
+        residual = keras.layers.Subtract(name="npr_residual")([images, spread])
+        return keras.layers.Rescaling(1.0, offset=127.5, name="npr")(residual)
+    raise ModelError(f"params.yaml: model.representation = {representation!r}: expected rgb or npr")
 
 
 class ModelPreparer:
@@ -167,6 +191,7 @@ class ModelPreparer:
             "image_size": config.image_size,
             "weights": config.weights,
             "freeze_batch_norm": config.freeze_batch_norm,
+            "representation": config.representation,
         }
         write_json_atomic(config.summary_file, summary)
         logger.info("Saved %s: %d parameters (%d trainable), %d backbone layers, weights=%s",

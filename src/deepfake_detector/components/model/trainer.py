@@ -52,6 +52,7 @@ from deepfake_detector.components.model.resume import (
     read_history,
     truncate_history,
 )
+from deepfake_detector.components.model.resynthesis import build_resynthesis, expected_class_counts
 from deepfake_detector.config.entities import TrainingConfig
 from deepfake_detector.contracts.errors import DataValidationError, ModelError
 from deepfake_detector.contracts.labels import FAKE, REAL
@@ -139,13 +140,14 @@ class BestWeightsCheckpoint(keras.callbacks.Callback):
                     self.weights_file)
 
 
-def balanced_class_weight(labels: Sequence[int]) -> dict[int, float]:
-    """n / (2 * n_c) per class, so each class contributes equally to the loss."""
-    counts = {label: sum(1 for y in labels if y == label) for label in (REAL, FAKE)}
-    empty = [label for label, count in counts.items() if count == 0]
+def balanced_class_weight(labels: Sequence[int], reals_turned_fake: float = 0.0) -> dict[int, float]:
+    """n / (2 * n_c) per class, so each class contributes equally to the loss; n_c as an epoch sees
+    it on average when re-synthesis turns the share reals_turned_fake of the reals into fakes."""
+    empty = [label for label in (REAL, FAKE) if label not in set(labels)]
     if empty:
         raise DataValidationError(f"the train split has no images of class {empty}; cannot train")
-    return {label: len(labels) / (2 * count) for label, count in counts.items()}
+    counts = expected_class_counts(labels, reals_turned_fake)
+    return {label: len(labels) / (2 * counts[label]) for label in (REAL, FAKE)}
 
 
 def _shard_by_data(dataset):
@@ -180,15 +182,18 @@ def training_datasets(config: TrainingConfig, batch_size: int | None = None) -> 
     manifest = read_manifest(config.manifest_file)
     train_paths, train_labels = split_rows(manifest, "train", config.dataset_dir)
     val_paths, val_labels = split_rows(manifest, "val", config.dataset_dir)
+    resynthesis = build_resynthesis(config.augment, config.seed)
+    turned = resynthesis.settings.probability if resynthesis is not None else 0.0
     if config.class_weights:
-        class_weight = balanced_class_weight(train_labels)
+        class_weight = balanced_class_weight(train_labels, turned)
     else:
         class_weight = {REAL: 1.0, FAKE: 1.0}
-    logger.info("Training on %d images (%d fake), validating on %d; class weights %s",
-                len(train_paths), sum(train_labels), len(val_paths), class_weight)
+    logger.info("Training on %d images (%d fake%s), validating on %d; class weights %s", len(train_paths),
+                sum(train_labels), f", and {turned:.0%} of the reals re-synthesized as fakes" if turned else "",
+                len(val_paths), class_weight)
     augment = build_augmentation(config.augment, config.image_size, config.seed)
-    train_data = build_dataset(train_paths, train_labels, config.image_size, batch_size,
-                               shuffle=True, seed=config.seed, cache=config.cache, augment=augment)
+    train_data = build_dataset(train_paths, train_labels, config.image_size, batch_size, shuffle=True,
+                               seed=config.seed, cache=config.cache, augment=augment, native_transform=resynthesis)
     val_data = build_dataset(val_paths, val_labels, config.image_size, batch_size, cache=config.cache)
     return TrainingData(_shard_by_data(train_data), _shard_by_data(val_data), class_weight, len(train_paths),
                         list(val_labels))
