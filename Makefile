@@ -14,7 +14,7 @@ export SE_OFFLINE := true
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup setup-browser run serve test lint bench results clean help
+.PHONY: setup setup-browser run serve test lint bench results ablation clean help
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -50,6 +50,10 @@ bench: setup  ## Speed and memory benchmarks on the exported model (bench/result
 
 results: setup  ## Write README's results tables from the outputs dvc.lock records (after make run)
 	$(BIN)/deepfake-detector results
+
+ablation: setup  ## Run config/ablation.yaml's rows as DVC experiments (resuming), then write docs/generalization.md's table
+	$(BIN)/deepfake-detector ablation run --resume
+	$(BIN)/deepfake-detector ablation table
 
 test: setup  ## Run the test suite
 	$(PY) -m pytest

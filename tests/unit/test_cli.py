@@ -24,6 +24,7 @@ OPTIONS = {
     "fetch-model": ["--name", "--alias", "--out", "--tracking-uri", "--check", "--root"],
     "screenshot": ["HTML_FILE", "PNG_FILE", "--width"],
     "results": ["--readme", "--check", "--root"],
+    "ablation": ["ACTION", "run", "table", "--root"],
 }
 
 

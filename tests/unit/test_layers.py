@@ -20,7 +20,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("deepfake_detector.components.evaluation",),
     ("deepfake_detector.components.export",),
     ("deepfake_detector.serving", "deepfake_detector.predict_cli", "deepfake_detector.benchmarks",
-     "deepfake_detector.deploy", "deepfake_detector.report_screenshot", "deepfake_detector.results"),
+     "deepfake_detector.deploy", "deepfake_detector.report_screenshot", "deepfake_detector.results",
+     "deepfake_detector.experiments"),
     ("deepfake_detector.pipeline",),
     ("deepfake_detector.cli",),
 )

@@ -1,5 +1,5 @@
 """The `deepfake-detector` command: one entry point for the pipeline, its configuration, scoring, serving,
-benchmarks, model delivery, README results and report screenshots.
+benchmarks, model delivery, README results, the ablation and report screenshots.
 
 Each subcommand's options and work live in one module as an `add_arguments(parser)` + `run(args) -> int` pair,
 shared with that module's own `python -m` entry point, so the two never drift. Building the parser imports no
@@ -16,6 +16,7 @@ from deepfake_detector import __version__, predict_cli, report_screenshot
 from deepfake_detector.benchmarks import cli as benchmarks_cli
 from deepfake_detector.cli import check_config, serve, stages
 from deepfake_detector.deploy import fetch_model
+from deepfake_detector.experiments import cli as ablation_cli
 from deepfake_detector.results import cli as results_cli
 
 EXIT_USAGE = 2
@@ -33,6 +34,7 @@ examples:
   deepfake-detector bench --quick --skip-training
   deepfake-detector fetch-model --check artifacts/export
   deepfake-detector results --check           README's results tables against dvc.lock
+  deepfake-detector ablation run --resume     the ablation's rows as DVC experiments, skipping finished ones
   deepfake-detector screenshot artifacts/report/index.html report.png
 
 `deepfake-detector COMMAND --help` lists a command's options.
@@ -71,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
         fetch_model.DESCRIPTION, fetch_model.add_arguments, fetch_model.run)
     add("results", "write README's results tables from the outputs dvc.lock records (--check: compare only)",
         results_cli.DESCRIPTION, results_cli.add_arguments, results_cli.run)
+    add("ablation", "run the ablation grid as DVC experiments (run), or write its table in docs (table)",
+        ablation_cli.DESCRIPTION, ablation_cli.add_arguments, ablation_cli.run)
     add("screenshot", "save a full-page PNG of the HTML evaluation report (headless Chromium)",
         report_screenshot.DESCRIPTION, report_screenshot.add_arguments, report_screenshot.run, reads_root=False)
     return parser
