@@ -259,7 +259,10 @@ def test_evaluation_entities_carry_the_trust_settings(repo_copy: Path) -> None:
     assert robustness.severities["jpeg"] == (90.0, 70.0, 50.0, 30.0)
     assert set(robustness.severities) == {"jpeg", "rescale", "blur", "noise", "crop", "brightness_contrast"}
     cross = manager.get_cross_dataset_config()
-    assert [(s.name, s.source) for s in cross.extra_sets] == [("demo-style-b", "demo:b")]
+    assert [(s.name, s.source) for s in cross.extra_sets] == [
+        ("demo-style-b", "demo:b"), *((f"demo-{family}", f"demo:{family}")
+                                      for family in ("nearest", "bilinear", "bicubic", "tconv", "blend"))]
+    assert cross.extra_demo_images_per_class == 150
     assert manager.get_shortcut_audit_config().warn_auc == 0.8
 
 

@@ -384,6 +384,8 @@ class EvaluateParams:
     extra_sets: Annotated[tuple[ExtraSetParams, ...], BeforeValidator(_check_extra_sets), Field(
         description="other datasets scored with the trained model: anything data.source takes, or demo:<style>")
                           ] = (ExtraSetParams(name="demo-style-b", source="demo:b"),)
+    extra_demo_images_per_class: Annotated[Annotated[Integer, Ge(2)] | None, Field(description=(
+        "images per class of each demo:<family> extra set; null = data.demo.images_per_class"))] = None
     warn_auc: Annotated[Number, Ge(0.5), Le(1), Field(
         alias="shortcut_warn_auc",
         description="warn when one accidental cue alone separates the classes this well")] = 0.8

@@ -104,7 +104,8 @@ class CrossDatasetEvaluator:
         if not config.extra_sets:
             logger.info("evaluate.extra_sets is empty: no other datasets to score")
         sets = {extra.name: prepare_extra_set(extra, config.ingestion, config.root_dir,
-                                              min_image_size=config.min_image_size)
+                                              min_image_size=config.min_image_size,
+                                              demo_images_per_class=config.extra_demo_images_per_class)
                 for extra in config.extra_sets}
         threshold = scores.rule.raw_threshold
         predictions: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -135,11 +136,12 @@ def check_set_name(name: str) -> str:
 
 
 def prepare_extra_set(extra: ExtraSetConfig, ingestion: DataIngestionConfig, work_dir: Path, *,
-                      min_image_size: int) -> pd.DataFrame:
+                      min_image_size: int, demo_images_per_class: int | None = None) -> pd.DataFrame:
     """Ingest extra.source into work_dir/<name> with the ingest stage's own component and return its
     usable images as columns path (absolute) and label, sorted by path.
 
-    A demo source draws with seed + 1, so its images are never the training set's. Images the
+    A demo source draws with seed + 1, so its images are never the training set's, and
+    demo_images_per_class images per class when given. Images the
     validate stage would quarantine (unreadable, too small) and labels mapping to neither class
     are dropped, with a warning that counts them.
     """
@@ -150,7 +152,8 @@ def prepare_extra_set(extra: ExtraSetConfig, ingestion: DataIngestionConfig, wor
     config = replace(ingestion, root_dir=root, dataset_dir=root / "dataset", index_file=root / "index.csv",
                      report_file=root / "ingest.json", source=extra.source, sha256=None)
     if source.kind == "demo":
-        config = replace(config, demo=replace(ingestion.demo, seed=ingestion.demo.seed + 1))
+        count = demo_images_per_class or ingestion.demo.images_per_class
+        config = replace(config, demo=replace(ingestion.demo, seed=ingestion.demo.seed + 1, images_per_class=count))
     logger.info("Extra set %r: ingesting %s", name, source.display)
     try:
         result = DataIngestion(config).run()

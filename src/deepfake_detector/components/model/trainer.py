@@ -182,7 +182,7 @@ def training_datasets(config: TrainingConfig, batch_size: int | None = None) -> 
     manifest = read_manifest(config.manifest_file)
     train_paths, train_labels = split_rows(manifest, "train", config.dataset_dir)
     val_paths, val_labels = split_rows(manifest, "val", config.dataset_dir)
-    resynthesis = build_resynthesis(config.augment, config.seed)
+    resynthesis = build_resynthesis(config.augment, config.image_size, config.seed)
     turned = resynthesis.settings.probability if resynthesis is not None else 0.0
     if config.class_weights:
         class_weight = balanced_class_weight(train_labels, turned)
