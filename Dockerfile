@@ -13,7 +13,9 @@
 # Without either the server still starts: /healthz answers 200 and /readyz 503 until a model appears.
 
 # ---- build: a virtual environment holding the serving dependencies, from wheels only -----------------
-FROM python:3.11.17-slim-bookworm AS build
+# Both stages: the official image's multi-platform index digest for this tag (as published on 2026-10-06); the
+# tag is for people, the digest is what is pulled. Bump both together (docs/deployment.md).
+FROM python:3.11.17-slim-bookworm@sha256:0a310eeecf4e1f5a0743f9a6520c90c88d089c903ca5fd283f501e3a805f5f89 AS build
 
 COPY requirements-serve.txt /tmp/requirements-serve.txt
 # Wheels only, so no compiler is needed; pip and setuptools leave the environment afterwards, since
@@ -24,7 +26,7 @@ RUN python -m venv /opt/venv \
     && /opt/venv/bin/pip uninstall --yes --quiet pip setuptools
 
 # ---- runtime ----------------------------------------------------------------------------------------
-FROM python:3.11.17-slim-bookworm AS runtime
+FROM python:3.11.17-slim-bookworm@sha256:0a310eeecf4e1f5a0743f9a6520c90c88d089c903ca5fd283f501e3a805f5f89 AS runtime
 
 # A folder of the build context copied to /app/artifacts/export. The default is an empty placeholder
 # (deploy/no-model/), because COPY cannot be skipped: pass artifacts/export to bake the model in.

@@ -1,5 +1,5 @@
 """The Dockerfile and its build context, checked without Docker: lint-clean, every COPY source present and sent,
-nothing private or bulky sent, a pinned slim base, a non-root user."""
+nothing private or bulky sent, a slim base pinned by digest, a non-root user."""
 import re
 import shutil
 import subprocess
@@ -43,10 +43,10 @@ def test_dockerignore_keeps_data_outputs_and_secrets_out(path):
     assert is_ignored(path)
 
 
-def test_both_stages_use_one_exactly_pinned_slim_python():
+def test_both_stages_use_one_slim_python_pinned_by_patch_release_and_digest():
     bases = [step.arguments.split()[0] for step in instructions() if step.keyword == "FROM"]
     assert len(bases) == 2 and len(set(bases)) == 1, bases
-    assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm", bases[0]), bases[0]
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm@sha256:[0-9a-f]{64}", bases[0]), bases[0]
 
 
 def test_the_server_runs_as_a_numeric_non_root_user():
