@@ -19,7 +19,8 @@ CLASS_NAMES = MappingProxyType({"fake": ("fake",), "real": ("real",)})
 
 def make_config(tmp_path: Path, source: str | Path, *, sha256: str | None = None, max_members: int = 1000,
                 max_bytes: int = 20 * 2**20, timeout_s: float = 5.0,
-                class_names: dict[str, tuple[str, ...]] | None = None) -> DataIngestionConfig:
+                class_names: dict[str, tuple[str, ...]] | None = None, **fields) -> DataIngestionConfig:
+    """fields: any other DataIngestionConfig field (e.g. allow_http=True for a loopback server)."""
     root = tmp_path / "artifacts" / "data_ingestion"
     return DataIngestionConfig(
         root_dir=root,
@@ -34,6 +35,7 @@ def make_config(tmp_path: Path, source: str | Path, *, sha256: str | None = None
         download_timeout_s=timeout_s,
         demo=DemoDataConfig(seed=0, images_per_class=4, image_size=32, fingerprint_strength=0.06,
                             sensor_noise=0.02, jpeg_quality_min=75, jpeg_quality_max=95),
+        **fields,
     )
 
 

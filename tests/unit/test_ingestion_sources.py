@@ -1,6 +1,7 @@
 """Every kind of data.source: demo, folder, archive, file:// and http(s):// URLs, and Kaggle.
 
-The http tests serve archives from a ThreadingHTTPServer on 127.0.0.1; nothing leaves the machine.
+The http tests serve archives from a ThreadingHTTPServer on 127.0.0.1 (plain http, so allow_http is on);
+nothing leaves the machine. The download limits and the Kaggle bundle have their own file, test_downloads.py.
 """
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-import requests
 
 from deepfake_detector.components.data.demo_data import generate_demo_dataset
 from deepfake_detector.components.data.ingestion import DataIngestion
@@ -193,7 +193,7 @@ def test_http_archive_is_downloaded_checked_and_ingested(tmp_path: Path, dataset
                                                           http_server: ThreadingHTTPServer) -> None:
     url = serve(http_server, dataset_zip)
     expected = hashlib.sha256(dataset_zip.read_bytes()).hexdigest()
-    result = ingest(tmp_path, url, sha256=expected)
+    result = ingest(tmp_path, url, sha256=expected, allow_http=True)
     report = read_report(result.report_file)
     assert (report["kind"], report["archive_sha256"], result.n_files) == ("url", expected, 5)
     # The downloaded archive itself is not kept beside the outputs.
@@ -202,34 +202,34 @@ def test_http_archive_is_downloaded_checked_and_ingested(tmp_path: Path, dataset
 
 def test_http_download_with_wrong_checksum_leaves_nothing(tmp_path: Path, dataset_zip: Path,
                                                           http_server: ThreadingHTTPServer) -> None:
-    message = expect_failure(tmp_path, serve(http_server, dataset_zip), sha256="f" * 64)
+    message = expect_failure(tmp_path, serve(http_server, dataset_zip), sha256="f" * 64, allow_http=True)
     assert "sha256" in message and "f" * 64 in message
 
 
 def test_http_connection_cut_midway_leaves_nothing(tmp_path: Path, dataset_zip: Path,
                                                    http_server: ThreadingHTTPServer) -> None:
     url = serve(http_server, dataset_zip).replace("/faces.zip", "/cut/faces.zip")
-    message = expect_failure(tmp_path, url)
+    message = expect_failure(tmp_path, url, allow_http=True)
     assert "faces.zip was cut off after" in message
 
 
 def test_http_error_status_is_reported(tmp_path: Path, http_server: ThreadingHTTPServer) -> None:
     url = f"http://127.0.0.1:{http_server.server_address[1]}/missing.zip"
-    message = expect_failure(tmp_path, url)
+    message = expect_failure(tmp_path, url, allow_http=True)
     assert "HTTP 404" in message
 
 
 def test_http_download_timeout_names_the_setting(tmp_path: Path, dataset_zip: Path,
                                                  http_server: ThreadingHTTPServer) -> None:
     url = serve(http_server, dataset_zip).replace("/faces.zip", "/slow/faces.zip")
-    message = expect_failure(tmp_path, url, timeout_s=0.2)
+    message = expect_failure(tmp_path, url, timeout_s=0.2, allow_http=True)
     assert "timed out" in message and "data.download_timeout_s" in message
 
 
 def test_report_keeps_credentials_and_query_out_of_the_url(tmp_path: Path, dataset_zip: Path,
                                                            http_server: ThreadingHTTPServer) -> None:
     url = serve(http_server, dataset_zip).replace("http://", "http://user:hunter2@") + "?token=s3cret"
-    result = ingest(tmp_path, url)
+    result = ingest(tmp_path, url, allow_http=True)
     report_text = result.report_file.read_text()
     assert "hunter2" not in report_text and "s3cret" not in report_text and "user:" not in report_text
     assert read_report(result.report_file)["source"].endswith("/faces.zip")
@@ -239,17 +239,11 @@ def test_failed_download_message_keeps_the_query_secret(tmp_path: Path, no_proxy
     with socket.socket() as probe:  # a port that nothing listens on: the connection is refused
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    message = expect_failure(tmp_path, f"http://127.0.0.1:{port}/faces.zip?token=s3cret")
+    message = expect_failure(tmp_path, f"http://127.0.0.1:{port}/faces.zip?token=s3cret", allow_http=True)
     assert "s3cret" not in message and "download of" in message
 
 
 # --- Kaggle ----------------------------------------------------------------------------------
-
-@pytest.fixture
-def kaggle_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("KAGGLE_USERNAME", "someone")
-    monkeypatch.setenv("KAGGLE_KEY", "not-a-real-key")
-
 
 @pytest.fixture
 def no_kaggle_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -263,41 +257,15 @@ def no_kaggle_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
 
 def test_kaggle_without_credentials_explains_what_to_do(tmp_path: Path, no_kaggle_credentials: None,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    import kagglehub
+    from kagglehub import clients
 
-    def must_not_download(*args, **kwargs):
-        raise AssertionError("kagglehub.dataset_download must not be called without credentials")
+    def must_not_call_kaggle(*args, **kwargs):
+        raise AssertionError("Kaggle must not be called without credentials")
 
-    monkeypatch.setattr(kagglehub, "dataset_download", must_not_download)
+    monkeypatch.setattr(clients, "build_kaggle_client", must_not_call_kaggle)
     message = expect_failure(tmp_path, "kaggle:someone/faces")
     assert "KAGGLE_API_TOKEN" in message and "KAGGLE_USERNAME" in message and "KAGGLE_KEY" in message
     assert "kaggle.json" in message and "data.source" in message
-
-
-def test_kaggle_source_is_downloaded_with_kagglehub(tmp_path: Path, dataset_folder: Path,
-                                                    kaggle_credentials: None,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    import kagglehub
-
-    requested = []
-    monkeypatch.setattr(kagglehub, "dataset_download",
-                        lambda handle, **kwargs: requested.append(handle) or str(dataset_folder))
-    result = ingest(tmp_path, "kaggle:someone/faces")
-    assert requested == ["someone/faces"]
-    assert read_report(result.report_file)["kind"] == "kaggle"
-    assert files_under(result.dataset_dir) == files_under(dataset_folder)
-
-
-def test_kaggle_network_failure_is_a_clear_error(tmp_path: Path, kaggle_credentials: None,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    import kagglehub
-
-    def unreachable(handle, **kwargs):
-        raise requests.ConnectionError("Failed to establish a new connection")
-
-    monkeypatch.setattr(kagglehub, "dataset_download", unreachable)
-    message = expect_failure(tmp_path, "kaggle:someone/faces")
-    assert "kaggle:someone/faces" in message and "download failed" in message and "zip" in message
 
 
 def test_malformed_kaggle_handle_is_refused(tmp_path: Path) -> None:

@@ -167,7 +167,16 @@ class DataParams:
         description="refuse archives with more members than this")] = 100_000
     max_extracted_bytes: Annotated[Megabytes, Field(
         alias="max_extracted_mb", description="refuse archives that unpack to more than this, in MB")] = 4096 * MEGABYTE
-    download_timeout_s: Annotated[Number, Gt(0), Field(description="network timeout of URL downloads")] = 60
+    download_timeout_s: Annotated[Number, Gt(0), Field(
+        description="seconds a download may wait to connect or for its next bytes")] = 60
+    max_download_bytes: Annotated[Megabytes, Field(
+        alias="max_download_mb", description="refuse URL and Kaggle downloads larger than this, in MB")
+    ] = 4096 * MEGABYTE
+    max_download_s: Annotated[Number, Gt(0), Field(
+        description="refuse URL and Kaggle downloads that take longer than this in total, in seconds")] = 3600
+    allow_http: Annotated[Flag, Field(
+        description="also download from plain http:// URLs (https only when false; a redirect from https "
+                    "to http is always refused)")] = False
     demo: DemoParams = field(default_factory=DemoParams)
     min_image_size: Annotated[Integer, Ge(1), Field(description="smaller images are quarantined")] = 64
     max_bad_fraction: Annotated[Fraction, Field(description="fail validation above this share of bad files")] = 0.05

@@ -6,7 +6,6 @@ folder or archive (also as a file:// URL), an http(s):// URL to an archive, or a
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -26,16 +25,16 @@ from deepfake_detector.components.data.archives import (
     extract_archive,
     has_archive_suffix,
 )
+from deepfake_detector.components.data.downloads import DownloadLimits, check_redirects, download, download_name
 from deepfake_detector.config.entities import DataIngestionConfig, DemoDataConfig
 from deepfake_detector.contracts.errors import IngestionError
-from deepfake_detector.utils.files import atomic_path, sha256_file
+from deepfake_detector.utils.files import sha256_file
 from deepfake_detector.utils.redaction import redact_url
 
 logger = logging.getLogger(__name__)
 
 SourceKind = Literal["demo", "folder", "archive", "url", "kaggle"]
 
-CHUNK = 1 << 20
 FOLDER_NAME_LENGTH = 40  # characters of an entry's name kept in its sub-folder's name
 ACCEPTED_SOURCES = ("demo (or demo:<style>), a folder, a " + "/".join(ARCHIVE_SUFFIXES) + " archive, a file:// "
                     "or http(s):// URL to one, or kaggle:<owner>/<dataset>")
@@ -152,16 +151,18 @@ def fetch_source(source: Source, staging: Path, work_dir: Path, config: DataInge
         check_sha256(digest, config.sha256, source.display)
         extract_archive(archive, staging, limits)
         return FetchResult("archive", archive_sha256=digest)
+    downloads = DownloadLimits(config.max_download_bytes, config.max_download_s, config.download_timeout_s,
+                               config.allow_http)
     if source.kind == "url":
-        archive = work_dir / _download_name(source.location)
-        digest = download(source.location, archive, config.download_timeout_s, config.sha256)
+        archive = work_dir / download_name(source.location)
+        digest = download(source.location, archive, downloads)
+        check_sha256(digest, config.sha256, source.display)
         extract_archive(archive, staging, limits)
         return FetchResult("url", archive_sha256=digest)
-    downloaded = download_kaggle(source.location)
-    if downloaded.is_dir():
-        copy_folder(downloaded, staging)
-    else:
-        extract_archive(downloaded, staging, limits)
+    url = kaggle_archive_url(source.location, downloads)
+    archive = work_dir / f"{source.location.replace('/', '-')}.zip"
+    download(url, archive, downloads, display=source.display)
+    extract_archive(archive, staging, limits)
     return FetchResult("kaggle")
 
 
@@ -201,89 +202,17 @@ def copy_folder(source_dir: Path, target: Path) -> None:
             raise IngestionError(f"could not copy {source_dir}: {error}") from None
 
 
-def download(url: str, target: Path, timeout_s: float, expected_sha256: str | None) -> str:
-    """Stream url to target and return its sha256.
-
-    target appears only once the whole body has arrived and matches expected_sha256; a cut
-    connection, a short body or a wrong checksum raises IngestionError and leaves nothing behind.
-    """
-    display = redact_url(url)
-    logger.info("Downloading %s", display)
-    try:
-        with atomic_path(target) as partial:
-            digest = _stream_to_file(url, partial, timeout_s, display, label=target.name)
-            check_sha256(digest, expected_sha256, display)
-    except requests.Timeout:
-        raise IngestionError(f"download of {display} timed out after {timeout_s:g} s "
-                             "(params.yaml: data.download_timeout_s)") from None
-    except requests.HTTPError as error:
-        status = error.response.status_code if error.response is not None else "error"
-        raise IngestionError(f"download of {display} failed: HTTP {status}; check the URL") from None
-    except requests.RequestException as error:
-        raise IngestionError(f"download of {display} failed ({_without_secrets(str(error), url)}); nothing "
-                             "was kept: check the URL and the connection, then run again") from None
-    except OSError as error:
-        raise IngestionError(f"download of {display} could not be saved in {target.parent}: "
-                             f"{error}") from None
-    return digest
-
-
-def _stream_to_file(url: str, path: Path, timeout_s: float, display: str, label: str) -> str:
-    digest = hashlib.sha256()
-    received = 0
-    # identity: so that Content-Length counts the bytes we receive, and a short body shows.
-    headers = {"Accept-Encoding": "identity"}
-    with requests.get(url, stream=True, timeout=timeout_s, headers=headers) as response:
-        response.raise_for_status()
-        expected = _content_length(response)
-        with open(path, "wb") as out, tqdm(total=expected, desc=f"Downloading {label}", unit="B",
-                                           unit_scale=True, unit_divisor=1024, leave=False) as bar:
-            is_cut = False
-            try:
-                for chunk in response.iter_content(CHUNK):
-                    out.write(chunk)
-                    digest.update(chunk)
-                    received += len(chunk)
-                    bar.update(len(chunk))
-            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
-                is_cut = True
-    if is_cut or (expected is not None and received != expected):
-        total = expected if expected is not None else "an unknown number of"
-        raise IngestionError(f"download of {display} was cut off after {received} of {total} bytes; "
-                             "nothing was kept: run again")
-    return digest.hexdigest()
-
-
-def _content_length(response: requests.Response) -> int | None:
-    if response.headers.get("Content-Encoding", "identity").lower() not in ("", "identity"):
-        return None
-    try:
-        return int(response.headers["Content-Length"])
-    except (KeyError, ValueError):
-        return None
-
-
-def _download_name(url: str) -> str:
-    name = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
-    return re.sub(r"[^\w.-]", "_", name).lstrip(".") or "download"
-
-
-def _without_secrets(message: str, url: str) -> str:
-    """Library error messages quote the URL; keep its password and query out of logs."""
-    parts = urlsplit(url)
-    for secret in (parts.query, parts.password, parts.username):
-        if secret:
-            message = message.replace(secret, "***")
-    return message
-
-
-def download_kaggle(handle: str) -> Path:
-    """Download a Kaggle dataset with kagglehub (cached by kagglehub) and return its local path."""
+def kaggle_archive_url(handle: str, limits: DownloadLimits) -> str:
+    """Where Kaggle serves the dataset's zip bundle: a short-lived signed URL, asked of the Kaggle API with
+    the user's credentials. The bundle is then downloaded and unpacked like any other URL's archive, within
+    the same limits (kagglehub's own download would unpack it with no caps and cache the whole tree)."""
     # Imported here: kagglehub is only needed for this source. The `kaggle` package is never
     # imported, as it prints an authentication error at import time.
-    import kagglehub
-    from kagglehub import exceptions as kaggle_errors
+    from kagglehub.clients import build_kaggle_client
     from kagglehub.config import get_kaggle_credentials
+    from kagglehub.exceptions import handle_call
+    from kagglehub.handle import parse_dataset_handle
+    from kagglesdk.datasets.types.dataset_api_service import ApiDownloadDatasetRequest
 
     source = f"kaggle:{handle}"
     try:
@@ -292,12 +221,21 @@ def download_kaggle(handle: str) -> Path:
         raise IngestionError(f"{source}: Kaggle credentials could not be read: {error}") from None
     if credentials is None:
         raise IngestionError(KAGGLE_CREDENTIALS_HELP.format(source=source))
-    logger.info("Downloading %s with kagglehub", source)
+    dataset = parse_dataset_handle(handle)
+    request = ApiDownloadDatasetRequest()
+    request.owner_slug, request.dataset_slug = dataset.owner, dataset.dataset
+    if dataset.is_versioned():
+        request.dataset_version_number = dataset.version
+    logger.info("Asking Kaggle for %s", source)
     try:
-        return Path(kagglehub.dataset_download(handle))
-    except (requests.RequestException, OSError, ValueError, kaggle_errors.BackendError,
-            kaggle_errors.NotFoundError, kaggle_errors.UnauthenticatedError, kaggle_errors.CredentialError,
-            kaggle_errors.DataCorruptionError) as error:
+        with build_kaggle_client() as client:
+            # The API answers with a redirect to the bundle, which the client follows: only the headers are read.
+            with handle_call(lambda: client.datasets.dataset_api_client.download_dataset(request),
+                             dataset) as response:
+                chain = [hop.url for hop in response.history] + [response.url]
+    except (requests.RequestException, OSError, ValueError) as error:  # HTTP errors come as KaggleApiHTTPError
         raise IngestionError(f"{source}: download failed ({type(error).__name__}: {error}). Check the "
                              "dataset handle, your credentials and the connection, or download the dataset's "
                              "zip yourself and set params.yaml data.source to its path") from None
+    check_redirects(chain, limits, source)
+    return chain[-1]
