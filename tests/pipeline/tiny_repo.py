@@ -29,6 +29,7 @@ TINY_PARAMS = {
     "export.variants": ["float32"],
     "export.max_auc_drop": 1.0,
     "evaluate.bootstrap": 200,
+    "evaluate.extra_demo_images_per_class": 12,  # six demo families to score
     # One severity per perturbation still runs every code path of the robustness stage.
     "evaluate.robustness": {"jpeg": [50], "rescale": [0.5], "blur": [1.0], "noise": [5], "crop": [0.75],
                             "brightness_contrast": [0.2]},

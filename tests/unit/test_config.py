@@ -307,6 +307,12 @@ def test_jpeg_quality_range_must_not_be_reversed(repo_copy: Path) -> None:
         repo_copy)
 
 
+def test_npr_with_an_odd_input_side_is_refused(repo_copy: Path) -> None:
+    edit_params(repo_copy, lambda p: p["model"].update(representation="npr", image_size=225))
+    assert "params.yaml: model: model.representation npr compares each pixel with its 2x2 cell, so " \
+           "model.image_size must be even (got 225)" in load_error(repo_copy)
+
+
 def test_nothing_to_train_is_refused(repo_copy: Path) -> None:
     edit_params(repo_copy, lambda p: p["train"].update(head_epochs=0, fine_tune_layers=0))
     assert "params.yaml: train: head_epochs and fine_tune_epochs" in load_error(repo_copy)

@@ -239,9 +239,16 @@ class ModelParams:
         description="auto = frozen with pretrained weights, trained from scratch")] = "auto"
     representation: Annotated[Literal["rgb", "npr"], Field(description=(
         "what the backbone sees, built inside the model: rgb (the pixels) or npr (the neighbouring-pixel "
-        "residual x - up(down(x)), Tan et al. CVPR 2024)"))] = "rgb"
+        "residual x - up(down(x)), Tan et al. CVPR 2024)"))] = "npr"
     seed: Annotated[Seed, Field(description="seed of the initial weights")] = 42
 
+
+    @model_validator(mode="after")
+    def _npr_needs_an_even_side(self) -> Self:
+        if self.representation == "npr" and self.image_size % 2:
+            raise Problem(f"model.representation npr compares each pixel with its 2x2 cell, so model.image_size "
+                             f"must be even (got {self.image_size})")
+        return self
 
 @dataclass(frozen=True, config=MODEL_CONFIG)
 class AugmentParams:
@@ -265,8 +272,8 @@ class AugmentParams:
     rescale_probability: Annotated[Fraction, Field(description="share of images scaled down then up")] = 0.1
     rescale_min_factor: Annotated[Number, Gt(0.0), Le(1.0), Field(description="smallest down-scale factor")] = 0.6
     resynthesis_probability: Annotated[Fraction, Field(description=(
-        "share of fake slots filled with a real image of the batch re-synthesized at a lower resolution and "
-        "enlarged again (components/model/resynthesis.py): fakes of the principle, not of one generator"))] = 0.0
+        "share of the real training images turned into fakes by re-synthesizing them at a lower resolution and "
+        "enlarging them again (components/model/resynthesis.py): fakes of the principle, not of one generator"))] = 0.5
     resynthesis_region_probability: Annotated[Fraction, Field(
         description="of those, the share re-synthesized only inside a feathered elliptical region")] = 0.4
     resynthesis_noise_probability: Annotated[Fraction, Field(
@@ -294,7 +301,7 @@ class TrainParams:
     fine_tune_learning_rate: Annotated[Number, Gt(0), Field(description="learning rate of phase two")] = 0.001
     min_steps: Annotated[Integer, Ge(0), Field(description=(
         "at least this many optimizer steps: on a small train split the last phase gets more epochs, and "
-        "early stopping and learning-rate drops wait until then"))] = 140
+        "early stopping and learning-rate drops wait until then"))] = 280
     early_stopping_patience: Annotated[Integer, Ge(0), Field(description="epochs without a better val AUC")] = 4
     reduce_lr_patience: Annotated[Integer, Ge(0), Field(
         description="epochs without a better val AUC before the learning rate drops")] = 2
