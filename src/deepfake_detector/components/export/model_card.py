@@ -40,6 +40,11 @@ LIMITATIONS = [
 ]
 
 
+# What model.representation puts in front of the backbone, as the card states it.
+REPRESENTATION_SUMMARY = {"npr": "neighbouring-pixel residual (x - up(down(x))) + "}
+REPRESENTATION_PREPROCESSING = {"npr": "each pixel minus its 2x2 cell's corner, centered on 128, then "}
+
+
 def build_model_card(*, params: Mapping[str, Any], image_size: int, total_parameters: int,
                      rule: DecisionRule, rule_origin: Mapping[str, Any], test_metrics: Mapping[str, Any],
                      learning: LearningCheck | None, exports: Mapping[str, Mapping[str, Any]],
@@ -58,8 +63,10 @@ def build_model_card(*, params: Mapping[str, Any], image_size: int, total_parame
         "created": datetime.now(UTC).replace(microsecond=0).isoformat(),
         "git": dict(git),
         "architecture": {
-            "summary": (f"MobileNetV2 (alpha {model.get('alpha')}) + GlobalAveragePooling2D + "
-                        f"Dropout({model.get('dropout')}) + Dense(1, sigmoid)"),
+            "summary": (f"{REPRESENTATION_SUMMARY.get(model.get('representation'), '')}MobileNetV2 (alpha "
+                        f"{model.get('alpha')}) + GlobalAveragePooling2D + Dropout({model.get('dropout')}) + "
+                        "Dense(1, sigmoid)"),
+            "representation": model.get("representation"),
             "backbone": "MobileNetV2",
             "alpha": model.get("alpha"),
             "initial_weights": model.get("weights"),
@@ -72,7 +79,8 @@ def build_model_card(*, params: Mapping[str, Any], image_size: int, total_parame
             "channel_order": "RGB",
             "value_range": [0.0, 255.0],
             "resize": f"decode to RGB, then bilinear resize with antialiasing to {image_size}x{image_size}",
-            "preprocessing": "inside the model (scaling to [-1, 1]); feed raw pixel values",
+            "preprocessing": (f"inside the model ({REPRESENTATION_PREPROCESSING.get(model.get('representation'), '')}"
+                              "scaling to [-1, 1]); feed raw pixel values"),
         },
         "output": {
             "name": OUTPUT_NAME,
