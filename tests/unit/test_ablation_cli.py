@@ -1,7 +1,6 @@
 """`deepfake-detector ablation`: its help loads no TensorFlow, a bad grid stops it with exit 2 before any
 experiment, and `table` / `table --check` write and judge the page (no DVC run needed: records by hand)."""
 import copy
-import logging
 import shutil
 import subprocess
 import sys
@@ -18,14 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 GRID = {"stages": ["evaluate"], "axes": {"dropout": {"low": {"model.dropout": 0.1}, "high": {"model.dropout": 0.5}}}}
 
 
-@pytest.fixture(autouse=True)
-def restore_logging():
-    """The command configures logging for its process; give the test process its own set-up back."""
-    root_logger = logging.getLogger()
-    handlers, level = root_logger.handlers[:], root_logger.level
-    yield
-    root_logger.handlers[:] = handlers
-    root_logger.setLevel(level)
+pytestmark = pytest.mark.usefixtures("restore_logging")
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 check-config shows every entity or the configuration's problems, and each subcommand reaches its module."""
 from __future__ import annotations
 
-import logging
 import os
 import subprocess
 import sys
@@ -38,14 +37,7 @@ def run_cli(capsys, *arguments: str) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
-@pytest.fixture(autouse=True)
-def restore_logging():
-    """Commands configure logging for their process; give the test process its own set-up back."""
-    root_logger = logging.getLogger()
-    handlers, level = root_logger.handlers[:], root_logger.level
-    yield
-    root_logger.handlers[:] = handlers
-    root_logger.setLevel(level)
+pytestmark = pytest.mark.usefixtures("restore_logging")
 
 
 @pytest.fixture

@@ -1,6 +1,5 @@
 """The configuration layer: every mistake fails at load time with the file, key, value and hint."""
 import dataclasses
-import shutil
 import typing
 from pathlib import Path
 
@@ -13,14 +12,6 @@ from deepfake_detector.contracts.errors import ConfigError
 from deepfake_detector.contracts.export_layout import VARIANT_FILES
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def repo_copy(tmp_path: Path) -> Path:
-    (tmp_path / "config").mkdir()
-    shutil.copy(REPO / "config" / "config.yaml", tmp_path / "config" / "config.yaml")
-    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
-    return tmp_path
 
 
 def edit_params(root: Path, edit) -> None:

@@ -1,6 +1,5 @@
 """A list in data.source: checked entry by entry, each fetched into its own folder, split per source."""
 import dataclasses
-import shutil
 from pathlib import Path
 
 import pytest
@@ -18,14 +17,6 @@ from tests.unit.ingest_fixtures import ingest, make_class_folders, make_config, 
 REPO = Path(__file__).resolve().parents[2]
 FRACTIONS = SplitFractions(train=0.6, val=0.2, test=0.2)
 CHECKSUM = "ab" * 32
-
-
-@pytest.fixture
-def repo_copy(tmp_path: Path) -> Path:
-    (tmp_path / "config").mkdir()
-    shutil.copy(REPO / "config" / "config.yaml", tmp_path / "config" / "config.yaml")
-    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
-    return tmp_path
 
 
 def with_data(root: Path, **data) -> Path:
