@@ -16,10 +16,10 @@ def checkpoint_on(tmp_path) -> tuple[BestWeightsCheckpoint, keras.Model]:
     return checkpoint, model
 
 
-def run_epochs(checkpoint, model, epochs: list[dict[str, float]]) -> None:
-    for epoch, logs in enumerate(epochs):
+def run_epochs(checkpoint, model, aucs: list[float], first_epoch: int = 0) -> None:
+    for epoch, auc in enumerate(aucs, start=first_epoch):
         model.layers[0].kernel.assign(np.full((2, 1), float(epoch), dtype="float32"))  # tells epochs apart
-        checkpoint.on_epoch_end(epoch, logs)
+        checkpoint.on_epoch_end(epoch, {"val_auc": auc})
 
 
 def saved_epoch(tmp_path, model) -> int:
@@ -27,27 +27,28 @@ def saved_epoch(tmp_path, model) -> int:
     return int(model.layers[0].kernel.numpy()[0, 0])
 
 
-def test_a_saturated_auc_keeps_improving_by_loss(tmp_path):
-    """Once val AUC sits at 1.0, later epochs with a lower loss win: longer training is not wasted."""
+def test_a_saturated_auc_keeps_the_longest_trained_weights(tmp_path):
+    """Once val AUC sits at 1.0, each later epoch at 1.0 replaces the saved weights: training that
+    goes on learning what validation does not show is not thrown away."""
     checkpoint, model = checkpoint_on(tmp_path)
-    run_epochs(checkpoint, model, [{"val_auc": 0.9, "val_loss": 0.5}, {"val_auc": 1.0, "val_loss": 0.3},
-                                   {"val_auc": 1.0, "val_loss": 0.1}, {"val_auc": 1.0, "val_loss": 0.2}])
-    assert checkpoint.best_epoch == 2
-    assert saved_epoch(tmp_path, model) == 2
-    assert json.loads((tmp_path / "best.json").read_text()) == {"epoch": 2, "val_auc": 1.0, "val_loss": 0.1}
+    run_epochs(checkpoint, model, [0.9, 1.0, 1.0, 0.99, 1.0, 0.98])
+    assert checkpoint.best_epoch == 4
+    assert saved_epoch(tmp_path, model) == 4
+    assert json.loads((tmp_path / "best.json").read_text()) == {"epoch": 4, "val_auc": 1.0}
 
 
-def test_a_higher_auc_wins_over_a_lower_loss(tmp_path):
+def test_a_lower_auc_never_replaces_a_higher_one(tmp_path):
     checkpoint, model = checkpoint_on(tmp_path)
-    run_epochs(checkpoint, model, [{"val_auc": 0.95, "val_loss": 0.05}, {"val_auc": 0.97, "val_loss": 0.4}])
+    run_epochs(checkpoint, model, [0.95, 0.97, 0.96, 0.5])
     assert checkpoint.best_epoch == 1
+    assert saved_epoch(tmp_path, model) == 1
 
 
 def test_a_resumed_run_compares_with_the_recorded_best(tmp_path):
     first, model = checkpoint_on(tmp_path)
-    run_epochs(first, model, [{"val_auc": 1.0, "val_loss": 0.1}])
+    run_epochs(first, model, [0.99])
     resumed = BestWeightsCheckpoint(tmp_path / "best.weights.h5", tmp_path / "best.json")
     resumed.set_model(model)
-    resumed.on_epoch_end(1, {"val_auc": 1.0, "val_loss": 0.2})
+    run_epochs(resumed, model, [0.98], first_epoch=1)
     assert resumed.best_epoch == 0
     assert saved_epoch(tmp_path, model) == 0

@@ -63,7 +63,6 @@ from deepfake_detector.utils.files import atomic_path, write_json_atomic
 logger = logging.getLogger(__name__)
 
 MONITOR = "val_auc"
-TIE_BREAK = "val_loss"  # lower wins among epochs of equal val_auc
 
 
 @dataclass(frozen=True, eq=False)
@@ -114,14 +113,15 @@ class HistoryLogger(keras.callbacks.CSVLogger):
 
 
 class BestWeightsCheckpoint(keras.callbacks.Callback):
-    """Keeps the weights of the best epoch by val_auc, ties broken by lower val_loss, across phases
-    and restarts.
+    """Keeps the weights of the best epoch by val_auc, the later epoch on a tie, across phases and
+    restarts.
 
-    The tie-break matters: on an easy validation split val_auc reaches 1.0 within a few epochs and
-    stays there, and a strict val_auc rule would keep that early epoch however much longer training
-    went on; the loss still tells the later, more confident epochs apart.
+    The tie rule matters: on an easy validation split val_auc reaches 1.0 within a few epochs and
+    stays there, while training goes on learning what validation does not show (re-synthesized
+    fakes, other traces); keeping the first epoch at 1.0 would throw that away. The validation loss
+    is no tie-break: with BatchNorm statistics still moving it jumps from epoch to epoch.
     Unlike ModelCheckpoint it writes atomically (a kill mid-write leaves the previous best intact)
-    and records the epoch and values in `record_file`, from which a restarted run takes its
+    and records the epoch and value in `record_file`, from which a restarted run takes its
     threshold, so a resumed run cannot replace the best weights with worse ones.
     """
 
@@ -131,27 +131,17 @@ class BestWeightsCheckpoint(keras.callbacks.Callback):
         self.record_file = record_file
         record = read_best(record_file)
         self.best: float | None = record.get(MONITOR)
-        self.best_loss: float = record.get(TIE_BREAK, math.inf)
         self.best_epoch: int | None = record.get("epoch")
 
-    def _is_better(self, value: float, loss: float | None) -> bool:
-        if self.best is None or value > self.best:
-            return True
-        return value == self.best and loss is not None and not math.isnan(loss) and loss < self.best_loss
-
     def on_epoch_end(self, epoch, logs=None):
-        value, loss = (logs or {}).get(MONITOR), (logs or {}).get(TIE_BREAK)
-        if value is None or math.isnan(value) or not self._is_better(value, loss):
+        value = (logs or {}).get(MONITOR)
+        if value is None or math.isnan(value) or (self.best is not None and value < self.best):
             return
         with atomic_path(self.weights_file) as tmp:
             self.model.save_weights(tmp)
         self.best, self.best_epoch = float(value), int(epoch)
-        self.best_loss = float(loss) if loss is not None else math.inf
-        record = {"epoch": self.best_epoch, MONITOR: self.best}
-        if loss is not None:
-            record[TIE_BREAK] = self.best_loss
-        write_json_atomic(self.record_file, record)
-        logger.info("Epoch %d: %s improved to %.4f; weights saved to %s", epoch, MONITOR, value,
+        write_json_atomic(self.record_file, {"epoch": self.best_epoch, MONITOR: self.best})
+        logger.info("Epoch %d: %s %.4f, the best so far; weights saved to %s", epoch, MONITOR, value,
                     self.weights_file)
 
 
