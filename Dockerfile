@@ -65,4 +65,7 @@ EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '8080'), timeout=4)"]
 
+# docker stop: SIGTERM turns /readyz 503 and gives requests in flight gunicorn's graceful_timeout (20 s) to finish;
+# stop the container with more than that (deploy/deploy.sh: docker stop --time 30; Docker's own default is 10 s).
+STOPSIGNAL SIGTERM
 CMD ["gunicorn", "--config", "gunicorn.conf.py", "app:app"]

@@ -3,7 +3,8 @@
 Sized for a small CPU box: each worker process loads its own model (preload_app is off, so a
 worker never shares TensorFlow/LiteRT state across a fork) and answers with a few threads, since
 inference releases the GIL. Environment: PORT (8080), WEB_CONCURRENCY (workers, 2),
-GUNICORN_THREADS (threads per worker, 4), GUNICORN_TIMEOUT (seconds, 120), LOG_LEVEL (info).
+GUNICORN_THREADS (threads per worker, 4), GUNICORN_TIMEOUT (seconds, 120), GUNICORN_GRACEFUL_TIMEOUT
+(seconds a stopping worker drains, 20), LOG_LEVEL (info).
 """
 import os
 from pathlib import Path
@@ -18,10 +19,19 @@ threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 preload_app = False
 # A worker loads its model before it accepts requests; an explain=true request can take seconds.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
-# gthread workers wait out the whole grace period for idle keep-alive connections: keep it short
-# so a container stops (and a deploy rolls) in seconds.
-graceful_timeout = 10
+# Stopping (SIGTERM): each worker's /readyz turns 503 at once (serving/shutdown.py), it stops accepting, and its
+# requests in flight get graceful_timeout seconds to finish. This must stay below the container's stop timeout
+# (deploy/deploy.sh: docker stop --time 30; compose: stop_grace_period), or Docker's SIGKILL cuts the drain short.
+# gunicorn 26's gthread worker also waits the whole period out while an idle keep-alive connection is open, so a
+# stop takes up to this long even when nothing is in flight.
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
 keepalive = 5
+post_worker_init = "deepfake_detector.serving.shutdown.post_worker_init"
+# A worker restarts after about this many requests, so memory that large uploads fragmented is given back; the
+# jitter keeps the workers from restarting together. Each restart drains like a stop (above) and loads the model
+# again (well under a second for TFLite), so restarts stay rare.
+max_requests = 10000
+max_requests_jitter = 1000
 # Heartbeat files on a RAM disk when there is one: a slow container disk must not look like a hung worker.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
@@ -32,3 +42,9 @@ logger_class = "deepfake_detector.serving.gunicorn_logging.JsonLogger"
 
 # No runtime control socket: nothing on this box needs to steer the server.
 control_socket_disable = True
+
+# /metrics counts every worker (docs/export-and-serving.md#metrics): a clean PROMETHEUS_MULTIPROC_DIR per start,
+# a dead worker's live gauges dropped, the temporary folder removed at exit.
+on_starting = "deepfake_detector.serving.gunicorn_hooks.on_starting"
+child_exit = "deepfake_detector.serving.gunicorn_hooks.child_exit"
+on_exit = "deepfake_detector.serving.gunicorn_hooks.on_exit"

@@ -34,7 +34,7 @@
 #   READY_RETRIES   /readyz attempts before giving up (30)
 #   READY_DELAY_S   seconds between attempts, and between checks while settling (2)
 #   SETTLE_S        seconds a ready container must stay running without a restart (20)
-#   STOP_TIMEOUT_S  grace given to in-flight requests when the old container is stopped (10)
+#   STOP_TIMEOUT_S  grace given to in-flight requests when the old container is stopped (30: above gunicorn's 20)
 set -euo pipefail
 
 image=${1:?usage: deploy.sh IMAGE}
@@ -46,7 +46,7 @@ model_dir=${MODEL_DIR:-}
 retries=${READY_RETRIES:-30}
 delay=${READY_DELAY_S:-2}
 settle_s=${SETTLE_S:-20}
-stop_timeout=${STOP_TIMEOUT_S:-10}
+stop_timeout=${STOP_TIMEOUT_S:-30}
 candidate_name="${name}-candidate"
 previous_name="${name}-previous"
 ready_url="http://127.0.0.1:${host_port}/readyz"

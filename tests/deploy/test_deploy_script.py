@@ -131,7 +131,7 @@ def test_the_new_image_is_ready_before_the_old_container_stops(running_old):
     assert "--name deepfake-detector-candidate" in calls[candidate_run]
     assert "--publish 127.0.0.1:18081:8080" in calls[candidate_run]
     first_ready = next(index for index, call in enumerate(calls) if call.startswith("curl"))
-    stop = calls.index(f"docker container stop --time 10 {NAME}-previous")
+    stop = calls.index(f"docker container stop --time 30 {NAME}-previous")
     assert candidate_run < first_ready < stop
 
 

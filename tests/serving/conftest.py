@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from deepfake_detector.config.entities import ServingConfig
 from deepfake_detector.serving.app_factory import create_app
@@ -75,14 +76,23 @@ def service(project) -> DetectionService:
 def make_app(project, templates_dir, service):
     """Apps with serving settings overridden per test; they share the session's loaded service
     unless load_model is true (then the app loads its own, as in production)."""
-    def make(environ=None, load_model=False, training_command=None, **overrides):
+    def make(environ=None, load_model=False, training_command=None, retry_interval_s=None, **overrides):
         config = serving_config(project, **overrides)
         app = create_app(config, root=project, environ=environ or {}, service=None if load_model else service,
                          training_command=training_command,
-                         template_folder=templates_dir, retry_interval_s=None)
+                         template_folder=templates_dir, retry_interval_s=retry_interval_s)
         app.testing = True
         return app
     return make
+
+
+@pytest.fixture(scope="package", autouse=True)
+def pillow_default_cap():
+    """Every app sets Pillow's process-wide pixel cap from its config; tests outside this package get Pillow's
+    own back."""
+    default = Image.MAX_IMAGE_PIXELS
+    yield
+    Image.MAX_IMAGE_PIXELS = default
 
 
 @pytest.fixture(scope="session")

@@ -109,9 +109,7 @@ def load_served_model(model_file: str | Path, export_dir: str | Path | None = No
         predictor: Predictor = TFLitePredictor(choice.path, num_threads, choice.variant,
                                                expected_sha256=choice.expected_sha256, rule=rule)
     else:
-        from deepfake_detector.inference.keras_backend import KerasPredictor
-
-        predictor = KerasPredictor(choice.path, rule=rule)
+        predictor = _keras_predictor(choice.path, rule)
     return ServedModel(predictor=predictor, model_sha256=choice.model_sha256, card=choice.card, scores=scores)
 
 
@@ -119,6 +117,18 @@ def load_predictor(model_file: str | Path, export_dir: str | Path | None = None,
                    variant: str = "float32", num_threads: int | None = None) -> Predictor:
     """The predictor load_served_model picks, for callers that only score (benchmarks, scripts)."""
     return load_served_model(model_file, export_dir, backend, variant, num_threads).predictor
+
+
+def _keras_predictor(path: Path, rule: DecisionRule) -> Predictor:
+    """The Keras backend, or a ModelError saying what to do when this environment cannot run it (the serving
+    image has no TensorFlow)."""
+    try:
+        from deepfake_detector.inference.keras_backend import KerasPredictor
+
+        return KerasPredictor(path, rule=rule)
+    except ImportError as error:
+        raise ModelError(f"the keras backend cannot run here: {error.name or error} is not installed; serve the "
+                         "TFLite export instead (backend tflite, or auto with an intact export)") from error
 
 
 def _tflite_choice(model_file: Path, export_dir: Path | None, variant: str) -> _Choice:

@@ -17,7 +17,9 @@ from deepfake_detector.serving import api, health, legacy, ui
 from deepfake_detector.serving.context import AppState, attach_state
 from deepfake_detector.serving.errors import register_error_handlers
 from deepfake_detector.serving.lifecycle import RETRY_INTERVAL_S, ServiceHolder
+from deepfake_detector.serving.metrics import METRICS_TOKEN_ENV, ServingMetrics, register_metrics
 from deepfake_detector.serving.request_logging import REQUEST_ID_HEADER, register_request_ids
+from deepfake_detector.serving.security_headers import register_security_headers
 from deepfake_detector.serving.service import DetectionService
 from deepfake_detector.serving.settings import (
     TRAIN_TOKEN_ENV,
@@ -52,14 +54,18 @@ def create_app(config: ServingConfig | None = None, *, root: str | Path | None =
     app.config["MAX_CONTENT_LENGTH"] = config.max_request_bytes
     app.json.sort_keys = False
 
+    metrics = ServingMetrics.for_this_process()
     if service is not None:
-        holder = ServiceHolder.with_service(service)
+        holder = ServiceHolder.with_service(metrics.measure(service))
     else:
-        holder = ServiceHolder(lambda: DetectionService.from_config(config, environ={}), retry_interval_s)
+        holder = ServiceHolder(lambda: metrics.measure(DetectionService.from_config(config, environ={})),
+                               retry_interval_s)
         holder.load_now()
     attach_state(app, AppState(config=config, holder=holder))
 
     register_request_ids(app)
+    register_metrics(app, metrics, environ.get(METRICS_TOKEN_ENV))
+    register_security_headers(app)
     register_error_handlers(app)
     for module in (ui, health, api, legacy):
         app.register_blueprint(module.blueprint)

@@ -9,6 +9,7 @@ from deepfake_detector.config.entities import ServingConfig
 from deepfake_detector.serving.errors import ApiError
 from deepfake_detector.serving.lifecycle import ServiceHolder
 from deepfake_detector.serving.service import DetectionService
+from deepfake_detector.serving.uploads import limit_pillow_pixels
 
 EXTENSION_KEY = "deepfake_detector"
 
@@ -20,7 +21,10 @@ class AppState:
 
 
 def attach_state(app: Flask, state: AppState) -> None:
+    """Install the app's state at start-up, with the one process-wide setting its config implies: Pillow's
+    decompression-bomb cap (one app per serving process)."""
     app.extensions[EXTENSION_KEY] = state
+    limit_pillow_pixels(state.config.max_image_pixels)
 
 
 def app_state() -> AppState:

@@ -12,8 +12,13 @@ from werkzeug.exceptions import HTTPException
 
 from deepfake_detector.contracts.errors import ImageError
 from deepfake_detector.serving.uploads import ImageTooLargeError
+from deepfake_detector.utils.text import shorten
 
 logger = logging.getLogger(__name__)
+
+# Messages are built from pieces already cut short (utils.text.shorten); this bound holds whatever slips through,
+# e.g. a decoder's own error text, so no refusal answers or logs more than this.
+MESSAGE_LIMIT = 1000
 
 # Stable codes for Werkzeug's own errors (routing, body size, parsing).
 HTTP_CODES = {
@@ -52,9 +57,10 @@ def register_error_handlers(app: Flask) -> None:
 
 
 def _api_error(error: ApiError):
+    message = shorten(error.message, MESSAGE_LIMIT)
     if error.status < 500:
-        logger.info("refused: %s: %s", error.code, error.message)
-    return error_response(error.status, error.code, error.message)
+        logger.info("refused: %s: %s", error.code, message)
+    return error_response(error.status, error.code, message)
 
 
 def _image_error(error: ImageError):

@@ -1,12 +1,16 @@
-"""Liveness (/healthz: the process answers) and readiness (/readyz: a model is loaded and warm)."""
+"""Liveness (/healthz: the process answers) and readiness (/readyz: a model is loaded and warm, and the process
+is not shutting down)."""
 from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
 from deepfake_detector.serving.context import app_state
 from deepfake_detector.serving.errors import error_response
+from deepfake_detector.serving.shutdown import is_stopping
 
 blueprint = Blueprint("health", __name__)
+
+STOPPING_REASON = "the server is shutting down: it finishes the requests it holds and takes no more"
 
 
 @blueprint.get("/healthz")
@@ -16,6 +20,8 @@ def healthz():
 
 @blueprint.get("/readyz")
 def readyz():
+    if is_stopping():
+        return error_response(503, "shutting_down", STOPPING_REASON, status="not_ready", reason=STOPPING_REASON)
     holder = app_state().holder
     service = holder.current()
     if service is None:

@@ -128,6 +128,13 @@ def openapi_document() -> dict[str, Any]:
             "/readyz": {"get": {"summary": "A model is loaded and warmed up",
                                 "responses": {"200": _json("ready", {"type": "object"}),
                                               "503": _error("not ready, with the reason")}}},
+            "/metrics": {"get": {
+                "summary": "Prometheus metrics of every worker (docs/export-and-serving.md#metrics)",
+                "responses": {"200": {"description": "the Prometheus text format",
+                                      "content": {"text/plain": {"schema": {"type": "string"}}}},
+                              "401": _error("DEEPFAKE_DETECTOR_METRICS_TOKEN is set and no bearer token was sent"),
+                              "403": _error("a wrong token, or (no token set) a client other than loopback"),
+                              "503": _error("metrics_unavailable: the metrics cannot be collected now")}}},
             "/api/v1/model": {"get": {
                 "summary": "What model answers: version, backend, threshold, test metrics",
                 "responses": {"200": _json("model metadata", {"$ref": "#/components/schemas/ModelInfo"}),

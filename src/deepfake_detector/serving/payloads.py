@@ -1,6 +1,7 @@
 """Images out of an HTTP request: multipart `file` fields, or JSON {"image": base64} / {"images": [...]}.
 
-Everything stays in memory; every malformed request becomes an ApiError naming what is wrong.
+Everything stays in memory; every malformed request becomes an ApiError naming what is wrong. Items are
+counted before any is decoded, and whatever the client wrote that a message repeats is cut short first.
 """
 from __future__ import annotations
 
@@ -8,18 +9,22 @@ import base64
 import binascii
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 from flask import Request
 
 from deepfake_detector.serving.errors import ApiError
+from deepfake_detector.utils.text import shorten
 
 FILE_FIELD = "file"
 _DATA_URL = re.compile(r"^data:[\w.+-]*/?[\w.+-]*(;[\w.+-]+=[\w.+-]+)*;base64,", re.IGNORECASE)
 _WHITESPACE = re.compile(r"\s+")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
+_KEYS_SHOWN = 10
 
 
 @dataclass(frozen=True)
@@ -37,20 +42,17 @@ class ImageRequest:
 def read_image_request(request: Request, max_images: int) -> ImageRequest:
     """The uploads and the explain flag of a predict request."""
     if request.mimetype == "multipart/form-data":
-        uploads = _from_multipart(request)
+        uploads = _from_multipart(request, max_images)
         explain = _flag("explain", request.args.get("explain", request.form.get("explain")))
     elif request.is_json:
         body = _json_body(request)
-        uploads = _from_json(body)
+        uploads = _from_json(body, max_images)
         explain = _flag("explain", request.args.get("explain", body.get("explain")))
     elif not request.get_data(cache=False):
         raise ApiError(400, "missing_image", _HOW_TO_SEND)
     else:
         raise ApiError(415, "unsupported_media_type",
-                       f"content type {request.mimetype or 'none'!r} is not accepted: {_HOW_TO_SEND}")
-    if len(uploads) > max_images:
-        raise ApiError(413, "too_many_images",
-                       f"{len(uploads)} images in one request; at most {max_images} are accepted")
+                       f"content type {shorten(request.mimetype or 'none')!r} is not accepted: {_HOW_TO_SEND}")
     return ImageRequest(uploads, explain)
 
 
@@ -58,12 +60,24 @@ _HOW_TO_SEND = ("send the image as multipart/form-data field 'file', or as JSON 
                 '{"image": "<base64>"} (or {"images": [...]}) with Content-Type application/json')
 
 
-def _from_multipart(request: Request) -> list[Upload]:
+def _check_count(count: int, max_images: int) -> None:
+    """Refuse too many items while they are still undecoded: 2 M tiny base64 strings must cost no decoding."""
+    if count > max_images:
+        raise ApiError(413, "too_many_images", f"{count} images in one request; at most {max_images} are accepted")
+
+
+def _some_keys(keys: Iterable[str]) -> str:
+    """The first few keys the client sent, each cut short, for a message saying what was found instead."""
+    return ", ".join(repr(shorten(key)) for key in islice(keys, _KEYS_SHOWN))
+
+
+def _from_multipart(request: Request, max_images: int) -> list[Upload]:
     files = request.files.getlist(FILE_FIELD)
     if not files:
         other = sorted(request.files.keys())
-        found = f" (found file field(s) {', '.join(repr(k) for k in other)})" if other else ""
+        found = f" (found file field(s) {_some_keys(other)})" if other else ""
         raise ApiError(400, "missing_image", f"no multipart field named '{FILE_FIELD}'{found}: {_HOW_TO_SEND}")
+    _check_count(len(files), max_images)
     uploads = []
     for index, storage in enumerate(files, start=1):
         data = storage.read()
@@ -87,7 +101,7 @@ def _json_body(request: Request) -> dict[str, Any]:
     return body
 
 
-def _from_json(body: dict[str, Any]) -> list[Upload]:
+def _from_json(body: dict[str, Any], max_images: int) -> list[Upload]:
     if "image" in body:
         name = _clean_name(body.get("filename")) or "image"
         return [Upload(name, _decode_base64(body["image"], name))]
@@ -95,8 +109,9 @@ def _from_json(body: dict[str, Any]) -> list[Upload]:
         items = body["images"]
         if not isinstance(items, list) or not items:
             raise ApiError(400, "missing_image", "'images' must be a non-empty list of base64 strings")
+        _check_count(len(items), max_images)
         return [Upload(f"images[{i}]", _decode_base64(item, f"images[{i}]")) for i, item in enumerate(items)]
-    keys = ", ".join(repr(k) for k in list(body)[:10]) or "none"
+    keys = _some_keys(body) or "none"
     raise ApiError(400, "missing_image", f"no 'image' or 'images' key in the JSON body (keys: {keys})")
 
 
@@ -116,17 +131,19 @@ def _decode_base64(value: Any, name: str) -> bytes:
 def _flag(name: str, value: Any) -> bool:
     if value is None or isinstance(value, bool):
         return bool(value)
+    if not isinstance(value, (str, int, float)):
+        raise ApiError(400, "invalid_parameter", f"{name}: expected true or false, got a {type(value).__name__}")
     text = str(value).strip().lower()
     if text in _TRUE:
         return True
     if text in _FALSE:
         return False
-    raise ApiError(400, "invalid_parameter", f"{name}={value!r}: expected true or false")
+    raise ApiError(400, "invalid_parameter", f"{name}={shorten(str(value))!r}: expected true or false")
 
 
 def _clean_name(name: Any) -> str:
-    """A display name for an upload: the base name, printable, at most 200 characters."""
+    """A display name for an upload: the base name, printable, cut short (it is echoed in answers and logs)."""
     if not isinstance(name, str):
         return ""
     base = name.replace("\\", "/").rsplit("/", 1)[-1]
-    return "".join(ch for ch in base if ch.isprintable())[:200]
+    return shorten("".join(ch for ch in base if ch.isprintable()))

@@ -10,8 +10,8 @@ Environment variables (each replaces one ServingConfig field; unset or empty lea
 ``DEEPFAKE_DETECTOR_CORS_ORIGINS`` cors_origins: comma-separated origins (``-`` or ``none``: no origin)
 =================================  ==========================================================
 
-``DEEPFAKE_DETECTOR_TRAIN_TOKEN`` is read by the training route itself (see training.py), and
-``PORT``, ``WEB_CONCURRENCY``, ``GUNICORN_THREADS``, ``GUNICORN_TIMEOUT`` by gunicorn.conf.py.
+``DEEPFAKE_DETECTOR_TRAIN_TOKEN`` is read by the training route itself (see training.py), and ``PORT``,
+``WEB_CONCURRENCY``, ``GUNICORN_THREADS``, ``GUNICORN_TIMEOUT``, ``GUNICORN_GRACEFUL_TIMEOUT`` by gunicorn.conf.py.
 """
 from __future__ import annotations
 
