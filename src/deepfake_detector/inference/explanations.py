@@ -70,8 +70,10 @@ def build_grad_cam(model: keras.Model, backbone_name: str, output_name: str,
     None when the model lacks those layers (the caller falls back to occlusion).
 
     The returned function maps one (S, S, 3) image and a threshold to (heatmap (S, S) in [0, 1],
-    P(fake)). The target is the logit of the predicted class, taken before the sigmoid so a
-    confident prediction still has gradients; the feature map is the backbone's last activation.
+    P(fake)). Everything up to the backbone (the input representation, if any, and the scaling)
+    runs as the model's own front, so the explained P(fake) is the model's. The target is the
+    logit of the predicted class, taken before the sigmoid so a confident prediction still has
+    gradients; the feature map is the backbone's last activation.
     Traced once, with a fixed signature, so concurrent calls never retrace.
     """
     import keras
@@ -87,10 +89,11 @@ def build_grad_cam(model: keras.Model, backbone_name: str, output_name: str,
     if not isinstance(dense, keras.layers.Dense) or dense.activation is not keras.activations.sigmoid:
         return None
     size = int(model.input_shape[1])
+    front = keras.Model(model.inputs, preprocess.output)  # model.representation's layers, then the scaling
 
     @tf.function(input_signature=[tf.TensorSpec([size, size, 3], tf.float32), tf.TensorSpec([], tf.float32)])
     def compute(image, threshold):
-        inputs = preprocess(image[None])
+        inputs = front(image[None], training=False)
         with tf.GradientTape() as tape:
             features = backbone(inputs, training=False)
             tape.watch(features)
