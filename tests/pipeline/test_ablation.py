@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.pipeline.tiny_repo import make_tiny_repo, run
+from tests.pipeline.tiny_repo import REPO, make_tiny_repo, run
 
 pytestmark = pytest.mark.slow
 
@@ -71,7 +71,8 @@ def test_each_row_is_recorded_with_its_own_params(ablated) -> None:
     assert first["experiment"]["rev"] != second["experiment"]["rev"]
     for entry in (first, second):
         assert 0.0 <= entry["in_distribution"]["roc_auc"] <= 1.0
-        assert [family["name"] for family in entry["unseen"]["sets"]] == ["demo-style-b"]
+        assert [family["name"] for family in entry["unseen"]["sets"]] == [
+            extra["name"] for extra in yaml.safe_load((REPO / "params.yaml").read_text())["evaluate"]["extra_sets"]]
         assert entry["latency"]["p50_ms"] > 0 and entry["latency"]["reps"] >= 100
     assert first["latency"]["ratio_to_baseline"] == 1.0
     assert second["latency"]["ratio_to_baseline"] > 0
