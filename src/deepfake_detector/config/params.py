@@ -273,7 +273,7 @@ class AugmentParams:
     rescale_min_factor: Annotated[Number, Gt(0.0), Le(1.0), Field(description="smallest down-scale factor")] = 0.6
     resynthesis_probability: Annotated[Fraction, Field(description=(
         "share of the real training images turned into fakes by re-synthesizing them at a lower resolution and "
-        "enlarging them again (components/model/resynthesis.py): fakes of the principle, not of one generator"))] = 0.5
+        "enlarging them again (components/model/resynthesis.py): fakes of the principle, not of one generator"))] = 0.0
     resynthesis_region_probability: Annotated[Fraction, Field(
         description="of those, the share re-synthesized only inside a feathered elliptical region")] = 0.4
     resynthesis_noise_probability: Annotated[Fraction, Field(
