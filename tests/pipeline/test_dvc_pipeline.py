@@ -63,8 +63,9 @@ def test_repro_writes_robustness_cross_dataset_audit_and_report(reproduced: Path
     assert {"clean", "jpeg", "rescale", "blur", "noise", "crop", "brightness_contrast"} <= robustness.keys()
     assert (reproduced / "artifacts/robustness/robustness.png").stat().st_size > 0
     cross = json.loads((reproduced / "cross_dataset.json").read_text())
-    assert [row["name"] for row in cross["sets"]] == ["demo-style-b"]
-    assert cross["sets"][0]["n"] == 80 and cross["reference"]["roc_auc"] is not None
+    assert [row["name"] for row in cross["sets"]] == [
+        extra["name"] for extra in yaml.safe_load((reproduced / "params.yaml").read_text())["evaluate"]["extra_sets"]]
+    assert cross["sets"][0]["n"] == 2 * 12 and cross["reference"]["roc_auc"] is not None
     audit = json.loads((reproduced / "shortcut_audit.json").read_text())
     assert {"file_size", "jpeg_quality", "dimensions", "exif", "border", "thumbnail",
             "model_on_thumbnail"} <= audit["cues"].keys()
