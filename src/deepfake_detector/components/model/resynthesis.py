@@ -61,8 +61,8 @@ class Resynthesis:
     def __call__(self, image, label):
         image = tf.convert_to_tensor(image, tf.float32)
         turn = (label < 0.5) & (self._uniform() < self.settings.probability)
-        fake = self.resynthesize(image)
-        return tf.where(turn, fake, image), tf.where(turn, tf.ones_like(label), label)
+        # Only the images turned pay for the re-synthesis (a resample, a blend, a JPEG round trip).
+        return tf.cond(turn, lambda: (self.resynthesize(image), tf.ones_like(label)), lambda: (image, label))
 
     def resynthesize(self, image):
         """The image re-synthesized: resampled, pasted whole or in a region, maybe noisy, re-saved."""
