@@ -42,6 +42,14 @@ ENV PATH=/opt/venv/bin:$PATH \
     DEEPFAKE_DETECTOR_BACKEND=tflite \
     DEEPFAKE_DETECTOR_EXPORT_DIR=/app/artifacts/export
 
+# nginx in front of gunicorn (deploy/entrypoint.sh): Debian's package, from the base image's release. Not pinned to a
+# version: Debian replaces a package's version with each security fix and drops the old one from its mirror, so a pin
+# would break the build instead of taking the fix; the base image's digest fixes the release.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install --yes --no-install-recommends nginx \
+    && rm -rf /var/lib/apt/lists/*
+
 RUN groupadd --system --gid 10001 app \
     && useradd --system --no-log-init --uid 10001 --gid app --home-dir /nonexistent --shell /usr/sbin/nologin app
 
@@ -50,6 +58,8 @@ COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 # Owned by root and read-only to the server: it writes nothing but its logs, to stderr.
 COPY app.py gunicorn.conf.py params.yaml ./
+COPY deploy/entrypoint.sh deploy/
+COPY deploy/nginx/ deploy/nginx/
 COPY config/ config/
 COPY templates/ templates/
 COPY static/ static/
@@ -61,11 +71,13 @@ RUN python -m compileall -q src
 USER 10001:10001
 EXPOSE 8080
 
-# /healthz: the process answers. Readiness (/readyz, the model is loaded) is what deploy/deploy.sh waits for.
+# /healthz through nginx: both processes answer. Readiness (/readyz, the model is loaded) is what deploy/deploy.sh
+# waits for.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '8080'), timeout=4)"]
 
+# nginx on PORT (8080) buffers whole requests for gunicorn on 127.0.0.1:APP_PORT (8000): see deploy/entrypoint.sh.
 # docker stop: SIGTERM turns /readyz 503 and gives requests in flight gunicorn's graceful_timeout (20 s) to finish;
 # stop the container with more than that (deploy/deploy.sh: docker stop --time 30; Docker's own default is 10 s).
 STOPSIGNAL SIGTERM
-CMD ["gunicorn", "--config", "gunicorn.conf.py", "app:app"]
+CMD ["deploy/entrypoint.sh"]

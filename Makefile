@@ -14,7 +14,7 @@ export SE_OFFLINE := true
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup setup-browser run serve test lint bench results ablation clean help
+.PHONY: setup setup-browser run serve serve-proxy test lint bench results ablation clean help
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -27,15 +27,20 @@ $(VENV)/.installed: requirements.txt setup.py
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
-# The browser test drives Debian's Chromium; as root this installs it, otherwise it says how.
-setup-browser:  ## Install headless Chromium and its WebDriver (Debian packages) for the browser test
-	@if { command -v chromium || command -v google-chrome; } >/dev/null && command -v chromedriver >/dev/null; then \
-		echo "a Chromium browser and chromedriver are present"; \
+# The browser test drives Debian's Chromium, and the hostile-load and entry-point tests run nginx in front of gunicorn
+# as the container does; as root this installs what is missing, otherwise it says how.
+setup-browser:  ## Install headless Chromium, its WebDriver and nginx (Debian packages) for the browser and proxy tests
+	@missing=""; \
+	{ command -v chromium || command -v google-chrome; } >/dev/null && command -v chromedriver >/dev/null \
+		|| missing="chromium chromium-driver"; \
+	PATH="$$PATH:/usr/sbin:/sbin" command -v nginx >/dev/null || missing="$$missing nginx"; \
+	if [ -z "$$missing" ]; then \
+		echo "a Chromium browser, chromedriver and nginx are present"; \
 	elif [ "$$(id -u)" = 0 ]; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-			chromium chromium-driver >/dev/null && echo "installed chromium and chromium-driver"; \
+			$$missing >/dev/null && echo "installed:$$missing"; \
 	else \
-		echo "run: sudo apt-get install chromium chromium-driver (the browser test is skipped without them)"; \
+		echo "run: sudo apt-get install$$missing (the tests that need them are skipped without them)"; \
 	fi
 
 run: setup  ## Run the whole DVC pipeline (offline demo data by default)
@@ -43,6 +48,10 @@ run: setup  ## Run the whole DVC pipeline (offline demo data by default)
 
 serve: setup  ## Serve the web page and JSON API with gunicorn (http://localhost:8080, PORT to change)
 	$(BIN)/deepfake-detector serve
+
+# As the container runs: nginx on PORT (8080) buffering whole requests for gunicorn on 127.0.0.1:APP_PORT (8000).
+serve-proxy: setup  ## Serve behind nginx as the container does (deploy/entrypoint.sh; needs nginx)
+	PATH="$$PATH:/usr/sbin" PROXY_RUN_DIR="$${PROXY_RUN_DIR:-$$(mktemp -d)}" deploy/entrypoint.sh
 
 bench: setup  ## Speed and memory benchmarks on the exported model (bench/results.*, docs/benchmarks.md tables)
 	$(BIN)/dvc repro export

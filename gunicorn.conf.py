@@ -27,6 +27,16 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
 keepalive = 5
 post_worker_init = "deepfake_detector.serving.shutdown.post_worker_init"
+
+
+def post_fork(server, worker):
+    """Tell the app in this worker the server's real shape (command-line --workers and --threads included), read by
+    serving/concurrency.py: serve.max_in_flight null means threads - 1 predictions at once (a thread stays free for
+    /healthz and /readyz), and the interpreter threads are the cores shared out among all those predictions."""
+    os.environ["GUNICORN_THREADS"] = str(worker.cfg.threads)
+    os.environ["WEB_CONCURRENCY"] = str(worker.cfg.workers)
+
+
 # A worker restarts after about this many requests, so memory that large uploads fragmented is given back; the
 # jitter keeps the workers from restarting together. Each restart drains like a stop (above) and loads the model
 # again (well under a second for TFLite), so restarts stay rare.

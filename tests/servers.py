@@ -1,9 +1,12 @@
 """Real servers for tests, without the free-port-then-close race: gunicorn binds port 0 and the test reads the
 port it got from gunicorn's "Listening at: http://HOST:PORT" line. A command that must name its port (e.g.
-`deepfake-detector serve --port N`) gets a free one, and another when something took it in between."""
+`deepfake-detector serve --port N`) gets a free one, and another when something took it in between. start_proxy
+puts the repository's nginx configuration in front of a server, as the container does, run as the current user
+from a temporary folder."""
 from __future__ import annotations
 
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -14,8 +17,15 @@ from pathlib import Path
 
 import requests
 
+from deepfake_detector.deploy.proxy_config import write_proxy_config
+from deepfake_detector.serving.settings import load_serving_config, repository_root
+
 LISTENING = re.compile(r"Listening at: https?://\S+?:(\d+)")
 PORT_TAKEN = "Connection in use"
+NGINX_PORT_TAKEN = "Address already in use"
+# Debian installs nginx in /usr/sbin, which an ordinary user's PATH may lack.
+NGINX = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin:/sbin")
+NO_NGINX = "nginx is not installed (make setup-browser installs it; Debian: apt-get install nginx)"
 START_TIMEOUT_S = 60
 
 
@@ -98,13 +108,54 @@ def start_on_a_free_port(command_for: Callable[[int], Sequence[str]], log_file: 
     """start_server(command_for(port), ...) on a port free a moment ago; another one if it was taken meanwhile."""
     for _ in range(attempts - 1):
         try:
-            return start_server(command_for(_free_port()), log_file, **options)
+            return start_server(command_for(free_port()), log_file, **options)
         except PortTakenError:
             continue
-    return start_server(command_for(_free_port()), log_file, **options)
+    return start_server(command_for(free_port()), log_file, **options)
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback port no process held a moment ago."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def start_proxy(upstream: Server, run_dir: Path, *, attempts: int = 5, timeout_s: float = 15) -> Server:
+    """nginx with deploy/nginx/nginx.conf.template in front of upstream, listening on a free loopback port; its pid
+    file, body buffers, config and error log (the returned Server's log) all in run_dir. The body cap is the
+    repository's serve.max_request_mb, as in the container."""
+    assert NGINX is not None, NO_NGINX
+    max_body = load_serving_config(repository_root()).max_request_bytes
+    for _ in range(attempts - 1):
+        try:
+            return _start_nginx(upstream, run_dir, max_body, timeout_s)
+        except PortTakenError:
+            continue
+    return _start_nginx(upstream, run_dir, max_body, timeout_s)
+
+
+def _start_nginx(upstream: Server, run_dir: Path, max_body: int, timeout_s: float) -> Server:
+    port = free_port()
+    error_log = run_dir / "error.log"
+    config = write_proxy_config(repository_root(), run_dir, listen=f"127.0.0.1:{port}",
+                                upstream=f"127.0.0.1:{upstream.port}", max_body_bytes=max_body,
+                                error_log=str(error_log))
+    with open(run_dir / "nginx.out", "wb") as output:
+        process = subprocess.Popen([NGINX, "-p", str(run_dir), "-c", str(config), "-e", str(error_log),
+                                    "-g", "daemon off;"], stdout=output, stderr=subprocess.STDOUT)
+    proxy = Server(process, port, error_log)
+    deadline = time.monotonic() + timeout_s
+    while process.poll() is None and time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                if process.poll() is None:
+                    return proxy
+        except OSError:
+            time.sleep(0.05)
+    proxy.stop(signal.SIGKILL)
+    text = (error_log.read_text(errors="replace") if error_log.exists() else "") + \
+        (run_dir / "nginx.out").read_text(errors="replace")
+    if NGINX_PORT_TAKEN in text:
+        raise PortTakenError(text[-2000:])
+    raise AssertionError(f"nginx never listened (exit status {process.returncode}):\n{text[-4000:]}")

@@ -14,6 +14,7 @@ from flask_cors import CORS
 
 from deepfake_detector.config.entities import ServingConfig
 from deepfake_detector.serving import api, health, legacy, ui
+from deepfake_detector.serving.admission import Admission, DeadlineCheckedService, register_admission
 from deepfake_detector.serving.context import AppState, attach_state
 from deepfake_detector.serving.errors import register_error_handlers
 from deepfake_detector.serving.lifecycle import RETRY_INTERVAL_S, ServiceHolder
@@ -56,15 +57,18 @@ def create_app(config: ServingConfig | None = None, *, root: str | Path | None =
 
     metrics = ServingMetrics.for_this_process()
     if service is not None:
-        holder = ServiceHolder.with_service(metrics.measure(service))
+        holder = ServiceHolder.with_service(DeadlineCheckedService(metrics.measure(service)))
     else:
-        holder = ServiceHolder(lambda: metrics.measure(DetectionService.from_config(config, environ={})),
-                               retry_interval_s)
+        holder = ServiceHolder(
+            lambda: DeadlineCheckedService(metrics.measure(DetectionService.from_config(config, environ={}))),
+            retry_interval_s)
         holder.load_now()
     attach_state(app, AppState(config=config, holder=holder))
 
     register_request_ids(app)
     register_metrics(app, metrics, environ.get(METRICS_TOKEN_ENV))
+    # After the metrics hooks, so that a refusal is timed and counted (rejected_requests_total by its code).
+    register_admission(app, Admission.from_config(config, environ))
     register_security_headers(app)
     register_error_handlers(app)
     for module in (ui, health, api, legacy):

@@ -35,13 +35,15 @@ HTTP_CODES = {
 
 
 class ApiError(Exception):
-    """A request the API refuses, with the HTTP status and a stable machine-readable code."""
+    """A request the API refuses, with the HTTP status and a stable machine-readable code; retry_after_s, when
+    set, becomes a Retry-After header (a refusal for lack of room: the client may try again that much later)."""
 
-    def __init__(self, status: int, code: str, message: str):
+    def __init__(self, status: int, code: str, message: str, retry_after_s: int | None = None):
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.retry_after_s = retry_after_s
 
 
 def error_response(http_status: int, code: str, message: str, **extra: object) -> tuple[Response, int]:
@@ -60,7 +62,10 @@ def _api_error(error: ApiError):
     message = shorten(error.message, MESSAGE_LIMIT)
     if error.status < 500:
         logger.info("refused: %s: %s", error.code, message)
-    return error_response(error.status, error.code, message)
+    response, status = error_response(error.status, error.code, message)
+    if error.retry_after_s is not None:
+        response.headers["Retry-After"] = str(error.retry_after_s)
+    return response, status
 
 
 def _image_error(error: ImageError):
