@@ -1,5 +1,6 @@
 """The upload page in a real headless Chromium against a real gunicorn: a photo is analyzed and the page
-shows the API's own numbers with a heatmap; server errors, a missing model and the keyboard are handled."""
+shows the API's own numbers with a heatmap; server errors, a missing model and the keyboard are handled; all
+of it under the app's Content-Security-Policy, with no violation in the browser's console."""
 from __future__ import annotations
 
 import os
@@ -73,6 +74,15 @@ def browser():
     driver.quit()
 
 
+@pytest.fixture(autouse=True)
+def no_policy_violations(browser):
+    """Every test runs under the Content-Security-Policy: whatever it does, the console shows no violation."""
+    console_messages(browser)  # what earlier tests left
+    yield
+    violations = policy_violations(console_messages(browser))
+    assert not violations, f"Content-Security-Policy violations: {violations}"
+
+
 @pytest.fixture(scope="module")
 def photo(tmp_path_factory) -> Path:
     return write_photo(tmp_path_factory.mktemp("photos") / "face.jpg", seed=5)
@@ -88,6 +98,26 @@ def element(driver, element_id: str):
     from selenium.webdriver.common.by import By
 
     return driver.find_element(By.ID, element_id)
+
+
+def console_messages(driver) -> list[dict]:
+    """The console messages since the last call (reading empties the buffer). ChromeDriver keeps SEVERE ones
+    by default: uncaught errors, failed loads and Content-Security-Policy violations (source "security")."""
+    return driver.get_log("browser")
+
+
+def policy_violations(messages: list[dict]) -> list[str]:
+    return [entry["message"] for entry in messages
+            if entry.get("source") == "security" or "Content Security Policy" in entry["message"]]
+
+
+def analyze(driver, base_url: str, path: Path) -> None:
+    """Open the page, choose path and analyze it; returns once the verdict is shown."""
+    driver.get(base_url)
+    element(driver, "file-input").send_keys(str(path))
+    wait_for(driver, lambda driver: element(driver, "preview").get_attribute("data-state") == "ready")
+    element(driver, "analyze-button").click()
+    wait_for(driver, verdict_shown)
 
 
 def verdict_shown(driver) -> bool:
@@ -135,11 +165,7 @@ def test_a_demo_trained_model_carries_a_visible_notice_and_its_training_data(bro
 
 def test_analyzing_a_photo_shows_the_apis_verdict_probability_threshold_and_heatmap(
         browser, server, photo, tmp_path):
-    browser.get(server)
-    element(browser, "file-input").send_keys(str(photo))
-    wait_for(browser, lambda driver: element(driver, "preview").get_attribute("data-state") == "ready")
-    element(browser, "analyze-button").click()
-    wait_for(browser, verdict_shown)
+    analyze(browser, server, photo)
 
     answer = api_answer(server, photo).json()["results"][0]
     assert element(browser, "verdict").text == answer["label"].capitalize()
@@ -161,15 +187,31 @@ def test_analyzing_a_photo_shows_the_apis_verdict_probability_threshold_and_heat
     assert heatmap.is_displayed()
 
 
+def test_the_page_works_under_a_strict_content_security_policy_with_a_clean_console(browser, server, photo):
+    """Upload, verdict, heatmap and its toggle, face boxes: no console error at all, so no blocked script,
+    style or image, while the policy allows no inline script or style."""
+    import matplotlib.cbook
+
+    policy = requests.get(server, timeout=WAIT_S).headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "style-src 'self'" in policy and "unsafe" not in policy
+    console_messages(browser)
+    analyze(browser, server, photo)
+    heatmap = element(browser, "heatmap")
+    wait_for(browser, lambda driver: driver.execute_script("return arguments[0].complete && "
+                                                           "arguments[0].naturalWidth > 0", heatmap))
+    element(browser, "heatmap-toggle").click()
+    element(browser, "heatmap-toggle").click()
+    analyze(browser, server, Path(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)))
+    wait_for(browser, lambda driver: driver.find_elements("css selector", "#face-boxes .face-box"))
+    errors = [entry["message"] for entry in console_messages(browser) if entry["level"] == "SEVERE"]
+    assert not errors, f"console errors: {errors}"
+
+
 def test_a_found_face_is_boxed_on_the_preview_and_the_heatmap_covers_its_crop(browser, server, tmp_path):
     import matplotlib.cbook
 
     portrait = Path(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
-    browser.get(server)
-    element(browser, "file-input").send_keys(str(portrait))
-    wait_for(browser, lambda driver: element(driver, "preview").get_attribute("data-state") == "ready")
-    element(browser, "analyze-button").click()
-    wait_for(browser, verdict_shown)
+    analyze(browser, server, portrait)
 
     answer = api_answer(server, portrait).json()["results"][0]
     assert answer["scored_region"] == "face"

@@ -98,7 +98,7 @@ def run_benchmarks(model_file: Path, export_dir: Path, root: Path, settings: Ben
             model_file, export_dir, jpeg_file, Path(scratch), settings))
     if "float32" in files:
         results["threads"] = _timed("threads", lambda: threads.measure_threads(
-            files["float32"], image_size, cores, settings))
+            files["float32"], image_size, max(1, cores // settings.thread_clients), settings))
     else:
         results["threads"] = {"skipped": "no float32 LiteRT export"}
     if training_config is None:

@@ -9,6 +9,8 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from deepfake_detector.utils.cpus import usable_cores
+
 CPUINFO = Path("/proc/cpuinfo")
 PROC_STAT = Path("/proc/stat")
 FLAGS_OF_INTEREST = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avxvnni", "amx_tile")
@@ -23,11 +25,8 @@ DISTRIBUTIONS = {
 
 
 def cpu_count() -> int:
-    """Cores this process may run on (a container's CPU set, not the host's core count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+    """Cores this process may run on (a container's CPU set and CPU quota, not the host's core count)."""
+    return usable_cores()
 
 
 def machine_busy_seconds(path: Path = PROC_STAT) -> float | None:

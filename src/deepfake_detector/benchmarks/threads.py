@@ -58,6 +58,8 @@ def run_clients(predictor, image: np.ndarray, clients: int, requests: int) -> di
 
 
 def measure_threads(tflite_file: Path, image_size: int, num_threads: int, settings: BenchSettings) -> dict:
+    """Both modes with num_threads interpreter threads each: the cores divided by the clients, as serving sizes
+    them (serving/concurrency.py), so the clients share the cores instead of fighting over them."""
     from deepfake_detector.inference.predictor import TFLitePredictor
 
     image = random_images(1, image_size)
