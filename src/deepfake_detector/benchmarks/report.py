@@ -61,11 +61,16 @@ def _inference(results: dict) -> list[str]:
 
 def _preprocessing(results: dict) -> list[str]:
     section = results["preprocessing"]
-    labels = {"pillow": "Pillow (`load_image`, serving)", "tensorflow": "TensorFlow (`decode_and_resize`, training)"}
-    rows = [[labels[name], _number(stats["p50_ms"], 2), _number(stats["p95_ms"], 2)]
-            for name, stats in section["paths"].items()]
-    lines = [f"**Preprocessing**: {section['source']} to {section['image_size']} px model input.", "",
-             *_table(["path", "p50 ms", "p95 ms"], rows)]
+    labels = {"pillow": "Pillow (`load_image`, serving)", "tensorflow": "TensorFlow (`decode_and_fit`, training)"}
+    fits = {"resize": section["paths"], "crop": section.get("crop_paths", {})}
+    rows = [[labels[name], fit, _number(stats["p50_ms"], 2), _number(stats["p95_ms"], 2)]
+            for fit, paths in fits.items() for name, stats in paths.items()]
+    lines = [f"**Preprocessing**: {section['source']} to {section['image_size']} px model input, decoded by "
+             "libjpeg-turbo on both sides (accurate integer IDCT).", "",
+             *_table(["path", "fit", "p50 ms", "p95 ms"], rows, "llrr")]
+    if "target_ms" in section:
+        lines += ["", f"Target: serving p50 at most {section['target_ms']} ms; TensorFlow / Pillow p50 (resize): "
+                      f"{_number(section['tensorflow_over_pillow_p50'], 2, 'x')}."]
     refusal = section.get("oversized_header_refusal")
     if refusal:
         lines += ["", f"Refusing a {refusal['claimed']} header (a decompression bomb) before decoding: "
@@ -82,7 +87,19 @@ def _memory(results: dict) -> list[str]:
             "", *_table(["backend", "peak RSS MiB", "import s", "load s", "first prediction s",
                          "TensorFlow imported"], rows, "lrrrrl"), "",
             f"Peak RSS keras / tflite: {_number(section['rss_ratio_keras_over_tflite'], 2, 'x')} "
-            "(target: at least 3x)."]
+            "(target: at least 3x).", *_large_jpeg(section.get("large_jpeg"))]
+
+
+def _large_jpeg(section: dict | None) -> list[str]:
+    if not section:
+        return []
+    full = section["peak_extra_mib"]["full decode + resize"]
+    rows = [[f"`load_image`, fit {fit}", _number(section["peak_extra_mib"][fit], 0),
+             _number(section["ratio_to_full_decode"][fit], 2, "x")] for fit in ("resize", "crop")]
+    rows.append(["full decode, upright, resize (before)", _number(full, 0), "1.00x"])
+    return ["", f"**One {section['image']}** into {section['image_size']} px model input (fresh interpreter each):",
+            "", *_table(["path", "peak extra MiB", "vs full decode"], rows),
+            "", f"Target: at most {section['target_mib']} MiB of peak extra memory."]
 
 
 def _threads(results: dict) -> list[str]:
@@ -121,12 +138,38 @@ def _serving(results: dict) -> list[str]:
          _number(1000.0 / load_p50 if load_p50 else None, 2),
          _number(load_p50 / bare["p50_ms"] if load_p50 else None, 0, "x")],
     ]
+    full_stack = section.get("full_stack") or {"skipped": "not measured in this run"}
+    if "skipped" not in full_stack:
+        single, crowd = full_stack["single_client"], full_stack["concurrent"]
+        rows[3:3] = [
+            ["`POST /api/v1/predict` through nginx + gunicorn (full stack), one client", _number(single["p50_ms"], 2),
+             _number(single["p95_ms"], 2), _number(1000.0 / single["p50_ms"]),
+             _number(full_stack["p50_vs_bare_p50"], 2, "x")],
+            [f"full stack, {crowd['clients']} clients at once", _number(crowd["p50_ms"], 2),
+             _number(crowd["p95_ms"], 2), _number(crowd["requests_per_s"]),
+             _number(crowd["p50_ms"] / bare["p50_ms"], 2, "x")],
+        ]
     speedup = load_p50 / api["p50_ms"] if load_p50 else None
     return [f"**API**: one {section['image']} through gunicorn on 127.0.0.1 ({section['workers']} workers x "
-            f"{section['threads']} threads, `{section['backend']}` backend, face cropping off); server-side p50 "
+            f"{section['threads']} threads, `{section['backend']}` backend, face cropping off), and through nginx "
+            f"in front of it as in the container (deploy/nginx/); server-side p50 "
             f"{_number(section['api_server_side']['p50_ms'], 2)} ms.", "",
             *_table(["path", "p50 ms", "p95 ms", "requests/s", "p50 vs bare"], rows), "",
+            _full_stack_line(full_stack, bare["p50_ms"]),
             f"The API answers {_number(speedup, 0, 'x')} faster than loading the model per request."]
+
+
+def _full_stack_line(full_stack: dict, bare_p50_ms: float) -> str:
+    if "skipped" in full_stack:
+        return f"Full stack: not measured ({full_stack['skipped']})."
+    single, crowd = full_stack["single_client"], full_stack["concurrent"]
+    return (f"Full stack (nginx + gunicorn): p50 {_number(single['p50_ms'], 2)} ms, "
+            f"{_number(full_stack['p50_vs_bare_p50'], 2, 'x')} the bare {_number(bare_p50_ms, 2)} ms (targets: at most "
+            f"10 ms on 2 cores and 1.5x); {crowd['clients']} clients: {_number(crowd['requests_per_s'])} requests/s, "
+            f"{_number(100 * full_stack['throughput_vs_target'], 0, '%')} of the target "
+            f"{_number(full_stack['target_requests_per_s'])} ({full_stack['target_share']:.0%} of "
+            f"{full_stack['cores']} cores x 1000 / bare ms; {crowd['refused']} requests refused with 503 and sent "
+            "again).")
 
 
 def _training(results: dict) -> list[str]:

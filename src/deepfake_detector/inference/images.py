@@ -1,28 +1,47 @@
-"""Decode and resize images exactly as training did (tf.io.decode_image + antialiased bilinear resize),
-with numpy and Pillow only, so a TensorFlow-free server feeds the model the pixels it was trained on.
+"""Decode images and fit them to the model input exactly as training did, with numpy and Pillow only,
+so a TensorFlow-free server feeds the model the pixels it was trained on.
 
-Where Pillow's defaults differ from TensorFlow's decoders, this module reproduces TensorFlow:
-JPEGs use libjpeg's fast integer IDCT and its "fancy" chroma upsampling, 16-bit PNGs keep the high
-byte, transparent GIF pixels are black and CMYK JPEGs use TensorFlow's integer conversion. EXIF
-orientation is ignored, as in training, unless a caller asks for upright pixels (a served phone photo).
+JPEGs are decoded by libjpeg-turbo on both sides: Pillow's decoder here (accurate integer IDCT, fancy
+chroma upsampling), TensorFlow's decode_jpeg(dct_method="INTEGER_ACCURATE") in training; the two agree bit
+for bit, also when libjpeg decodes a large JPEG at a reduced scale. Where TensorFlow's other conversions
+differ from Pillow's, this module reproduces TensorFlow: 16-bit PNGs keep the high byte, transparent GIF
+pixels are black, CMYK JPEGs use TensorFlow's integer conversion. EXIF orientation is ignored, as in
+training, unless a caller asks for upright pixels (a served phone photo).
 """
 from __future__ import annotations
 
+import contextlib
 import io
+import math
 import os
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from deepfake_detector.contracts.errors import ImageError, ImageTooLargeError
+from deepfake_detector.contracts.input_fit import INPUT_FITS
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 MAX_IMAGE_PIXELS = 40_000_000
 # What tf.io.decode_image reads (Pillow's JPEG opener also returns MPO, the JPEG variant many cameras
 # write). Restricting Pillow to these keeps its riskier plugins (EPS runs Ghostscript) off uploads.
 SUPPORTED_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "WEBP")
+JPEG_FORMATS = ("JPEG", "MPO")
 UPLOAD_NAME = "uploaded image"
+
+# How an image becomes the model's square input (contracts.input_fit): "crop" keeps the native resolution
+# (the center image_size square; up-sampling traces live on the pixel grid and a resize would smear them),
+# "resize" scales the whole image (antialiased bilinear). An image smaller than the square is resized.
+FITS = INPUT_FITS
+# The scales libjpeg's IDCT can decode a JPEG at (1/1 to 1/8), and how large a reduced decode must stay:
+# at least this many times the model input on each side, so the antialiased resize that follows still
+# does the final low-pass. Measured against full decode + resize, 32 to 160 px inputs: mean difference at
+# most 0.7 gray levels and largest 6 on images with heavy noise (sigma 25), 0.2 and 1.3 on photo-like ones.
+JPEG_SCALE_DENOMINATORS = (1, 2, 4, 8)
+REDUCED_DECODE_MIN_SCALE = 4
 
 EXIF_ORIENTATION_TAG = 0x0112
 # What PIL.ImageOps.exif_transpose does for each EXIF orientation (1, upright, needs nothing).
@@ -35,20 +54,15 @@ _TRANSPOSE_FOR_ORIENTATION = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
+_SWAPS_AXES = (Image.Transpose.TRANSPOSE, Image.Transpose.ROTATE_270, Image.Transpose.TRANSVERSE,
+               Image.Transpose.ROTATE_90)
 
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
-
-# libjpeg's YCbCr -> RGB tables (jdcolor.c: 16-bit fixed point, arithmetic right shifts).
-_CENTERED = np.arange(256, dtype=np.int32) - 128
-_CR_TO_R = ((int(1.40200 * 65536 + 0.5) * _CENTERED + 32768) >> 16).astype(np.int16)
-_CB_TO_B = ((int(1.77200 * 65536 + 0.5) * _CENTERED + 32768) >> 16).astype(np.int16)
-_CR_TO_G = -int(0.71414 * 65536 + 0.5) * _CENTERED
-_CB_TO_G = -int(0.34414 * 65536 + 0.5) * _CENTERED + 32768
 
 
 def decode_image(source: bytes | str | os.PathLike, *, max_bytes: int = MAX_IMAGE_BYTES,
                  max_pixels: int = MAX_IMAGE_PIXELS, name: str | None = None, upright: bool = False) -> np.ndarray:
-    """uint8 (H, W, 3) RGB: the pixels tf.io.decode_image(channels=3, expand_animations=False) gives.
+    """uint8 (H, W, 3) RGB: the pixels the training decoder (datasets.decode_native) gives.
 
     The first frame of an animation, alpha dropped, grayscale and palettes expanded. The size is
     checked from the header before any pixel is decoded, so a decompression bomb allocates nothing;
@@ -56,27 +70,87 @@ def decode_image(source: bytes | str | os.PathLike, *, max_bytes: int = MAX_IMAG
     the source (`name`, else its file name, or "uploaded image" for bytes); the byte and pixel caps
     raise ImageTooLargeError. `upright` applies the EXIF orientation, which training ignores.
     """
-    name, data = _read(source, max_bytes, name)
-    if not data:
-        raise ImageError(f"{name}: empty file, not an image")
-    try:
-        with Image.open(io.BytesIO(data), formats=SUPPORTED_FORMATS) as image:
-            width, height = image.size
-            if width * height > max_pixels:
-                raise ImageTooLargeError(f"{name}: {width}x{height} pixels is too large "
-                                         f"(at most {max_pixels:,} pixels are decoded)")
-            transpose = upright_transpose(exif_orientation(image)) if upright else None
-            pixels = _decode_rgb(image)
-    except UnidentifiedImageError:
-        raise ImageError(f"{name}: not an image in a supported format "
-                         f"({', '.join(SUPPORTED_FORMATS)})") from None
-    except Image.DecompressionBombError as error:
-        raise ImageTooLargeError(f"{name}: too large: {error}") from None
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError) as error:
-        raise ImageError(f"{name}: truncated or corrupt image: {error}") from None
-    if transpose is None:
-        return pixels
-    return np.asarray(Image.fromarray(pixels).transpose(transpose))
+    with _opened(source, max_bytes, max_pixels, name) as image:
+        transpose = _upright_transpose_of(image, upright)
+        return _transposed(_decode_rgb(image), transpose)
+
+
+@dataclass(frozen=True)
+class ModelInput:
+    """One image as the model sees it, and where that came from in the (upright) image."""
+
+    pixels: np.ndarray                       # float32 (S, S, 3) in [0, 255]
+    width: int                               # the image's size, upright when asked for
+    height: int
+    box: tuple[int, int, int, int] | None    # (left, top, right, bottom) of the crop; None: the whole image
+
+
+def load_image(source: bytes | str | os.PathLike, image_size: int, *, fit: str = "resize",
+               max_bytes: int = MAX_IMAGE_BYTES, max_pixels: int = MAX_IMAGE_PIXELS, name: str | None = None,
+               upright: bool = False) -> np.ndarray:
+    """The model input for one image, float32 (S, S, 3) in [0, 255], as datasets.decode_and_fit makes it:
+    fit_for_model(decode_image(...)) at a fraction of the memory (load_model_input's pixels)."""
+    return load_model_input(source, image_size, fit=fit, max_bytes=max_bytes, max_pixels=max_pixels, name=name,
+                            upright=upright).pixels
+
+
+def load_model_input(source: bytes | str | os.PathLike, image_size: int, *, fit: str = "resize",
+                     max_bytes: int = MAX_IMAGE_BYTES, max_pixels: int = MAX_IMAGE_PIXELS, name: str | None = None,
+                     upright: bool = False) -> ModelInput:
+    """load_image, with the image's size and the box the model sees (what a server reports back).
+
+    "resize" has libjpeg decode a large JPEG at a reduced scale (jpeg_scale_denominator), as training
+    does; "crop" decodes at full scale but copies only the crop, and with `upright` turns only the crop.
+    """
+    check_fit(fit)
+    _check_size(image_size)
+    with _opened(source, max_bytes, max_pixels, name) as image:
+        transpose = _upright_transpose_of(image, upright)
+        width, height = image.size
+        upright_size = (height, width) if transpose in _SWAPS_AXES else (width, height)
+        box = _center_box(upright_size, image_size) if fit == "crop" else None
+        if box is not None:
+            crop = _decode_rgb(image, _stored_box(box, transpose, image.size))
+            return ModelInput(_transposed(crop, transpose).astype(np.float32), *upright_size, box)
+        extent = _reduce_jpeg_decode(image, image_size)
+        pixels = _decode_rgb(image)
+    # Resized before it is turned: the output is square, and the reduced decode's extent is known unturned.
+    return ModelInput(_transposed(_resize(pixels, image_size, extent), transpose), *upright_size, None)
+
+
+def fit_for_model(image: np.ndarray, image_size: int, fit: str) -> np.ndarray:
+    """float32 (S, S, 3) in [0, 255]: the center S x S crop at native resolution ("crop", when the image
+    is at least S on both sides) or resize_for_model ("resize", and "crop" of a smaller image).
+
+    The twin of datasets.fit_tensor_for_model; a crop is the same pixels there, a resize the same to
+    float rounding."""
+    check_fit(fit)
+    pixels = _checked_rgb(image, image_size)
+    box = _center_box((pixels.shape[1], pixels.shape[0]), image_size) if fit == "crop" else None
+    if box is None:
+        return resize_for_model(pixels, image_size)
+    left, top, right, bottom = box
+    return pixels[top:bottom, left:right].astype(np.float32)
+
+
+def resize_for_model(image: np.ndarray, image_size: int) -> np.ndarray:
+    """float32 (S, S, 3) in [0, 255]: tf.image.resize(bilinear, antialias=True), then clipped.
+
+    Pillow's BILINEAR filter on float ("F") images is the same support-scaled triangle kernel with
+    pixel-center alignment that TensorFlow's antialiased resize uses; the two agree to within
+    about 0.005 of a gray level (float rounding), measured on down- and upsampling, square and not.
+    """
+    return _resize(_checked_rgb(image, image_size), image_size)
+
+
+def jpeg_scale_denominator(height: int, width: int, image_size: int) -> int:
+    """The largest of JPEG_SCALE_DENOMINATORS whose reduced decode (ceil(side / d)) stays at least
+    REDUCED_DECODE_MIN_SCALE x image_size on both sides; 1 (full decode) if none does.
+
+    The training decoder (datasets.decode_and_fit) applies the same rule with TensorFlow ops."""
+    smallest = REDUCED_DECODE_MIN_SCALE * image_size
+    fitting = [d for d in JPEG_SCALE_DENOMINATORS if min(math.ceil(height / d), math.ceil(width / d)) >= smallest]
+    return max(fitting, default=1)
 
 
 def exif_orientation(image: Image.Image) -> int:
@@ -93,30 +167,82 @@ def upright_transpose(orientation: int) -> Image.Transpose | None:
     return _TRANSPOSE_FOR_ORIENTATION.get(orientation)
 
 
-def resize_for_model(image: np.ndarray, image_size: int) -> np.ndarray:
-    """float32 (S, S, 3) in [0, 255]: tf.image.resize(bilinear, antialias=True), then clipped.
+def check_fit(fit: str) -> None:
+    """Raise ValueError naming an unknown fit and the known ones."""
+    if fit not in FITS:
+        raise ValueError(f"unknown fit {fit!r}: expected one of {', '.join(map(repr, FITS))}")
 
-    Pillow's BILINEAR filter on float ("F") images is the same support-scaled triangle kernel with
-    pixel-center alignment that TensorFlow's antialiased resize uses; the two agree to within
-    about 0.005 of a gray level (float rounding), measured on down- and upsampling, square and not.
-    """
+
+def _checked_rgb(image: np.ndarray, image_size: int) -> np.ndarray:
     pixels = np.asarray(image)
     if pixels.ndim != 3 or pixels.shape[2] != 3 or 0 in pixels.shape:
         raise ValueError(f"expected an RGB image of shape (H, W, 3), got {pixels.shape}")
+    _check_size(image_size)
+    return pixels
+
+
+def _check_size(image_size: int) -> None:
     if image_size < 1:
         raise ValueError(f"image_size must be positive, got {image_size}")
-    channels = [
-        np.asarray(Image.fromarray(np.ascontiguousarray(pixels[..., c], dtype=np.float32))
-                   .resize((image_size, image_size), Image.Resampling.BILINEAR))
-        for c in range(3)
-    ]
-    return np.clip(np.stack(channels, axis=-1), 0.0, 255.0)
 
 
-def load_image(source: bytes | str | os.PathLike, image_size: int, *, max_bytes: int = MAX_IMAGE_BYTES,
-               max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
-    """The model input for one image: decode_image, then resize_for_model."""
-    return resize_for_model(decode_image(source, max_bytes=max_bytes, max_pixels=max_pixels), image_size)
+def _center_box(size: tuple[int, int], image_size: int) -> tuple[int, int, int, int] | None:
+    """(left, top, right, bottom) of the center image_size square of a (width, height) image; None if
+    it does not fit. Odd margins put the extra pixel at the bottom and right, as datasets.py does."""
+    width, height = size
+    if width < image_size or height < image_size:
+        return None
+    left, top = (width - image_size) // 2, (height - image_size) // 2
+    return left, top, left + image_size, top + image_size
+
+
+def _stored_box(box: tuple[int, int, int, int], transpose: Image.Transpose | None,
+                stored_size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The box in the stored image whose pixels, turned by `transpose`, are `box` of the upright image."""
+    if transpose is None:
+        return box
+    width, height = stored_size
+    left, top, right, bottom = box
+    corners = [_stored_point(x, y, transpose, width, height) for x, y in ((left, top), (right - 1, bottom - 1))]
+    xs, ys = [x for x, _ in corners], [y for _, y in corners]
+    return min(xs), min(ys), max(xs) + 1, max(ys) + 1
+
+
+def _stored_point(x: int, y: int, transpose: Image.Transpose, width: int, height: int) -> tuple[int, int]:
+    """(x, y) in the stored width x height image of the pixel that `transpose` moves to (x, y)."""
+    return {
+        Image.Transpose.FLIP_LEFT_RIGHT: (width - 1 - x, y),
+        Image.Transpose.ROTATE_180: (width - 1 - x, height - 1 - y),
+        Image.Transpose.FLIP_TOP_BOTTOM: (x, height - 1 - y),
+        Image.Transpose.TRANSPOSE: (y, x),
+        Image.Transpose.ROTATE_270: (y, height - 1 - x),
+        Image.Transpose.TRANSVERSE: (width - 1 - y, height - 1 - x),
+        Image.Transpose.ROTATE_90: (width - 1 - y, x),
+    }[transpose]
+
+
+@contextlib.contextmanager
+def _opened(source: bytes | str | os.PathLike, max_bytes: int, max_pixels: int,
+            name: str | None) -> Iterator[Image.Image]:
+    """The opened (not yet decoded) image, its size checked; decoding failures inside the block become
+    ImageErrors naming the source."""
+    name, data = _read(source, max_bytes, name)
+    if not data:
+        raise ImageError(f"{name}: empty file, not an image")
+    try:
+        with Image.open(io.BytesIO(data), formats=SUPPORTED_FORMATS) as image:
+            width, height = image.size
+            if width * height > max_pixels:
+                raise ImageTooLargeError(f"{name}: {width}x{height} pixels is too large "
+                                         f"(at most {max_pixels:,} pixels are decoded)")
+            yield image
+    except UnidentifiedImageError:
+        raise ImageError(f"{name}: not an image in a supported format "
+                         f"({', '.join(SUPPORTED_FORMATS)})") from None
+    except Image.DecompressionBombError as error:
+        raise ImageTooLargeError(f"{name}: too large: {error}") from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError) as error:
+        raise ImageError(f"{name}: truncated or corrupt image: {error}") from None
 
 
 def _read(source: bytes | str | os.PathLike, max_bytes: int, name: str | None) -> tuple[str, bytes]:
@@ -142,126 +268,70 @@ def _read(source: bytes | str | os.PathLike, max_bytes: int, name: str | None) -
     return name, data
 
 
-def _decode_rgb(image: Image.Image) -> np.ndarray:
-    if image.format in ("JPEG", "MPO"):
-        return _decode_jpeg(image)
+def _upright_transpose_of(image: Image.Image, upright: bool) -> Image.Transpose | None:
+    return upright_transpose(exif_orientation(image)) if upright else None
+
+
+def _transposed(pixels: np.ndarray, transpose: Image.Transpose | None) -> np.ndarray:
+    """What Image.transpose does, on an array of any dtype and channel count (a copy)."""
+    if transpose is None:
+        return pixels
+    return np.ascontiguousarray({
+        Image.Transpose.FLIP_LEFT_RIGHT: lambda: pixels[:, ::-1],
+        Image.Transpose.ROTATE_180: lambda: pixels[::-1, ::-1],
+        Image.Transpose.FLIP_TOP_BOTTOM: lambda: pixels[::-1],
+        Image.Transpose.TRANSPOSE: lambda: pixels.swapaxes(0, 1),
+        Image.Transpose.ROTATE_270: lambda: np.rot90(pixels, -1),
+        Image.Transpose.TRANSVERSE: lambda: np.rot90(pixels, 2).swapaxes(0, 1),
+        Image.Transpose.ROTATE_90: lambda: np.rot90(pixels, 1),
+    }[transpose]())
+
+
+def _resize(pixels: np.ndarray, image_size: int, extent: tuple[float, float] | None = None) -> np.ndarray:
+    """resize_for_model of the (width, height) `extent` of the pixels (all of them when None): a reduced
+    JPEG decode's last column and row stand for less than a whole pixel of the original."""
+    box = None if extent is None else (0.0, 0.0, *extent)
+    channels = [
+        np.asarray(Image.fromarray(np.ascontiguousarray(pixels[..., c], dtype=np.float32))
+                   .resize((image_size, image_size), Image.Resampling.BILINEAR, box=box))
+        for c in range(3)
+    ]
+    return np.clip(np.stack(channels, axis=-1), 0.0, 255.0)
+
+
+def _reduce_jpeg_decode(image: Image.Image, image_size: int) -> tuple[float, float] | None:
+    """Have libjpeg decode a large JPEG at 1/2, 1/4 or 1/8 scale (jpeg_scale_denominator), before loading;
+    the original's (width, height) in decoded pixels, or None when the decode stays full."""
+    if image.format not in JPEG_FORMATS:
+        return None
+    width, height = image.size
+    denominator = jpeg_scale_denominator(height, width, image_size)
+    if denominator == 1:
+        return None
+    image.draft(image.mode, (width // denominator, height // denominator))
+    return width / denominator, height / denominator
+
+
+def _decode_rgb(image: Image.Image, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    """uint8 RGB of the whole image or of `box` (left, top, right, bottom), converted as TensorFlow's
+    decoders do; a box is cut before any conversion, so only its pixels are copied."""
     image.load()
+    region = image if box is None else image.crop(box)
     if image.mode in _SIXTEEN_BIT_MODES:
         # TensorFlow's PNG decoder keeps the high byte of 16-bit samples (libpng's strip_16).
-        gray = (np.asarray(image).astype(np.int64) >> 8).clip(0, 255).astype(np.uint8)
+        gray = (np.asarray(region).astype(np.int64) >> 8).clip(0, 255).astype(np.uint8)
         return np.repeat(gray[..., None], 3, axis=-1)
-    rgb = _as_rgb(image)
+    if image.mode == "CMYK":
+        return _cmyk_to_rgb(np.asarray(region))
+    rgb = np.array(region if region.mode == "RGB" else region.convert("RGB"), dtype=np.uint8)
     if image.format == "GIF" and image.mode in ("P", "L") and "transparency" in image.info:
         # TensorFlow's GIF decoder paints the first frame's transparent pixels black.
-        rgb[np.asarray(image) == image.info["transparency"]] = 0
+        rgb[np.asarray(region) == image.info["transparency"]] = 0
     return rgb
-
-
-def _as_rgb(image: Image.Image) -> np.ndarray:
-    rgb = image if image.mode == "RGB" else image.convert("RGB")
-    return np.array(rgb, dtype=np.uint8)
-
-
-def _decode_jpeg(image: Image.Image) -> np.ndarray:
-    """JPEG pixels as TensorFlow decodes them: libjpeg's fast integer IDCT (TF's default, 4 to 9
-    gray levels away from Pillow's accurate one) and fancy (triangle) chroma upsampling.
-
-    Pillow offers the fast IDCT only together with plain pixel-replicating upsampling (its "draft"
-    decoder flag), so subsampled chroma is decoded that way and upsampled here with libjpeg's own
-    integer formulas (jdsample.c), then converted with libjpeg's tables (jdcolor.c). Layouts with
-    no such path (4:4:0, odd factors) use Pillow's default decoder, a few levels from TensorFlow.
-    """
-    factors = [(h, v) for _, h, v, _ in getattr(image, "layer", [])]
-    if not factors:
-        image.load()
-        return _as_rgb(image)
-    max_h, max_v = max(h for h, _ in factors), max(v for _, v in factors)
-    if all(f == (max_h, max_v) for f in factors):  # no chroma subsampling: nothing to upsample
-        image.decoderconfig = (1, 1)  # (scale, draft): draft selects libjpeg's fast IDCT
-        image.load()
-        if image.mode == "CMYK":
-            return _cmyk_to_rgb(np.asarray(image))
-        return _as_rgb(image)
-    ratio = (max_h // factors[1][0], max_v // factors[1][1]) if len(factors) == 3 else None
-    if (image.mode == "RGB" and _is_ycbcr(image) and factors[0] == (max_h, max_v) and factors[1] == factors[2]
-            and ratio in ((2, 1), (2, 2)) and max_h % factors[1][0] == 0 and max_v % factors[1][1] == 0
-            and image.draft("YCbCr", None) is not None):
-        image.decoderconfig = (1, 1)
-        image.load()
-        return _ycbcr_to_rgb(np.asarray(image), ratio)
-    image.load()
-    if image.mode == "CMYK":
-        return _cmyk_to_rgb(np.asarray(image))
-    return _as_rgb(image)
-
-
-def _is_ycbcr(image: Image.Image) -> bool:
-    """libjpeg's guess of a 3-component JPEG's color space (jdapimin.c default_decompress_parms)."""
-    if "jfif" in image.info:
-        return True
-    if "adobe" in image.info:
-        return image.info.get("adobe_transform") != 0
-    return tuple(component[0] for component in image.layer) != (82, 71, 66)  # "RGB" ids: no transform
-
-
-def _ycbcr_to_rgb(ycbcr: np.ndarray, ratio: tuple[int, int]) -> np.ndarray:
-    """RGB from a draft-decoded YCbCr image whose chroma planes were upsampled by pixel replication."""
-    height, width = ycbcr.shape[:2]
-    step_x, step_y = ratio
-    chroma = []
-    for channel in (1, 2):
-        plane = ycbcr[::step_y, ::step_x, channel].astype(np.int16)
-        if plane.shape[1] <= 2:  # libjpeg replicates pixels for planes this narrow, as the draft decode did
-            chroma.append(ycbcr[..., channel])
-            continue
-        columns = _fancy_upsample_columns(plane) if step_y == 2 else plane
-        chroma.append(_fancy_upsample_rows(columns, vertical_too=step_y == 2)[:height, :width])
-    cb, cr = chroma
-    luma = ycbcr[..., 0].astype(np.int16)
-    rgb = np.empty((height, width, 3), dtype=np.uint8)
-    rgb[..., 0] = np.clip(luma + _CR_TO_R[cr], 0, 255)
-    green = _CB_TO_G[cb]
-    green += _CR_TO_G[cr]
-    green >>= 16
-    green += luma
-    rgb[..., 1] = np.clip(green, 0, 255)
-    rgb[..., 2] = np.clip(luma + _CB_TO_B[cb], 0, 255)
-    return rgb
-
-
-def _fancy_upsample_columns(plane: np.ndarray) -> np.ndarray:
-    """Vertical half of libjpeg's h2v2_fancy_upsample: 3 x nearer row + further row (edge rows
-    replicated, as libjpeg's context rows are), left unscaled for the horizontal pass."""
-    tripled = 3 * plane
-    columns = np.empty((2 * plane.shape[0], plane.shape[1]), dtype=np.int16)
-    upper, lower = columns[0::2], columns[1::2]
-    upper[...] = tripled
-    upper[0] += plane[0]
-    upper[1:] += plane[:-1]
-    lower[...] = tripled
-    lower[:-1] += plane[1:]
-    lower[-1] += plane[-1]
-    return columns
-
-
-def _fancy_upsample_rows(plane: np.ndarray, vertical_too: bool) -> np.ndarray:
-    """Horizontal triangle upsampling with libjpeg's rounding: h2v1 (biases 1, 2, >> 2) on raw
-    samples, or the second half of h2v2 (biases 8, 7, >> 4) on column sums."""
-    bias_left, bias_right, shift = (8, 7, 4) if vertical_too else (1, 2, 2)
-    tripled = 3 * plane
-    out = np.empty((plane.shape[0], 2 * plane.shape[1]), dtype=np.int16)
-    left, right = out[:, 0::2], out[:, 1::2]
-    left[...] = tripled + bias_left
-    left[:, 0] += plane[:, 0]
-    left[:, 1:] += plane[:, :-1]
-    right[...] = tripled + bias_right
-    right[:, :-1] += plane[:, 1:]
-    right[:, -1] += plane[:, -1]
-    out >>= shift
-    return out.astype(np.uint8)
 
 
 def _cmyk_to_rgb(cmyk: np.ndarray) -> np.ndarray:
-    """TensorFlow's CMYK conversion: inverted (Adobe) samples multiplied, floor-divided by 255."""
+    """TensorFlow's CMYK conversion (Pillow's rounds differently, by one level): inverted (Adobe)
+    samples multiplied, floor-divided by 255."""
     inverted = 255 - cmyk.astype(np.int32)
     return (inverted[..., :3] * inverted[..., 3:4] // 255).astype(np.uint8)
