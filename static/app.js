@@ -246,6 +246,8 @@
       region.textContent = "Scored: the face found in the photo (box on the preview).";
     } else if (entry.scored_region === "faces") {
       region.textContent = `Scored: ${faces.length} faces; the verdict follows the most likely fake.`;
+    } else if (entry.scored_region === "center") {
+      region.textContent = "Scored: the center of the image at full resolution, where generator traces survive.";
     } else {
       region.textContent = "Scored: the whole image (no face cropping).";
     }

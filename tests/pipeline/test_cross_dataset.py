@@ -128,7 +128,7 @@ def flat_set(root: Path, differences: dict[str, list[int]]) -> pd.DataFrame:
 
 def score_sets(model, sets: dict[str, pd.DataFrame], sources: dict[str, str], training=("demo",),
                resamples: int = 0) -> list[dict]:
-    predictions = predict_extra_sets(model, sets, image_size=IMAGE_SIZE, batch_size=4)
+    predictions = predict_extra_sets(model, sets, image_size=IMAGE_SIZE, batch_size=4, input_fit="crop")
     return score_extra_sets(predictions, threshold=0.5, sources=sources, training=TrainingSources(training, "a"),
                             resamples=resamples, seed=0)
 
@@ -175,7 +175,8 @@ def stage_config(tmp_path: Path, extra_sets: tuple[ExtraSetConfig, ...], bootstr
     return CrossDatasetConfig(root_dir=tmp_path / "extra", results_file=tmp_path / "cross_dataset.json",
                               model_file=tmp_path / "model.keras", scores_file=tmp_path / "scores.json",
                               training_run_file=tmp_path / "mlflow_run.json", ingestion=ingestion_config(tmp_path),
-                              min_image_size=IMAGE_SIZE, image_size=IMAGE_SIZE, batch_size=4, extra_sets=extra_sets,
+                              min_image_size=IMAGE_SIZE, image_size=IMAGE_SIZE,
+                              input_fit="crop", batch_size=4, extra_sets=extra_sets,
                               bootstrap=bootstrap, seed=0)
 
 

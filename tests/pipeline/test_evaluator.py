@@ -38,6 +38,7 @@ def make_config(root, model_file, threshold="eer", **trust):
         split_summary_file=root / "split_summary.json",
         training_run_file=root / "mlflow_run.json",
         image_size=IMAGE_SIZE,
+        input_fit="crop",
         batch_size=4,
         threshold=threshold,
         calibration_bins=5,

@@ -22,7 +22,8 @@ def make_config(root: Path, model_file: Path, **overrides) -> ExportConfig:
     values = dict(
         root_dir=root / "export", metrics_file=root / "export_metrics.json", model_file=model_file,
         manifest_file=root / "manifest.csv", dataset_dir=root / "dataset", scores_file=root / "scores.json",
-        training_run_file=root / "mlflow_run.json", project_root=root, image_size=IMAGE_SIZE, batch_size=4,
+        training_run_file=root / "mlflow_run.json", project_root=root, image_size=IMAGE_SIZE,
+        input_fit="crop", batch_size=4,
         variants=ALL_VARIANTS, calibration_images=50, max_float32_diff=1e-4, max_auc_drop=0.005, seed=0,
         params={"model": {"alpha": 0.35, "dropout": 0.2, "weights": "none"}, "evaluate": {"threshold": "eer"},
                 "data": {"source": "demo"}})

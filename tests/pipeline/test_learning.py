@@ -41,7 +41,8 @@ def trained_and_evaluated(tmp_path_factory):
         root_dir=root / "evaluation", model_file=training.model_file, manifest_file=manifest, dataset_dir=dataset_dir,
         scores_file=root / "scores.json", predictions_file=root / "evaluation" / "predictions.csv",
         plots_dir=root / "evaluation" / "plots", split_summary_file=root / "split_summary.json",
-        training_run_file=root / "mlflow_run.json", image_size=IMAGE_SIZE, batch_size=32, threshold="eer",
+        training_run_file=root / "mlflow_run.json", image_size=IMAGE_SIZE,
+        input_fit="crop", batch_size=32, threshold="eer",
         bootstrap=200)).run()
     with open(config.history_file, newline="") as handle:
         history = list(csv.DictReader(handle))

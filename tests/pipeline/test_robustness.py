@@ -26,7 +26,7 @@ from tests.pipeline.flat_color_model import TEST, write_dataset, write_red_is_fa
 NATIVE = 40      # images are written at this size and degraded at it ...
 IMAGE_SIZE = 32  # ... then resized to the model's input size
 SEVERITIES = {"blur": (0.5, 2.0), "rescale": (0.75, 0.25), "noise": (5.0,), "jpeg": (30,)}
-SETTINGS = dict(image_size=IMAGE_SIZE, batch_size=5, severities=SEVERITIES, threshold=0.5, seed=11)
+SETTINGS = dict(image_size=IMAGE_SIZE, input_fit="crop", batch_size=5, severities=SEVERITIES, threshold=0.5, seed=11)
 
 
 def write_images(folder, count: int = 16) -> tuple[list[str], list[int]]:
@@ -108,11 +108,13 @@ def test_heavy_blur_and_down_scaling_fool_the_detector(table):
     assert harsh["accuracy"].item() <= 0.6
 
 
-def test_clean_condition_feeds_the_model_what_training_feeds_it(images):
+@pytest.mark.parametrize("fit", ["crop", "resize"])
+def test_clean_condition_feeds_the_model_what_training_feeds_it(images, fit):
     paths, labels = images
-    clean = np.concatenate(list(perturbed_dataset(paths, image_size=IMAGE_SIZE, batch_size=5, perturbation="none",
-                                                  severity=None, seed=0).as_numpy_iterator()))
-    training = np.concatenate([x for x, _ in build_dataset(paths, labels, IMAGE_SIZE, 5).as_numpy_iterator()])
+    clean = np.concatenate(list(perturbed_dataset(paths, image_size=IMAGE_SIZE, input_fit=fit, batch_size=5,
+                                                  perturbation="none", severity=None, seed=0).as_numpy_iterator()))
+    training = np.concatenate([x for x, _ in build_dataset(paths, labels, IMAGE_SIZE, 5, fit=fit)
+                               .as_numpy_iterator()])
     np.testing.assert_array_equal(clean, training)
 
 
@@ -161,7 +163,7 @@ def test_stage_scores_the_test_split_at_the_raw_threshold_of_scores_json(tmp_pat
         model_file=tmp_path / "model.h5", manifest_file=tmp_path / "manifest.csv", dataset_dir=tmp_path / "dataset",
         scores_file=tmp_path / "scores.json", metrics_file=out / "robustness.json",
         plot_file=out / "robustness_plot.json", png_file=out / "robustness.png",
-        training_run_file=tmp_path / "mlflow_run.json", image_size=FLAT_IMAGE_SIZE, batch_size=4,
+        training_run_file=tmp_path / "mlflow_run.json", image_size=FLAT_IMAGE_SIZE, input_fit="crop", batch_size=4,
         severities={"jpeg": (50,)}, seed=0)
 
     result = RobustnessEvaluator(config).run()
@@ -179,6 +181,7 @@ def test_stage_without_scores_json_says_to_run_evaluate(tmp_path):
         model_file=tmp_path / "model.h5", manifest_file=tmp_path / "manifest.csv", dataset_dir=tmp_path / "dataset",
         scores_file=tmp_path / "scores.json", metrics_file=tmp_path / "m.json", plot_file=tmp_path / "p.json",
         png_file=tmp_path / "r.png", training_run_file=tmp_path / "run.json", image_size=FLAT_IMAGE_SIZE,
+        input_fit="crop",
         batch_size=4, severities={"jpeg": (50,)}, seed=0)
     with pytest.raises(ModelError, match="run the evaluate stage first"):
         RobustnessEvaluator(config).run()

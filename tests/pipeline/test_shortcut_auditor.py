@@ -14,7 +14,8 @@ from tests.pipeline.flat_color_model import IMAGE_SIZE, VAL, write_dataset, writ
 def make_config(root: Path) -> ShortcutAuditConfig:
     return ShortcutAuditConfig(results_file=root / "shortcut_audit.json", model_file=root / "model.h5",
                                manifest_file=root / "manifest.csv", dataset_dir=root / "dataset",
-                               training_run_file=root / "mlflow_run.json", image_size=IMAGE_SIZE, batch_size=4,
+                               training_run_file=root / "mlflow_run.json", image_size=IMAGE_SIZE,
+                               input_fit="crop", batch_size=4,
                                warn_auc=0.8, seed=0)
 
 

@@ -74,7 +74,8 @@ def training_config(root: Path, base_model: Path, dataset_dir: Path, manifest: P
     settings = dict(
         root_dir=out, base_model_file=base_model, manifest_file=manifest, dataset_dir=dataset_dir,
         model_file=out / "model.h5", history_file=out / "history.csv", checkpoint_file=out / "best.weights.h5",
-        backup_dir=out / "backup", run_file=out / "mlflow_run.json", image_size=IMAGE_SIZE, batch_size=8,
+        backup_dir=out / "backup", run_file=out / "mlflow_run.json", image_size=IMAGE_SIZE, input_fit="crop",
+        batch_size=8,
         head_epochs=0, head_learning_rate=1e-3, fine_tune_epochs=4, fine_tune_layers="all",
         fine_tune_learning_rate=1e-3, min_steps=0, freeze_batch_norm=False, early_stopping_patience=100,
         reduce_lr_patience=100, reduce_lr_factor=0.5, class_weights=True, cache=True, seed=3,

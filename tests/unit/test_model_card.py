@@ -13,9 +13,10 @@ FITTED_ON_VAL = "fitted on the validation split"
 
 
 def card_text(threshold_rule="eer", temperature_status="fitted", temperature=1.4, learning=LEARNED,
-              test_metrics=None):
+              test_metrics=None, model=None):
     card = build_model_card(
-        params={"model": {"alpha": 0.35, "dropout": 0.2, "weights": "none"}}, image_size=32, total_parameters=4,
+        params={"model": model or {"alpha": 0.35, "dropout": 0.2, "weights": "none"}}, image_size=32,
+        total_parameters=4,
         rule=DecisionRule(0.42, temperature), rule_origin={"threshold_rule": threshold_rule,
                                                            "temperature_status": temperature_status},
         test_metrics=test_metrics or {"roc_auc": 0.98}, learning=learning, exports={},
@@ -79,3 +80,17 @@ def test_an_unresolvable_low_fpr_metric_shows_its_reason_instead_of_a_number():
     note = "not resolvable: 60 real images resolve false positive rates in steps of 1/60 = 0.017"
     _, text = card_text(test_metrics={"tpr_at_fpr_1pct": None, "tpr_at_fpr_1pct_note": note})
     assert f"| tpr_at_fpr_1pct | {note} |  |" in text
+
+
+@pytest.mark.parametrize(("fit", "said"), [("crop", "the center 32x32 crop at the image's own resolution"),
+                                           ("resize", "bilinear resize with antialiasing to 32x32")])
+def test_the_card_records_how_images_are_fitted_to_the_model(fit, said, tmp_path):
+    import json
+
+    from deepfake_detector.contracts.model_card import read_model_card
+
+    card, text = card_text(model={"alpha": 0.35, "dropout": 0.2, "weights": "none", "input_fit": fit})
+    assert card["input"]["fit"] == fit
+    assert said in text
+    (tmp_path / "model_card.json").write_text(json.dumps(card))
+    assert read_model_card(tmp_path).input_fit == fit

@@ -83,7 +83,8 @@ def _in_memory_images(config: TrainingConfig, count: int) -> tuple[np.ndarray, n
 
     paths, labels = split_rows(read_manifest(config.manifest_file), "train", config.dataset_dir)
     paths, labels = paths[:count], labels[:count]
-    batches = list(build_dataset(paths, labels, config.image_size, config.batch_size).as_numpy_iterator())
+    batches = list(build_dataset(paths, labels, config.image_size, config.batch_size,
+                                 fit=config.input_fit).as_numpy_iterator())
     return np.concatenate([x for x, _ in batches]), np.concatenate([y for _, y in batches])
 
 

@@ -150,7 +150,7 @@ class ConfigurationManager:
         paths = self.paths
         return {"model_file": paths.training.model_file, "manifest_file": paths.data_validation.manifest_file,
                 "dataset_dir": paths.data_ingestion.dataset_dir, "training_run_file": paths.training.run_file,
-                "image_size": self.params.model.image_size}
+                "image_size": self.params.model.image_size, "input_fit": self.params.model.input_fit}
 
     # ---- one entity per stage --------------------------------------------------------------------------
 
@@ -174,7 +174,7 @@ class ConfigurationManager:
                             base_model_file=paths.prepare_model.model_file,
                             manifest_file=paths.data_validation.manifest_file,
                             dataset_dir=paths.data_ingestion.dataset_dir, image_size=self.params.model.image_size,
-                            freeze_batch_norm=self._freeze_batch_norm())
+                            input_fit=self.params.model.input_fit, freeze_batch_norm=self._freeze_batch_norm())
 
     def get_evaluation_config(self) -> EvaluationConfig:
         return self._entity(EvaluationConfig, self.paths.evaluation, self.params.evaluate, **self._evaluate_values(),
@@ -189,7 +189,8 @@ class ConfigurationManager:
         return self._entity(CrossDatasetConfig, paths.cross_dataset, self.params.evaluate, **self._evaluate_values(),
                             model_file=paths.training.model_file, scores_file=paths.evaluation.scores_file,
                             training_run_file=paths.training.run_file, ingestion=self.get_data_ingestion_config(),
-                            min_image_size=self.params.data.min_image_size, image_size=self.params.model.image_size)
+                            min_image_size=self.params.data.min_image_size, image_size=self.params.model.image_size,
+                            input_fit=self.params.model.input_fit)
 
     def get_shortcut_audit_config(self) -> ShortcutAuditConfig:
         return self._entity(ShortcutAuditConfig, self.paths.shortcut_audit, self.params.evaluate,
@@ -214,7 +215,7 @@ class ConfigurationManager:
                             params=self._recorded_params())
 
     def get_serving_config(self) -> ServingConfig:
-        return self._entity(ServingConfig, self.paths.serving, self.params.serve)
+        return self._entity(ServingConfig, self.paths.serving, self.params.serve, input_fit=self.params.model.input_fit)
 
     def get_tracking_config(self) -> TrackingConfig:
         return self._entity(TrackingConfig, self.paths.tracking)

@@ -98,6 +98,7 @@ class TrainingConfig(TrainParams, TrainingPaths):
     manifest_file: Path
     dataset_dir: Path
     image_size: int
+    input_fit: str                     # model.input_fit: crop or resize
     freeze_batch_norm: bool
 
 
@@ -109,6 +110,7 @@ class EvaluationConfig(EvaluateParams, EvaluationPaths):
     split_summary_file: Path
     training_run_file: Path
     image_size: int
+    input_fit: str                     # model.input_fit: crop or resize
 
 
 @entity
@@ -121,6 +123,7 @@ class RobustnessConfig(EvaluateParams, RobustnessPaths):
     scores_file: Path                  # the evaluate stage's threshold and temperature
     training_run_file: Path
     image_size: int
+    input_fit: str                     # model.input_fit: crop or resize
 
 
 @entity
@@ -133,6 +136,7 @@ class CrossDatasetConfig(EvaluateParams, CrossDatasetPaths):
     ingestion: DataIngestionConfig     # how sources are fetched; each set gets its own folders
     min_image_size: int
     image_size: int
+    input_fit: str                     # model.input_fit: crop or resize
 
 
 @entity
@@ -144,6 +148,7 @@ class ShortcutAuditConfig(EvaluateParams, ShortcutAuditPaths):
     dataset_dir: Path
     training_run_file: Path
     image_size: int
+    input_fit: str                     # model.input_fit: crop or resize
 
 
 @entity
@@ -171,6 +176,7 @@ class ExportConfig(ExportParams, ExportPaths):
     training_run_file: Path
     project_root: Path                 # where to ask git for the commit
     image_size: int
+    input_fit: str                     # model.input_fit: crop or resize
     batch_size: int
     seed: int                          # train.seed: the calibration images are drawn with it
     params: Mapping[str, Any]          # params.yaml as read, recorded in the model card
@@ -179,6 +185,8 @@ class ExportConfig(ExportParams, ExportPaths):
 @entity
 class ServingConfig(ServeParams, ServingPaths):
     """max_request_bytes comes from serve.max_request_mb."""
+
+    input_fit: str = "crop"  # model.input_fit: used when no model card says how the served model was trained
 
 
 @entity

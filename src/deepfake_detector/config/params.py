@@ -240,6 +240,10 @@ class ModelParams:
     representation: Annotated[Literal["rgb", "npr"], Field(description=(
         "what the backbone sees, built inside the model: rgb (the pixels) or npr (the neighbouring-pixel "
         "residual x - up(down(x)), Tan et al. CVPR 2024)"))] = "npr"
+    input_fit: Annotated[Literal["crop", "resize"], Field(description=(
+        "how an image becomes the model's input: crop (the center image_size square at the image's own "
+        "resolution, where up-sampling traces live; smaller images are resized) or resize (the whole image, "
+        "antialiased bilinear, which blurs those traces)"))] = "crop"
     seed: Annotated[Seed, Field(description="seed of the initial weights")] = 42
 
 
@@ -273,7 +277,7 @@ class AugmentParams:
     rescale_min_factor: Annotated[Number, Gt(0.0), Le(1.0), Field(description="smallest down-scale factor")] = 0.6
     resynthesis_probability: Annotated[Fraction, Field(description=(
         "share of the real training images turned into fakes by re-synthesizing them at a lower resolution and "
-        "enlarging them again (components/model/resynthesis.py): fakes of the principle, not of one generator"))] = 0.0
+        "enlarging them again (components/model/resynthesis.py): fakes of the principle, not of one generator"))] = 0.5
     resynthesis_region_probability: Annotated[Fraction, Field(
         description="of those, the share re-synthesized only inside a feathered elliptical region")] = 0.4
     resynthesis_noise_probability: Annotated[Fraction, Field(
@@ -438,10 +442,17 @@ class ServeParams:
 
     backend: Annotated[Backend, Field(
         description="auto (tflite when the export matches model.h5, else keras), tflite or keras")] = "auto"
-    variant: Annotated[ServedVariant, Field(
-        description="which export the tflite backend loads (see export.variants)")] = "float32"
+    variant: Annotated[ServedVariant | Literal["auto"], Field(
+        description="which export the tflite backend loads (see export.variants); auto: the fastest on this CPU "
+                    "of those that passed the export AUC gate")] = "auto"
     num_threads: Annotated[Annotated[Integer, Ge(1)] | None, Field(
-        description="interpreter threads per worker thread; null = all cores")] = None
+        description="interpreter threads per inference; null = the cores divided by the inferences one "
+                    "worker runs at once, at least 1")] = None
+    max_in_flight: Annotated[Annotated[Integer, Ge(1)] | None, Field(
+        description="predictions one worker runs at once; more get 503 with Retry-After. null = the worker's "
+                    "threads minus one (at least 1), so a thread stays free for health checks")] = None
+    request_deadline_s: Annotated[Number, Gt(0), Field(
+        description="seconds a prediction request may take from arrival; past it, 503 with Retry-After")] = 10.0
     threshold: Annotated[Annotated[Number, Gt(0), Lt(1)] | None, Field(
         description="null = the threshold the evaluate stage chose on validation")] = None
     face_detector: Annotated[Literal["off", "haar"],

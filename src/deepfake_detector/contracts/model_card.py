@@ -14,6 +14,7 @@ from typing import Any
 from deepfake_detector.contracts.decision_rule import DecisionRule
 from deepfake_detector.contracts.errors import ModelError
 from deepfake_detector.contracts.export_layout import MODEL_CARD_NAME, TFLITE_VARIANTS
+from deepfake_detector.contracts.input_fit import INPUT_FITS, LEGACY_INPUT_FIT
 from deepfake_detector.contracts.json_files import read_json_object
 from deepfake_detector.utils.files import sha256_file
 
@@ -44,6 +45,11 @@ class ModelCard:
     @property
     def path(self) -> Path:
         return self.export_dir / MODEL_CARD_NAME
+
+    @property
+    def input_fit(self) -> str:
+        """How images become the model's input (contracts.input_fit); checked when the card is read."""
+        return _input_fit(self.content)
 
     @property
     def dataset(self) -> Mapping[str, Any]:
@@ -88,6 +94,8 @@ def read_model_card(export_dir: Path) -> ModelCard:
         problems.append("source.sha256 must be a string")
     rule = _rule(content, problems)
     exports = _exports(content.get("exports"), export_dir, problems)
+    if _input_fit(content) not in INPUT_FITS:
+        problems.append(f"input.fit must be one of {', '.join(INPUT_FITS)}")
     metrics = content.get("test_metrics")
     if metrics is not None and not isinstance(metrics, Mapping):
         problems.append("test_metrics must be an object")
@@ -95,6 +103,11 @@ def read_model_card(export_dir: Path) -> ModelCard:
         raise ModelError(f"{path}: malformed model card: {'; '.join(problems)}; re-run the {MADE_BY} stage")
     return ModelCard(export_dir=export_dir, source_sha256=source_sha, rule=rule, exports=exports,
                      test_metrics=dict(metrics or {}), content=content)
+
+
+def _input_fit(content: Mapping[str, Any]) -> Any:
+    block = content.get("input")
+    return block.get("fit", LEGACY_INPUT_FIT) if isinstance(block, Mapping) else LEGACY_INPUT_FIT
 
 
 def _rule(content: Mapping[str, Any], problems: list[str]) -> DecisionRule | None:

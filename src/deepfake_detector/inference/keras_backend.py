@@ -10,6 +10,7 @@ import numpy as np
 
 from deepfake_detector.contracts.decision_rule import DEFAULT_RULE, DecisionRule
 from deepfake_detector.contracts.errors import ModelError
+from deepfake_detector.contracts.input_fit import LEGACY_INPUT_FIT
 from deepfake_detector.contracts.layers import BACKBONE_NAME, OUTPUT_NAME
 from deepfake_detector.inference.explanations import build_grad_cam
 from deepfake_detector.inference.keras_model import check_model_shape, load_keras_model
@@ -25,7 +26,8 @@ class KerasPredictor(Predictor):
 
     backend = "keras"
 
-    def __init__(self, model_path: str | Path, *, rule: DecisionRule = DEFAULT_RULE):
+    def __init__(self, model_path: str | Path, *, rule: DecisionRule = DEFAULT_RULE,
+                 input_fit: str = LEGACY_INPUT_FIT):
         import tensorflow as tf
 
         path = Path(model_path)
@@ -34,7 +36,7 @@ class KerasPredictor(Predictor):
         if len(shape) != 4 or shape[1] is None or shape[1] != shape[2]:
             raise ModelError(f"{path}: expected a square (N, S, S, 3) image input, got {model.input_shape}")
         check_model_shape(model, path, shape[1])  # three channels in, one P(fake) out
-        super().__init__(path, shape[1], "keras", rule)
+        super().__init__(path, shape[1], "keras", rule, input_fit)
         self._model = model
         spec = tf.TensorSpec([None, self.image_size, self.image_size, 3], tf.float32)
         self._forward = tf.function(lambda images: model(images, training=False), input_signature=[spec])

@@ -15,9 +15,11 @@ import numpy as np
 
 from deepfake_detector.contracts.decision_rule import DEFAULT_RULE, DecisionRule
 from deepfake_detector.contracts.errors import ModelError
+from deepfake_detector.contracts.input_fit import INPUT_FITS, LEGACY_INPUT_FIT
 from deepfake_detector.contracts.temperature import apply_temperature
 from deepfake_detector.inference.explanations import occlusion_map
 from deepfake_detector.inference.images import load_image
+from deepfake_detector.utils.cpus import usable_cores
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,8 @@ class Predictor(abc.ABC):
 
     `rule` is the process's one decision rule: its temperature calibrates every P(fake) returned (the
     evaluate stage's temperature scaling), its threshold decides which class an explanation argues for.
-    Everything else that decides (the service, the CLI) reads it from here.
+    Everything else that decides (the service, the CLI) reads it from here. `input_fit` is how images
+    become the model's input (contracts/input_fit.py), as the model was trained; the model card says it.
     """
 
     backend: str = ""
@@ -42,11 +45,15 @@ class Predictor(abc.ABC):
     max_batch_size = 8
     occlusion_grid = 8        # occlusion explanations hide 8 x 8 patches, one at a time
 
-    def __init__(self, model_path: Path, image_size: int, variant: str, rule: DecisionRule = DEFAULT_RULE):
+    def __init__(self, model_path: Path, image_size: int, variant: str, rule: DecisionRule = DEFAULT_RULE,
+                 input_fit: str = LEGACY_INPUT_FIT):
+        if input_fit not in INPUT_FITS:
+            raise ValueError(f"unknown input fit {input_fit!r}: expected one of {', '.join(INPUT_FITS)}")
         self.model_path = Path(model_path)
         self.image_size = int(image_size)
         self.variant = variant
         self.rule = rule
+        self.input_fit = input_fit
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         """float64 (N,) calibrated P(fake) for a float32 (N, S, S, 3) batch of raw RGB pixels; N may be 0."""
@@ -65,8 +72,8 @@ class Predictor(abc.ABC):
                                for start in range(0, len(batch), self.max_batch_size)])
 
     def predict_image(self, source: bytes | str | os.PathLike) -> float:
-        """P(fake) of one encoded image (bytes or a path), decoded and resized as in training."""
-        return float(self.predict(load_image(source, self.image_size)[None])[0])
+        """P(fake) of one encoded image (bytes or a path), decoded and fitted to the model as in training."""
+        return float(self.predict(load_image(source, self.image_size, fit=self.input_fit)[None])[0])
 
     def explain(self, image: np.ndarray, threshold: float | None = None) -> Explanation:
         """A heatmap of the regions behind the prediction for one (S, S, 3) image, arguing for the class
@@ -134,7 +141,7 @@ class TFLitePredictor(Predictor):
 
     def __init__(self, model_path: str | Path, num_threads: int | None = None, variant: str | None = None, *,
                  per_thread_interpreters: bool = True, expected_sha256: str | None = None,
-                 rule: DecisionRule = DEFAULT_RULE):
+                 rule: DecisionRule = DEFAULT_RULE, input_fit: str = LEGACY_INPUT_FIT):
         path = Path(model_path)
         try:
             self._content = path.read_bytes()
@@ -146,8 +153,8 @@ class TFLitePredictor(Predictor):
         if expected_sha256 is not None and self.sha256 != expected_sha256:
             raise ModelError(f"{path}: SHA-256 {self.sha256} differs from the model card's {expected_sha256}; "
                              "the file changed after export: re-run the export stage")
-        # None means every core this process may use, as serve.num_threads documents.
-        self.num_threads = num_threads if num_threads is not None else _usable_cores()
+        # None: every core this process may use (serving passes its share instead, see serving/concurrency.py).
+        self.num_threads = num_threads if num_threads is not None else usable_cores()
         self.per_thread_interpreters = per_thread_interpreters
         self._path_for_errors = path
         first = self._new_session()
@@ -157,7 +164,7 @@ class TFLitePredictor(Predictor):
                 or int(outputs[0]["shape"][-1]) != 1:
             raise ModelError(f"{path}: expected one (N, S, S, 3) image input and one (N, 1) output, got inputs "
                              f"{[list(d['shape']) for d in inputs]} and outputs {[list(d['shape']) for d in outputs]}")
-        super().__init__(path, shape[1], variant or path.stem, rule)
+        super().__init__(path, shape[1], variant or path.stem, rule, input_fit)
         self._input = inputs[0]
         self._output = outputs[0]
         self._lock = threading.Lock()
@@ -224,9 +231,3 @@ def _dequantize(values: np.ndarray, details: dict[str, Any]) -> np.ndarray:
         return (values.astype(np.float64) - zero_point) * scale
     return values.astype(np.float64)
 
-
-def _usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1

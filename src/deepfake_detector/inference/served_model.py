@@ -18,10 +18,12 @@ from typing import Any
 from deepfake_detector.contracts.decision_rule import DEFAULT_RULE, DecisionRule
 from deepfake_detector.contracts.errors import ConfigError, ModelError
 from deepfake_detector.contracts.export_layout import BACKENDS, MODEL_CARD_NAME, TFLITE_VARIANTS
+from deepfake_detector.contracts.input_fit import LEGACY_INPUT_FIT
 from deepfake_detector.contracts.json_files import read_json_object
 from deepfake_detector.contracts.model_card import ModelCard, read_model_card
 from deepfake_detector.contracts.scores import Scores, read_scores
 from deepfake_detector.inference.predictor import Predictor, TFLitePredictor
+from deepfake_detector.inference.variant_choice import AUTO_VARIANT, VariantChoice, choose_variant, configured_variant
 from deepfake_detector.utils.files import sha256_file
 
 logger = logging.getLogger(__name__)
@@ -38,6 +40,7 @@ class ServedModel:
     model_sha256: str            # the trained model.h5 the served file is, or was exported from
     card: ModelCard | None       # the export's card, when it was made from this model
     scores: Scores | None        # scores.json, when no card speaks for this model and it was measured on it
+    variant_choice: VariantChoice | None = None  # how the TFLite variant was chosen; None when Keras serves
 
     @property
     def rule(self) -> DecisionRule:
@@ -72,15 +75,19 @@ class _Choice:
     model_sha256: str
     card: ModelCard | None
     expected_sha256: str | None = None   # the card's SHA-256 of an exported file
+    variant_choice: VariantChoice | None = None
 
 
 def load_served_model(model_file: str | Path, export_dir: str | Path | None = None, backend: str = "auto",
                       variant: str = "float32", num_threads: int | None = None, *,
-                      scores_file: str | Path | None = None, threshold: float | None = None) -> ServedModel:
+                      scores_file: str | Path | None = None, threshold: float | None = None,
+                      input_fit: str | None = None) -> ServedModel:
     """The model serving should use, with its one decision rule.
 
     tflite: export_dir's <variant> file, which must match the model card's SHA-256 (model_file need
-    not exist; if it does and differs from the card's source, the export is stale: a warning).
+    not exist; if it does and differs from the card's source, the export is stale: a warning). Variant
+    auto: the fastest on this CPU of the exports that passed the AUC gate (variant_choice.py), measured
+    with num_threads interpreter threads.
     keras: model_file itself. auto: tflite when that export is intact and was made from model_file
     (or model_file is absent), else keras; the choice and its reason are logged. Only an absent card
     lets auto choose keras for that reason: a card that exists but is malformed raises ModelError.
@@ -88,29 +95,34 @@ def load_served_model(model_file: str | Path, export_dir: str | Path | None = No
     The rule is the card's when the card describes the served model, else scores_file's when it
     records that model's SHA-256, else the default (no evaluation of this model exists: a warning);
     threshold (params.yaml serve.threshold) replaces its threshold only, never its temperature.
+    The input fit (crop or resize) is the card's when the card describes the served model, else
+    input_fit (params.yaml model.input_fit), else resize, as models were trained before the choice.
     A card or scores_file that exists but is malformed, or holds a rule that cannot be honored,
     raises ModelError naming the file and the problem, whichever backend was asked for.
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}: expected one of {', '.join(BACKENDS)}")
-    if backend != "keras" and variant not in TFLITE_VARIANTS:
-        raise ValueError(f"unknown TFLite variant {variant!r}: expected one of {', '.join(TFLITE_VARIANTS)}")
+    if backend != "keras" and variant not in (*TFLITE_VARIANTS, AUTO_VARIANT):
+        raise ValueError(f"unknown TFLite variant {variant!r}: expected one of "
+                         f"{', '.join((*TFLITE_VARIANTS, AUTO_VARIANT))}")
     model_file = Path(model_file)
     export_dir = Path(export_dir) if export_dir is not None else None
     if backend == "tflite":
-        choice = _tflite_choice(model_file, export_dir, variant)
+        choice = _tflite_choice(model_file, export_dir, variant, num_threads)
     elif backend == "keras":
         choice = _keras_choice(model_file, _card_if_present(export_dir))
     else:
-        choice = _auto_choice(model_file, export_dir, variant)
+        choice = _auto_choice(model_file, export_dir, variant, num_threads)
     scores = None if choice.card is not None else _scores_of(scores_file, choice.model_sha256)
     rule = _decide_rule(choice.card, scores, threshold)
+    fit = choice.card.input_fit if choice.card is not None else (input_fit or LEGACY_INPUT_FIT)
     if choice.backend == "tflite":
         predictor: Predictor = TFLitePredictor(choice.path, num_threads, choice.variant,
-                                               expected_sha256=choice.expected_sha256, rule=rule)
+                                               expected_sha256=choice.expected_sha256, rule=rule, input_fit=fit)
     else:
-        predictor = _keras_predictor(choice.path, rule)
-    return ServedModel(predictor=predictor, model_sha256=choice.model_sha256, card=choice.card, scores=scores)
+        predictor = _keras_predictor(choice.path, rule, fit)
+    return ServedModel(predictor=predictor, model_sha256=choice.model_sha256, card=choice.card, scores=scores,
+                       variant_choice=choice.variant_choice)
 
 
 def load_predictor(model_file: str | Path, export_dir: str | Path | None = None, backend: str = "auto",
@@ -119,42 +131,51 @@ def load_predictor(model_file: str | Path, export_dir: str | Path | None = None,
     return load_served_model(model_file, export_dir, backend, variant, num_threads).predictor
 
 
-def _keras_predictor(path: Path, rule: DecisionRule) -> Predictor:
+def _keras_predictor(path: Path, rule: DecisionRule, input_fit: str) -> Predictor:
     """The Keras backend, or a ModelError saying what to do when this environment cannot run it (the serving
     image has no TensorFlow)."""
     try:
         from deepfake_detector.inference.keras_backend import KerasPredictor
 
-        return KerasPredictor(path, rule=rule)
+        return KerasPredictor(path, rule=rule, input_fit=input_fit)
     except ImportError as error:
         raise ModelError(f"the keras backend cannot run here: {error.name or error} is not installed; serve the "
                          "TFLite export instead (backend tflite, or auto with an intact export)") from error
 
 
-def _tflite_choice(model_file: Path, export_dir: Path | None, variant: str) -> _Choice:
+def _tflite_choice(model_file: Path, export_dir: Path | None, variant: str, num_threads: int | None) -> _Choice:
     card = _read_card(export_dir)
-    path = card.file_of(variant)
+    picked = _pick_variant(card, variant, num_threads)
+    path = card.file_of(picked.variant)
     if model_file.is_file() and sha256_file(model_file) != card.source_sha256:
         logger.warning("%s is stale: %s changed after the export; re-run the export stage", path, model_file)
-    return _Choice("tflite", path, variant, card.source_sha256, card, card.exports[variant].sha256)
+    return _Choice("tflite", path, picked.variant, card.source_sha256, card, card.exports[picked.variant].sha256,
+                   picked)
 
 
-def _auto_choice(model_file: Path, export_dir: Path | None, variant: str) -> _Choice:
+def _auto_choice(model_file: Path, export_dir: Path | None, variant: str, num_threads: int | None) -> _Choice:
     card = _card_if_present(export_dir)
     if card is None:
         where = f"no {MODEL_CARD_NAME} in {export_dir}" if export_dir is not None else "no export folder given"
         return _fall_back_to_keras(model_file, None, where, logging.INFO)
     try:
-        path = card.verify(variant)
+        # Staleness first: a stale export is not worth measuring.
         if model_file.is_file() and sha256_file(model_file) != card.source_sha256:
             raise ModelError(f"the export is stale: {model_file} changed after it was exported")
+        picked = _pick_variant(card, variant, num_threads)
+        path = card.verify(picked.variant)
     except ModelError as reason:
-        # The card is sound; only its file is unusable. Keras still decides by the card's rule when the
+        # The card is sound; only its files are unusable. Keras still decides by the card's rule when the
         # card was made from model_file (_keras_choice checks).
         return _fall_back_to_keras(model_file, card, str(reason), logging.WARNING)
-    logger.info("Serving %s with the TFLite backend (variant %s)%s", path, variant,
+    logger.info("Serving %s with the TFLite backend (variant %s)%s", path, picked.variant,
                 "" if model_file.is_file() else f"; {model_file} is absent, the export is taken as is")
-    return _Choice("tflite", path, variant, card.source_sha256, card, card.exports[variant].sha256)
+    return _Choice("tflite", path, picked.variant, card.source_sha256, card, card.exports[picked.variant].sha256,
+                   picked)
+
+
+def _pick_variant(card: ModelCard, variant: str, num_threads: int | None) -> VariantChoice:
+    return choose_variant(card, num_threads) if variant == AUTO_VARIANT else configured_variant(variant)
 
 
 def _fall_back_to_keras(model_file: Path, card: ModelCard | None, reason: str, level: int) -> _Choice:

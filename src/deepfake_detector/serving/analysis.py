@@ -62,7 +62,7 @@ class ImageAnalysis:
     backend: str
     width: int
     height: int
-    scored_region: str                   # "whole_image", "face" or "faces"
+    scored_region: str                   # "whole_image", "center" (crop fit, larger image), "face" or "faces"
     faces: tuple[FaceScore, ...]
     timings: Timings
     note: str | None = None

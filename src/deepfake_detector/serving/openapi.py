@@ -19,7 +19,9 @@ _BAD_INPUT = {
     "400": _error("bad input: missing_image, invalid_image, invalid_json, invalid_base64, invalid_parameter"),
     "413": _error("request_too_large, image_too_large or too_many_images"),
     "415": _error("unsupported_media_type: neither multipart/form-data nor JSON"),
-    "503": _error("model_not_ready: no model is loaded, or its decision rule cannot be applied"),
+    "503": _error("model_not_ready: no model is loaded, or its decision rule cannot be applied; overloaded: every "
+                  "prediction slot of the worker is busy (serve.max_in_flight); deadline_exceeded: the request "
+                  "ran past serve.request_deadline_s. The last two carry a Retry-After header (seconds)"),
 }
 
 _IMAGE_BODY = {
@@ -63,7 +65,7 @@ _SCHEMAS: dict[str, Any] = {
             "model_version": {"type": "string"},
             "backend": {"type": "string"},
             "width": {"type": "integer"}, "height": {"type": "integer"},
-            "scored_region": {"type": "string", "enum": ["whole_image", "face", "faces"]},
+            "scored_region": {"type": "string", "enum": ["whole_image", "center", "face", "faces"]},
             "note": {"type": "string", "description": "present when the face detector found no face"},
             "faces": {"type": "array", "items": {"type": "object", "properties": {
                 "box": {"$ref": "#/components/schemas/Box"}, "score": {"type": "number", "nullable": True},
@@ -86,7 +88,23 @@ _SCHEMAS: dict[str, Any] = {
         "type": "object",
         "description": "the served model; metrics come only from an evaluation of this very model",
         "properties": {
-            "model_version": {"type": "string"}, "backend": {"type": "string"}, "variant": {"type": "string"},
+            "model_version": {"type": "string"}, "backend": {"type": "string"},
+            "variant": {"type": "string", "example": "int8_full",
+                        "description": "the export that answers (keras when the Keras backend serves)"},
+            "variant_choice": {
+                "type": "object", "nullable": True,
+                "description": "how the TFLite variant was chosen (null when the Keras backend serves)",
+                "properties": {
+                    "mode": {"type": "string", "enum": ["auto", "configured"],
+                             "description": "auto: serve.variant is auto; configured: a variant named in params"},
+                    "reason": {"type": "string",
+                               "example": "fastest on this CPU of the exports that passed the AUC gate (float32, "
+                                          "int8_full), batch-1 p50 measured at load"},
+                    "p50_ms": {"type": "object", "nullable": True, "additionalProperties": {"type": "number"},
+                               "description": "batch-1 latency of each gated export, measured by this worker at "
+                                              "load; null when nothing was measured (configured, one gated "
+                                              "export, or a card that predates the gate)",
+                               "example": {"float32": 7.7, "int8_full": 4.0}}}},
             "threshold": {"type": "number"},
             "threshold_source": {"type": "string", "example": "model_card.json"},
             "temperature": {"type": "number"},

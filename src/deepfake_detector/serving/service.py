@@ -17,9 +17,11 @@ import numpy as np
 from deepfake_detector.config.entities import ServingConfig
 from deepfake_detector.contracts.decision_rule import DecisionRule
 from deepfake_detector.contracts.labels import POSITIVE_CLASS
-from deepfake_detector.inference.images import resize_for_model
+from deepfake_detector.inference.images import fit_for_model, load_model_input
 from deepfake_detector.inference.served_model import ServedModel, load_served_model
+from deepfake_detector.serving.admission import check_deadline
 from deepfake_detector.serving.analysis import FaceScore, Heatmap, ImageAnalysis, Timings
+from deepfake_detector.serving.concurrency import plan_threads
 from deepfake_detector.serving.faces import Box, FaceDetector
 from deepfake_detector.serving.heatmaps import heatmap_png_data_url
 from deepfake_detector.serving.settings import apply_environment
@@ -57,15 +59,20 @@ class DetectionService:
 
     @classmethod
     def from_config(cls, config: ServingConfig, environ: Mapping[str, str] | None = None) -> DetectionService:
-        """Load, describe and warm up the model named by config and the DEEPFAKE_DETECTOR_* environment.
+        """Load, describe and warm up the model named by config and the DEEPFAKE_DETECTOR_* overrides in environ
+        (default: os.environ), with interpreter threads sized to this process's share of the cores: the server's
+        shape (WEB_CONCURRENCY, GUNICORN_THREADS) is always read from os.environ (concurrency.py).
 
         Raises ModelError when no model can be loaded, ConfigError for a bad override.
         """
         config = apply_environment(config, os.environ if environ is None else environ)
         started = time.perf_counter()
+        threads = plan_threads(config)
+        logger.info("TFLite interpreter threads per inference: %d (%s)", threads.interpreter_threads, threads.reason)
         model = load_served_model(config.model_file, export_dir=config.export_dir, backend=config.backend,
-                                  variant=config.variant, num_threads=config.num_threads,
-                                  scores_file=config.scores_file, threshold=config.threshold)
+                                  variant=config.variant, num_threads=threads.interpreter_threads,
+                                  scores_file=config.scores_file, threshold=config.threshold,
+                                  input_fit=config.input_fit)
         face_detector = FaceDetector(config.face_min_size) if config.face_detector == "haar" else None
         model.predictor.warm_up()
         service = cls(config, model, face_detector)
@@ -79,18 +86,28 @@ class DetectionService:
     def analyze(self, data: bytes, name: str = "uploaded image", explain: bool = False) -> ImageAnalysis:
         """One image's verdict. Raises ImageError for bad input."""
         clock = _Clock()
-        image = decode_upload(data, name, max_bytes=self.config.max_request_bytes,
-                              max_pixels=self.config.max_image_pixels)
-        height, width = image.shape[:2]
-        clock.lap("decode")
-
-        faces = self._find_faces(image)
-        clock.lap("faces")
-        if faces:
-            regions = [face.with_margin(self.config.face_margin, width, height) for face in faces]
+        fit = self.predictor.input_fit
+        if self.face_detector is None:
+            # Only what the model sees is converted: a 40 MP upload costs its decode, not float copies of it.
+            loaded = load_model_input(data, self.image_size, fit=fit, max_bytes=self.config.max_request_bytes,
+                                      max_pixels=self.config.max_image_pixels, name=name, upright=True)
+            width, height, faces = loaded.width, loaded.height, []
+            left, top, right, bottom = loaded.box or (0, 0, width, height)
+            regions = [Box(left, top, right - left, bottom - top)]
+            batch = loaded.pixels[None]
+            clock.lap("decode")
         else:
-            regions = [Box(0, 0, width, height)]
-        batch = np.stack([resize_for_model(region.crop(image), self.image_size) for region in regions])
+            image = decode_upload(data, name, max_bytes=self.config.max_request_bytes,
+                                  max_pixels=self.config.max_image_pixels)
+            height, width = image.shape[:2]
+            clock.lap("decode")
+            faces = self._find_faces(image)
+            clock.lap("faces")
+            regions = [face.with_margin(self.config.face_margin, width, height) for face in faces] or [
+                Box(0, 0, width, height)]
+            regions = [region.seen_by_model(self.image_size, fit) for region in regions]
+            batch = np.stack([fit_for_model(region.crop(image), self.image_size, fit) for region in regions])
+        check_deadline()  # the decode may have used up the request's time: no inference past its deadline
         probabilities = [float(p) for p in np.asarray(self.predictor.predict(batch)).reshape(-1)]
         decisive = int(np.argmax(probabilities))
         p_fake = probabilities[decisive]
@@ -108,9 +125,15 @@ class DetectionService:
         return ImageAnalysis(
             filename=name, label=self.rule.label(p_fake), fake_probability=p_fake, threshold=self.threshold,
             model_version=self.model_version, backend=self.backend, width=width, height=height,
-            scored_region="whole_image" if not faces else ("face" if len(faces) == 1 else "faces"), faces=face_scores,
-            note="no face found: the whole image was scored" if self.face_detector is not None and not faces else None,
+            scored_region=_scored_region(faces, regions[0], width, height), faces=face_scores,
+            note=self._no_face_note(regions[0]) if self.face_detector is not None and not faces else None,
             heatmap=heatmap, timings=clock.timings())
+
+    def _no_face_note(self, scored: Box) -> str:
+        if scored.x or scored.y:
+            return (f"no face found: the center {scored.width}x{scored.height} pixels were scored, at the image's "
+                    "own resolution")
+        return "no face found: the whole image was scored"
 
     def answer_header(self) -> dict[str, Any]:
         """Which model answered and how it decides, with the demo-data notice (or None): the fields
@@ -119,18 +142,20 @@ class DetectionService:
                 "threshold": self.threshold, "notice": self.training_data.notice}
 
     def model_info(self) -> dict[str, Any]:
-        """What /api/v1/model reports: which model answers, how it decides, what it was trained on (with the
-        demo-data notice), and how good it was on test, from the evaluation of this very model only (its
-        card, else its scores.json; never another run's)."""
+        """What /api/v1/model reports: which model answers (and why that export: variant_choice), how it decides,
+        what it was trained on (with the demo-data notice), and how good it was on test, from the evaluation of
+        this very model only (its card, else its scores.json; never another run's)."""
         card = self.model.card
         content = card.content if card is not None else {}
         training_data = self.training_data
         metrics = self.model.test_metrics
         config = self.config
+        choice = self.model.variant_choice
         return {
             "model_version": self.model_version,
             "backend": self.backend,
             "variant": self.variant,
+            "variant_choice": choice.as_dict() if choice is not None else None,
             "model_file": self.predictor.model_path.name,
             "input_size": self.image_size,
             "input": content.get("input") or {"shape": [None, self.image_size, self.image_size, 3],
@@ -154,8 +179,6 @@ class DetectionService:
         }
 
     def _find_faces(self, image: np.ndarray) -> list[Box]:
-        if self.face_detector is None:
-            return []
         faces = self.face_detector.detect(image)
         return faces[:1] if self.config.face_policy == "largest" else faces
 
@@ -177,3 +200,10 @@ class _Clock:
     def timings(self) -> Timings:
         total = (time.perf_counter() - self._start) * 1000.0
         return Timings(**{step: round(ms, 3) for step, ms in self._laps.items()}, total=round(total, 3))
+
+
+def _scored_region(faces, scored: Box, width: int, height: int) -> str:
+    """What the verdict is about: one face, several, the whole image, or (crop fit) the image's center square."""
+    if faces:
+        return "face" if len(faces) == 1 else "faces"
+    return "whole_image" if (scored.width, scored.height) == (width, height) else "center"

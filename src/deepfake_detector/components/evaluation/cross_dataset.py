@@ -112,7 +112,8 @@ class CrossDatasetEvaluator:
         if sets:
             scores.require_model(config.model_file)  # its threshold must be this model's
             model = load_keras_model(config.model_file, config.image_size)
-            predictions = predict_extra_sets(model, sets, image_size=config.image_size, batch_size=config.batch_size)
+            predictions = predict_extra_sets(model, sets, image_size=config.image_size, batch_size=config.batch_size,
+                                             input_fit=config.input_fit)
         training = TrainingSources(config.ingestion.training_sources, config.ingestion.demo.style)
         rows = score_extra_sets(predictions, threshold=threshold, training=training, resamples=config.bootstrap,
                                 seed=config.seed, sources={extra.name: extra.source for extra in config.extra_sets})
@@ -205,15 +206,16 @@ def _summarize(problems: Sequence[str]) -> str:
     return ", ".join(f"{reason}: {count}" for reason, count in counts.most_common())
 
 
-def predict_extra_sets(model, sets: Mapping[str, pd.DataFrame], *, image_size: int,
-                       batch_size: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def predict_extra_sets(model, sets: Mapping[str, pd.DataFrame], *, image_size: int, batch_size: int,
+                       input_fit: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per set, in the order given, its labels and the model's P(fake) for each image, checked to be
     one probability per image."""
     predictions = {}
     for name, frame in sets.items():
         check_set_name(name)
         labels = frame["label"].astype(int).to_numpy()
-        dataset = build_dataset(frame["path"].astype(str).tolist(), labels.tolist(), image_size, batch_size)
+        dataset = build_dataset(frame["path"].astype(str).tolist(), labels.tolist(), image_size, batch_size,
+                                fit=input_fit)
         probs = np.asarray(model.predict(dataset, verbose=0), dtype=np.float64).reshape(-1)
         if probs.size != labels.size:
             raise ModelError(f"extra set {name!r}: {probs.size} predictions for {labels.size} images")

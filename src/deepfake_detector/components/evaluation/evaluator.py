@@ -183,7 +183,7 @@ class Evaluator:
     def _predict(self, model, manifest: pd.DataFrame, split: str) -> SplitPredictions:
         config = self.config
         paths, labels = split_rows(manifest, split, config.dataset_dir)
-        dataset = build_dataset(paths, labels, config.image_size, config.batch_size)
+        dataset = build_dataset(paths, labels, config.image_size, config.batch_size, fit=config.input_fit)
         logger.info("Predicting %d %s images", len(paths), split)
         probs = np.asarray(model.predict(dataset, verbose="auto"), dtype=np.float64).reshape(-1)
         if probs.size != len(paths):

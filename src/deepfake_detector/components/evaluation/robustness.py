@@ -2,7 +2,7 @@
 scored again under each perturbation of perturbations.py, and the drop in AUC is reported.
 
 Each image is degraded at its own size, as a platform would, and only then resized for the model
-exactly as training resized it. `RobustnessEvaluator` is the robustness stage's component.
+exactly as training fitted it (model.input_fit). `RobustnessEvaluator` is the robustness stage's component.
 """
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ from matplotlib.figure import Figure
 
 from deepfake_detector.components.data.datasets import (
     decode_native,
+    fit_tensor_for_model,
     read_manifest,
-    resize_tensor_for_model,
     split_rows,
 )
 from deepfake_detector.components.data.perturbations import apply_perturbation, get_perturbation
@@ -74,7 +74,8 @@ class RobustnessEvaluator:
         rule = read_scores(config.scores_file).require_model(config.model_file).rule
         paths, labels = split_rows(read_manifest(config.manifest_file), SCORED_SPLIT, config.dataset_dir)
         table = score_under_perturbations(model, paths, labels, image_size=config.image_size,
-                                          batch_size=config.batch_size, severities=config.severities,
+                                          input_fit=config.input_fit, batch_size=config.batch_size,
+                                          severities=config.severities,
                                           threshold=rule.raw_threshold, seed=config.seed)
         write_robustness_outputs(table, config.metrics_file, config.plot_file, config.png_file)
         return RobustnessResult(table=table, metrics_file=config.metrics_file, plot_file=config.plot_file,
@@ -86,17 +87,18 @@ def condition_name(perturbation: str, severity: float | None) -> str:
     return perturbation if severity is None else f"{perturbation}_{severity:g}"
 
 
-def perturbed_dataset(paths: Sequence[str], *, image_size: int, batch_size: int, perturbation: str,
+def perturbed_dataset(paths: Sequence[str], *, image_size: int, input_fit: str, batch_size: int, perturbation: str,
                       severity: float | None, seed: int):
     """Batches of model inputs: each image decoded at its own size, perturbed (perturbation "none"
-    leaves it alone), then resized. Image i's noise uses the stateless seed (seed, i), so every run
-    and every severity draws the same noise pattern for the same image."""
+    leaves it alone), then fitted to the model's input (model.input_fit). Image i's noise uses the
+    stateless seed (seed, i), so every run and every severity draws the same noise pattern for the
+    same image."""
     def load(path, index):
         image = decode_native(path)
         if perturbation != CLEAN:
             image = apply_perturbation(perturbation, image, severity,
                                        seed=tf.stack([tf.constant(seed, tf.int64), index]))
-        return resize_tensor_for_model(image, image_size)
+        return fit_tensor_for_model(image, image_size, input_fit)
 
     dataset = tf.data.Dataset.from_tensor_slices((list(paths), tf.range(len(paths), dtype=tf.int64)))
     dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -113,8 +115,8 @@ def _conditions(severities: Mapping[str, Sequence[float]]) -> list[tuple[str, fl
 
 
 def score_under_perturbations(model, paths: Sequence[str], labels: Sequence[int], *, image_size: int,
-                              batch_size: int, severities: Mapping[str, Sequence[float]], threshold: float,
-                              seed: int) -> pd.DataFrame:
+                              input_fit: str, batch_size: int, severities: Mapping[str, Sequence[float]],
+                              threshold: float, seed: int) -> pd.DataFrame:
     """One row per condition, the clean images first (perturbation "none", severity None), then
     each (perturbation, severity) in the order given; columns perturbation, severity, roc_auc,
     accuracy (P(fake) >= threshold is called fake), eer and n. Deterministic for a given seed."""
@@ -125,7 +127,8 @@ def score_under_perturbations(model, paths: Sequence[str], labels: Sequence[int]
     conditions = _conditions(severities)
     rows = []
     for number, (name, severity) in enumerate(conditions, start=1):
-        dataset = perturbed_dataset(paths, image_size=image_size, batch_size=batch_size, perturbation=name,
+        dataset = perturbed_dataset(paths, image_size=image_size, input_fit=input_fit, batch_size=batch_size,
+                                    perturbation=name,
                                     severity=severity, seed=seed)
         probs = np.asarray(model.predict(dataset, verbose=0), dtype=np.float64).ravel()
         scores = compute_scores(labels, probs, threshold, CALIBRATION_BINS)

@@ -139,20 +139,21 @@ class Exporter:
         if len(set(labels)) < 2:
             raise DataValidationError(f"{self.config.manifest_file}: the {split} split needs both classes to "
                                       "measure ROC AUC of the exports")
-        dataset = build_dataset(paths, labels, self.config.image_size, self.config.batch_size)
+        dataset = build_dataset(paths, labels, self.config.image_size, self.config.batch_size,
+                                fit=self.config.input_fit)
         images = np.concatenate([batch.numpy() for batch, _ in dataset]).astype(np.float32)
         return SplitImages(images=images, labels=np.asarray(labels, dtype=np.int64))
 
     def _calibration_images(self, manifest):
         """A seeded sample of train images, decoded exactly as in training, for int8 calibration."""
-        from deepfake_detector.components.data.datasets import decode_and_resize
+        from deepfake_detector.components.data.datasets import decode_and_fit
 
         paths, _ = split_rows(manifest, "train", self.config.dataset_dir)
         count = min(self.config.calibration_images, len(paths))
         chosen = np.random.default_rng(self.config.seed).choice(len(paths), size=count, replace=False)
         logger.info("Calibrating full-integer quantization on %d train images", count)
         for index in chosen:
-            yield decode_and_resize(paths[index], self.config.image_size).numpy()
+            yield decode_and_fit(paths[index], self.config.image_size, self.config.input_fit).numpy()
 
     def _score_export(self, variant: str, path: Path, val_images: np.ndarray,
                       test_images: np.ndarray) -> VariantScores:

@@ -13,6 +13,7 @@ from deepfake_detector import __version__
 from deepfake_detector.components.evaluation.calibration import CALIBRATION_OFF, FITTED, VAL_SEPARATED
 from deepfake_detector.components.evaluation.learning import LearningCheck
 from deepfake_detector.contracts.decision_rule import DecisionRule
+from deepfake_detector.contracts.input_fit import LEGACY_INPUT_FIT
 from deepfake_detector.contracts.labels import CLASS_NAMES, FAKE, REAL
 from deepfake_detector.contracts.layers import OUTPUT_NAME
 
@@ -43,6 +44,15 @@ LIMITATIONS = [
 # What model.representation puts in front of the backbone, as the card states it.
 REPRESENTATION_SUMMARY = {"npr": "neighbouring-pixel residual (x - up(down(x))) + "}
 REPRESENTATION_PREPROCESSING = {"npr": "each pixel minus its 2x2 cell's corner, centered on 128, then "}
+
+
+def fit_sentence(fit: str, image_size: int) -> str:
+    """How model.input_fit turns a decoded image into the model's input, as the card states it."""
+    resize = f"bilinear resize with antialiasing to {image_size}x{image_size}"
+    if fit == "crop":
+        return (f"decode to RGB; at least {image_size} px on each side: the center {image_size}x{image_size} crop "
+                f"at the image's own resolution, no resampling; smaller: {resize}")
+    return f"decode to RGB, then {resize}"
 
 
 def build_model_card(*, params: Mapping[str, Any], image_size: int, total_parameters: int,
@@ -78,7 +88,8 @@ def build_model_card(*, params: Mapping[str, Any], image_size: int, total_parame
             "dtype": "float32",
             "channel_order": "RGB",
             "value_range": [0.0, 255.0],
-            "resize": f"decode to RGB, then bilinear resize with antialiasing to {image_size}x{image_size}",
+            "fit": model.get("input_fit", LEGACY_INPUT_FIT),
+            "resize": fit_sentence(model.get("input_fit", LEGACY_INPUT_FIT), image_size),
             "preprocessing": (f"inside the model ({REPRESENTATION_PREPROCESSING.get(model.get('representation'), '')}"
                               "scaling to [-1, 1]); feed raw pixel values"),
         },

@@ -10,8 +10,8 @@ image or inside an elliptical region under a feathered mask (as a face swap past
 for some with camera-like noise added afterwards so that "no noise" cannot become the label,
 and saved as JPEG again like every other image of the set.
 
-It works on each image at its own resolution, before the resize to the model's input (where
-such traces are born, and before the resize blurs them), in the tf.data pipeline; it is never
+It works on each image at its own resolution, before the fit to the model's input (where such
+traces are born, and before a resize would blur them), in the tf.data pipeline; it is never
 saved inside the model. The class weights account for the reals it turns into fakes.
 """
 from __future__ import annotations
@@ -27,9 +27,9 @@ from deepfake_detector.config.entities import AugmentationConfig
 # tf.image.resize methods a generator's up-sampling can look like (no checkerboard among them:
 # the transposed-convolution case is what the real training fakes already show).
 UPSAMPLERS = ("nearest", "bilinear", "bicubic", "lanczos3", "mitchellcubic")
-# The synthesized resolution, as a share of the side the model sees (the smaller of the image's and
-# model.image_size): above about 0.75 the resize to the model's input would hide the trace, and the
-# "fake" would be a real with a wrong label.
+# The synthesized resolution, as a share of the side the model sees (the image's own with model.input_fit crop;
+# with resize, the smaller of the image's and model.image_size): above about 0.75 the trace is too faint (and a
+# resize to the model's input would hide it), and the "fake" would be a real with a wrong label.
 SCALE_RANGE = (0.33, 0.7)
 NOISE_STD_RANGE = (1.0, 6.0)     # camera-like noise added afterwards, 0-255 scale
 JPEG_QUALITY_RANGE = (75, 95)    # how the fake is saved, like the images around it
@@ -50,9 +50,11 @@ class Resynthesis:
     """Callable on one (image, label) at the image's own size, float32 in [0, 255]: a real image is
     turned into a fake (label 1) with `probability`; fakes and the other reals pass unchanged."""
 
-    def __init__(self, settings: ResynthesisSettings, image_size: int, seed: int | None = None) -> None:
+    def __init__(self, settings: ResynthesisSettings, image_size: int, seed: int | None = None,
+                 input_fit: str = "crop") -> None:
         self.settings = settings
         self.image_size = int(image_size)
+        self.input_fit = input_fit
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def _uniform(self, shape=(), low: float = 0.0, high: float = 1.0):
@@ -79,7 +81,10 @@ class Resynthesis:
     def _resample(self, image, height, width):
         """Down to a random share of the side the model sees (area average), then up with a random method."""
         sides = tf.cast(tf.stack([height, width]), tf.float32)
-        seen = tf.minimum(1.0, self.image_size / tf.reduce_max(sides))  # the resize to the model's input
+        if self.input_fit == "crop":
+            seen = 1.0  # the model sees a native-resolution crop (or a smaller image enlarged)
+        else:
+            seen = tf.minimum(1.0, self.image_size / tf.reduce_max(sides))  # the resize to the model's input
         low_size = tf.maximum(tf.cast(tf.round(sides * seen * self._uniform((), *SCALE_RANGE)), tf.int32), 2)
         low = tf.image.resize(image, low_size, method="area")
         choice = tf.minimum(tf.cast(self._uniform((), 0.0, float(len(UPSAMPLERS))), tf.int32), len(UPSAMPLERS) - 1)
@@ -110,13 +115,15 @@ class Resynthesis:
         return image + correlation * blurred + (1.0 - correlation) * noise
 
 
-def build_resynthesis(config: AugmentationConfig, image_size: int, seed: int) -> Resynthesis | None:
+def build_resynthesis(config: AugmentationConfig, image_size: int, seed: int,
+                      input_fit: str = "crop") -> Resynthesis | None:
     """The transform train.augment asks for, or None when it is off (or augmentation is)."""
     if not config.enabled or config.resynthesis_probability <= 0:
         return None
     settings = ResynthesisSettings(config.resynthesis_probability, config.resynthesis_region_probability,
                                    config.resynthesis_noise_probability)
-    return Resynthesis(settings, image_size, seed=seed + 1000)  # apart from the augmentation layers' seeds
+    # seed + 1000: apart from the augmentation layers' seeds
+    return Resynthesis(settings, image_size, seed=seed + 1000, input_fit=input_fit)
 
 
 def expected_class_counts(labels, probability: float) -> dict[int, float]:

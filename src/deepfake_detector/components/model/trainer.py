@@ -187,7 +187,7 @@ def training_datasets(config: TrainingConfig, batch_size: int | None = None) -> 
     manifest = read_manifest(config.manifest_file)
     train_paths, train_labels = split_rows(manifest, "train", config.dataset_dir)
     val_paths, val_labels = split_rows(manifest, "val", config.dataset_dir)
-    resynthesis = build_resynthesis(config.augment, config.image_size, config.seed)
+    resynthesis = build_resynthesis(config.augment, config.image_size, config.seed, config.input_fit)
     turned = resynthesis.settings.probability if resynthesis is not None else 0.0
     if config.class_weights:
         class_weight = balanced_class_weight(train_labels, turned)
@@ -198,8 +198,10 @@ def training_datasets(config: TrainingConfig, batch_size: int | None = None) -> 
                 len(val_paths), class_weight)
     augment = build_augmentation(config.augment, config.image_size, config.seed)
     train_data = build_dataset(train_paths, train_labels, config.image_size, batch_size, shuffle=True,
-                               seed=config.seed, cache=config.cache, augment=augment, native_transform=resynthesis)
-    val_data = build_dataset(val_paths, val_labels, config.image_size, batch_size, cache=config.cache)
+                               seed=config.seed, cache=config.cache, augment=augment, native_transform=resynthesis,
+                               fit=config.input_fit)
+    val_data = build_dataset(val_paths, val_labels, config.image_size, batch_size, cache=config.cache,
+                             fit=config.input_fit)
     return TrainingData(_shard_by_data(train_data), _shard_by_data(val_data), class_weight, len(train_paths),
                         list(val_labels))
 
