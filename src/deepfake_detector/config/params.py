@@ -282,6 +282,9 @@ class AugmentParams:
         description="of those, the share re-synthesized only inside a feathered elliptical region")] = 0.4
     resynthesis_noise_probability: Annotated[Fraction, Field(
         description="of those, the share with camera-like noise added afterwards")] = 0.5
+    random_crop: Annotated[Flag, Field(description=(
+        "with model.input_fit crop: train on a random image_size square of each image, at its own resolution "
+        "and in any alignment with the generator's pixel grid, instead of the center one"))] = True
 
     @model_validator(mode="after")
     def _jpeg_range(self) -> Self:

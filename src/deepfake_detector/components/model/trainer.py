@@ -45,6 +45,7 @@ from deepfake_detector.components.model.distribution import (
     worker_dir,
     workers_agree,
 )
+from deepfake_detector.components.model.native_crop import build_random_crop, chain
 from deepfake_detector.components.model.resume import (
     TrainingBackup,
     fingerprint,
@@ -197,8 +198,10 @@ def training_datasets(config: TrainingConfig, batch_size: int | None = None) -> 
                 sum(train_labels), f", and {turned:.0%} of the reals re-synthesized as fakes" if turned else "",
                 len(val_paths), class_weight)
     augment = build_augmentation(config.augment, config.image_size, config.seed)
+    # Re-synthesis sees the whole image (a region may be anywhere in it), then the random crop picks the square.
+    native = chain(resynthesis, build_random_crop(config.augment, config.image_size, config.seed, config.input_fit))
     train_data = build_dataset(train_paths, train_labels, config.image_size, batch_size, shuffle=True,
-                               seed=config.seed, cache=config.cache, augment=augment, native_transform=resynthesis,
+                               seed=config.seed, cache=config.cache, augment=augment, native_transform=native,
                                fit=config.input_fit)
     val_data = build_dataset(val_paths, val_labels, config.image_size, batch_size, cache=config.cache,
                              fit=config.input_fit)
