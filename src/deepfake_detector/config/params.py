@@ -308,7 +308,7 @@ class TrainParams:
     fine_tune_learning_rate: Annotated[Number, Gt(0), Field(description="learning rate of phase two")] = 0.001
     min_steps: Annotated[Integer, Ge(0), Field(description=(
         "at least this many optimizer steps: on a small train split the last phase gets more epochs, and "
-        "early stopping and learning-rate drops wait until then"))] = 280
+        "early stopping and learning-rate drops wait until then"))] = 420
     early_stopping_patience: Annotated[Integer, Ge(0), Field(description="epochs without a better val AUC")] = 4
     reduce_lr_patience: Annotated[Integer, Ge(0), Field(
         description="epochs without a better val AUC before the learning rate drops")] = 2
