@@ -38,6 +38,23 @@ def test_answer_matches_the_service_directly(client, service):
     assert result["fake_probability"] == pytest.approx(service.analyze(data).fake_probability, abs=1e-9)
 
 
+@pytest.mark.parametrize("content_type", ["image/jpeg", "image/png", "application/octet-stream"])
+def test_raw_body_scores_like_the_multipart_upload(client, content_type):
+    data = sample_images.jpeg(seed=5)
+    as_form = client.post("/api/v1/predict", data=multipart(("x.jpg", data))).get_json()["results"][0]
+    response = client.post("/api/v1/predict?filename=holiday.jpg", data=data, content_type=content_type)
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    [result] = response.get_json()["results"]
+    assert result["filename"] == "holiday.jpg"
+    assert result["fake_probability"] == pytest.approx(as_form["fake_probability"], abs=1e-9)
+
+
+def test_raw_body_without_a_filename_is_called_image_and_can_be_explained(client):
+    response = client.post("/api/v1/predict?explain=true", data=sample_images.jpeg(), content_type="image/jpeg")
+    [result] = response.get_json()["results"]
+    assert result["filename"] == "image" and "heatmap" in result
+
+
 def test_several_files_get_one_result_each_in_order(client):
     files = [(f"{i}.png", sample_images.png(seed=i)) for i in range(3)]
     results = client.post("/api/v1/predict", data=multipart(*files)).get_json()["results"]

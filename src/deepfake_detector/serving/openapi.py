@@ -18,7 +18,7 @@ def _json(description: str, schema: dict[str, Any]) -> dict[str, Any]:
 _BAD_INPUT = {
     "400": _error("bad input: missing_image, invalid_image, invalid_json, invalid_base64, invalid_parameter"),
     "413": _error("request_too_large, image_too_large or too_many_images"),
-    "415": _error("unsupported_media_type: neither multipart/form-data nor JSON"),
+    "415": _error("unsupported_media_type: neither multipart/form-data, JSON, image/* nor application/octet-stream"),
     "503": _error("model_not_ready: no model is loaded, or its decision rule cannot be applied; overloaded: every "
                   "prediction slot of the worker is busy (serve.max_in_flight); deadline_exceeded: the request "
                   "ran past serve.request_deadline_s. The last two carry a Retry-After header (seconds)"),
@@ -32,6 +32,10 @@ _IMAGE_BODY = {
                      "description": "one or more images (repeat the field)"},
             "explain": {"type": "boolean"}}}},
         "application/json": {"schema": {"$ref": "#/components/schemas/Base64Images"}},
+        # One image as the whole body: the cheapest to send and to parse (no form, no base64); its format is
+        # read from the content, ?filename= names it.
+        "image/*": {"schema": {"type": "string", "format": "binary"}},
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
     },
 }
 
@@ -160,7 +164,9 @@ def openapi_document() -> dict[str, Any]:
             "/api/v1/predict": {"post": {
                 "summary": "Score one or more images",
                 "parameters": [{"name": "explain", "in": "query", "schema": {"type": "boolean"},
-                                "description": "also compute a heatmap (slower)"}],
+                                "description": "also compute a heatmap (slower)"},
+                               {"name": "filename", "in": "query", "schema": {"type": "string"},
+                                "description": "the name a raw-body image is answered under (default: image)"}],
                 "requestBody": _IMAGE_BODY,
                 "responses": {"200": _json("one result per image", {"$ref": "#/components/schemas/Prediction"}),
                               **_BAD_INPUT}}},

@@ -1,4 +1,5 @@
-"""Images out of an HTTP request: multipart `file` fields, or JSON {"image": base64} / {"images": [...]}.
+"""Images out of an HTTP request: multipart `file` fields, JSON {"image": base64} / {"images": [...]}, or one
+image as the raw body (Content-Type image/* or application/octet-stream: no form parsing, no base64).
 
 Everything stays in memory; every malformed request becomes an ApiError naming what is wrong. Items are
 counted before any is decoded, and whatever the client wrote that a message repeats is cut short first.
@@ -44,6 +45,9 @@ def read_image_request(request: Request, max_images: int) -> ImageRequest:
     if request.mimetype == "multipart/form-data":
         uploads = _from_multipart(request, max_images)
         explain = _flag("explain", request.args.get("explain", request.form.get("explain")))
+    elif _is_raw_image(request.mimetype):
+        uploads = [_from_raw_body(request)]
+        explain = _flag("explain", request.args.get("explain"))
     elif request.is_json:
         body = _json_body(request)
         uploads = _from_json(body, max_images)
@@ -56,8 +60,23 @@ def read_image_request(request: Request, max_images: int) -> ImageRequest:
     return ImageRequest(uploads, explain)
 
 
-_HOW_TO_SEND = ("send the image as multipart/form-data field 'file', or as JSON "
-                '{"image": "<base64>"} (or {"images": [...]}) with Content-Type application/json')
+_HOW_TO_SEND = ("send the image as multipart/form-data field 'file', as JSON "
+                '{"image": "<base64>"} (or {"images": [...]}) with Content-Type application/json, '
+                "or as the raw body with Content-Type image/* or application/octet-stream")
+RAW_BODY_TYPES = ("application/octet-stream",)
+
+
+def _is_raw_image(mimetype: str) -> bool:
+    return mimetype.startswith("image/") or mimetype in RAW_BODY_TYPES
+
+
+def _from_raw_body(request: Request) -> Upload:
+    """The body itself is the image; ?filename= names it in answers and logs (the content decides its format)."""
+    name = _clean_name(request.args.get("filename")) or "image"
+    data = request.get_data(cache=False)
+    if not data:
+        raise ApiError(400, "missing_image", f"{name}: the request body is empty")
+    return Upload(name, data)
 
 
 def _check_count(count: int, max_images: int) -> None:
