@@ -1,9 +1,10 @@
 """Decode images and fit them to the model input exactly as training did, with numpy and Pillow only,
 so a TensorFlow-free server feeds the model the pixels it was trained on.
 
-JPEGs are decoded by libjpeg-turbo on both sides: Pillow's decoder here (accurate integer IDCT, fancy
-chroma upsampling), TensorFlow's decode_jpeg(dct_method="INTEGER_ACCURATE") in training; the two agree bit
-for bit, also when libjpeg decodes a large JPEG at a reduced scale. Where TensorFlow's other conversions
+JPEGs are decoded by libjpeg-turbo on both sides: here TurboJPEG (turbojpeg.py) at full scale and Pillow's
+decoder at a reduced scale (accurate integer IDCT, fancy chroma upsampling), TensorFlow's
+decode_jpeg(dct_method="INTEGER_ACCURATE") in training; they agree bit for bit, also when libjpeg decodes a
+large JPEG at a reduced scale. Where TensorFlow's other conversions
 differ from Pillow's, this module reproduces TensorFlow: 16-bit PNGs keep the high byte, transparent GIF
 pixels are black, CMYK JPEGs use TensorFlow's integer conversion. EXIF orientation is ignored, as in
 training, unless a caller asks for upright pixels (a served phone photo).
@@ -23,6 +24,7 @@ from PIL import Image, UnidentifiedImageError
 
 from deepfake_detector.contracts.errors import ImageError, ImageTooLargeError
 from deepfake_detector.contracts.input_fit import INPUT_FITS
+from deepfake_detector.inference import turbojpeg
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 MAX_IMAGE_PIXELS = 40_000_000
@@ -70,9 +72,9 @@ def decode_image(source: bytes | str | os.PathLike, *, max_bytes: int = MAX_IMAG
     the source (`name`, else its file name, or "uploaded image" for bytes); the byte and pixel caps
     raise ImageTooLargeError. `upright` applies the EXIF orientation, which training ignores.
     """
-    with _opened(source, max_bytes, max_pixels, name) as image:
+    with _opened(source, max_bytes, max_pixels, name) as (image, data):
         transpose = _upright_transpose_of(image, upright)
-        return _transposed(_decode_rgb(image), transpose)
+        return _transposed(_decode_rgb(image, data), transpose)
 
 
 @dataclass(frozen=True)
@@ -104,16 +106,16 @@ def load_model_input(source: bytes | str | os.PathLike, image_size: int, *, fit:
     """
     check_fit(fit)
     _check_size(image_size)
-    with _opened(source, max_bytes, max_pixels, name) as image:
+    with _opened(source, max_bytes, max_pixels, name) as (image, data):
         transpose = _upright_transpose_of(image, upright)
         width, height = image.size
         upright_size = (height, width) if transpose in _SWAPS_AXES else (width, height)
         box = _center_box(upright_size, image_size) if fit == "crop" else None
         if box is not None:
-            crop = _decode_rgb(image, _stored_box(box, transpose, image.size))
+            crop = _decode_rgb(image, data, _stored_box(box, transpose, image.size))
             return ModelInput(_transposed(crop, transpose).astype(np.float32), *upright_size, box)
         extent = _reduce_jpeg_decode(image, image_size)
-        pixels = _decode_rgb(image)
+        pixels = _decode_rgb(image, data if extent is None else None)
     # Resized before it is turned: the output is square, and the reduced decode's extent is known unturned.
     return ModelInput(_transposed(_resize(pixels, image_size, extent), transpose), *upright_size, None)
 
@@ -223,9 +225,9 @@ def _stored_point(x: int, y: int, transpose: Image.Transpose, width: int, height
 
 @contextlib.contextmanager
 def _opened(source: bytes | str | os.PathLike, max_bytes: int, max_pixels: int,
-            name: str | None) -> Iterator[Image.Image]:
-    """The opened (not yet decoded) image, its size checked; decoding failures inside the block become
-    ImageErrors naming the source."""
+            name: str | None) -> Iterator[tuple[Image.Image, bytes]]:
+    """The opened (not yet decoded) image, its size checked, and its file's bytes; decoding failures inside the
+    block become ImageErrors naming the source."""
     name, data = _read(source, max_bytes, name)
     if not data:
         raise ImageError(f"{name}: empty file, not an image")
@@ -235,7 +237,7 @@ def _opened(source: bytes | str | os.PathLike, max_bytes: int, max_pixels: int,
             if width * height > max_pixels:
                 raise ImageTooLargeError(f"{name}: {width}x{height} pixels is too large "
                                          f"(at most {max_pixels:,} pixels are decoded)")
-            yield image
+            yield image, data
     except UnidentifiedImageError:
         raise ImageError(f"{name}: not an image in a supported format "
                          f"({', '.join(SUPPORTED_FORMATS)})") from None
@@ -312,9 +314,18 @@ def _reduce_jpeg_decode(image: Image.Image, image_size: int) -> tuple[float, flo
     return width / denominator, height / denominator
 
 
-def _decode_rgb(image: Image.Image, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+def _decode_rgb(image: Image.Image, data: bytes | None,
+                box: tuple[int, int, int, int] | None = None) -> np.ndarray:
     """uint8 RGB of the whole image or of `box` (left, top, right, bottom), converted as TensorFlow's
-    decoders do; a box is cut before any conversion, so only its pixels are copied."""
+    decoders do; a box is cut before any conversion, so only its pixels are copied. A JPEG's file bytes
+    (`data`; None once a reduced decode is drafted) let TurboJPEG decode it at 3 bytes a pixel."""
+    if data is not None and image.format in JPEG_FORMATS:
+        pixels = turbojpeg.decode_rgb(data, image.mode, image.size)
+        if pixels is not None:
+            if box is None:
+                return pixels
+            left, top, right, bottom = box
+            return pixels[top:bottom, left:right].copy()
     image.load()
     region = image if box is None else image.crop(box)
     if image.mode in _SIXTEEN_BIT_MODES:
