@@ -115,7 +115,13 @@ def test_api_is_measured_through_gunicorn_beside_the_bare_call(quick_run):
     assert serving["backend"] == "tflite"
     assert serving["api_single_client"]["p50_ms"] > 0 and serving["bare_in_process"]["p50_ms"] > 0
     assert serving["api_concurrent"]["requests"] == 4 and serving["api_concurrent"]["requests_per_s"] > 0
-    assert "`POST /api/v1/predict`, one client" in quick_run["markdown"].read_text()
+    assert serving["api_raw_single_client"]["body"] == "raw" and serving["api_raw_single_client"]["p50_ms"] > 0
+    # The ratios' base is the worker's inference: its interpreter threads are the cores shared among 2 workers x 3
+    # predictions, never more than one process alone gets.
+    assert 1 <= serving["bare_in_process"]["interpreter_threads"] <= serving["bare_all_cores"]["interpreter_threads"]
+    markdown = quick_run["markdown"].read_text()
+    assert "`POST /api/v1/predict` to gunicorn, multipart, one client" in markdown
+    assert "gunicorn, raw body, one client" in markdown
 
 
 def test_preprocessing_and_threads_are_measured(quick_run):

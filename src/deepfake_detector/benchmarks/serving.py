@@ -7,20 +7,26 @@ load-the-model-per-request way is the inference section's `load per request` row
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import http.client
+import json
 import logging
 import os
+import secrets
 import shutil
 import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
 from deepfake_detector.benchmarks.machine import cpu_count
 from deepfake_detector.benchmarks.settings import BenchSettings
 from deepfake_detector.benchmarks.timing import ratio, summarize_ms, time_calls
+from deepfake_detector.serving.concurrency import THREADS_ENV, WORKERS_ENV
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +37,7 @@ FULL_STACK_CLIENTS = 8
 # The throughput target: this share of what the cores would give if every one ran bare decode + predicts back to back.
 THROUGHPUT_TARGET_SHARE = 0.8
 NGINX_SEARCH_PATH = "/usr/sbin:/usr/local/sbin:/sbin"
+PREDICT_PATH = "/api/v1/predict"
 NO_NGINX = "nginx is not installed (Debian: apt-get install nginx; make setup-browser does it as root)"
 
 
@@ -113,31 +120,113 @@ def nginx_proxy(root: Path, upstream_port: int, scratch: Path) -> Iterator[str]:
         proxy.wait(timeout=30)
 
 
-def _post(session, url: str, jpeg: bytes) -> dict:
-    response = session.post(f"{url}/api/v1/predict", files={"file": ("face.jpg", jpeg, "image/jpeg")}, timeout=60)
-    response.raise_for_status()
-    return response.json()["results"][0]
+@dataclasses.dataclass(frozen=True)
+class RequestBody:
+    """What a client uploads: one JPEG as a multipart `file` field (what browsers and `curl -F` send) or as the raw
+    body (`Content-Type: image/jpeg`)."""
+
+    kind: str           # "multipart" or "raw"
+    jpeg: bytes
+
+    @property
+    def path(self) -> str:
+        return PREDICT_PATH if self.kind == "multipart" else f"{PREDICT_PATH}?filename=face.jpg"
+
+    def encode(self) -> tuple[str, bytes]:
+        """(content type, body). A form gets a fresh boundary each time, as browsers and `requests` give it: the
+        server's multipart parser compiles a pattern per boundary, a cost a fixed boundary would hide."""
+        if self.kind == "raw":
+            return "image/jpeg", self.jpeg
+        boundary = secrets.token_hex(16)
+        head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"face.jpg\"\r\n"
+                "Content-Type: image/jpeg\r\n\r\n").encode()
+        return f"multipart/form-data; boundary={boundary}", head + self.jpeg + f"\r\n--{boundary}--\r\n".encode()
 
 
-def _post_until_answered(session, url: str, jpeg: bytes) -> int:
+def request_bodies(jpeg: bytes) -> dict[str, RequestBody]:
+    return {kind: RequestBody(kind, jpeg) for kind in ("multipart", "raw")}
+
+
+class KeepAliveClient:
+    """One HTTP/1.1 keep-alive connection posting one image with http.client.
+
+    The load generator shares the machine's cores with the server, so it must cost little: `requests` spends about
+    1 ms of CPU per call building the request and parsing the answer, which on 2 cores is CPU taken from the
+    server.
+    A connection the server closed (keep-alive timeout, a worker restarting) is opened again once.
+    """
+
+    def __init__(self, url: str, body: RequestBody) -> None:
+        parts = urllib.parse.urlsplit(url)
+        self._address = (parts.hostname or "127.0.0.1", parts.port or 80)
+        self._body = body
+        self._connection: http.client.HTTPConnection | None = None
+
+    def post(self) -> tuple[int, bytes]:
+        """(status, body) of one POST."""
+        for attempt in (1, 2):
+            if self._connection is None:
+                self._connection = http.client.HTTPConnection(*self._address, timeout=60)
+            try:
+                content_type, data = self._body.encode()
+                self._connection.request("POST", self._body.path, body=data, headers={
+                    "Content-Type": content_type, "Content-Length": str(len(data))})
+                response = self._connection.getresponse()
+                return response.status, response.read()
+            except (http.client.HTTPException, ConnectionError):
+                self.close()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def __enter__(self) -> KeepAliveClient:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def _answered(client: KeepAliveClient) -> dict:
+    """One prediction's first result; anything but a 200 fails the benchmark with the server's message."""
+    status, body = client.post()
+    if status != 200:
+        raise RuntimeError(f"POST {PREDICT_PATH} answered {status}: {body[:300]!r}")
+    return json.loads(body)["results"][0]
+
+
+def _post_until_answered(client: KeepAliveClient) -> int:
     """One prediction, sent again at once after each 503 (admission control refusing a request beyond the worker's
     slots); returns how many refusals it took."""
     refusals = 0
     while True:
-        response = session.post(f"{url}/api/v1/predict", files={"file": ("face.jpg", jpeg, "image/jpeg")},
-                                timeout=60)
-        if response.status_code != 503:
-            response.raise_for_status()
+        status, body = client.post()
+        if status == 200:
             return refusals
+        if status != 503:
+            raise RuntimeError(f"POST {PREDICT_PATH} answered {status}: {body[:300]!r}")
         refusals += 1
 
 
-def _concurrent(url: str, jpeg: bytes, clients: int, requests_per_client: int) -> dict:
-    """Clients posting at once, each on its own keep-alive session: throughput and latency under load. A request
+def _one_client(url: str, body: RequestBody, settings: BenchSettings) -> dict:
+    """One client's latency, with the server's own `timings_ms.total` beside it."""
+    server_side: list[float] = []
+    with KeepAliveClient(url, body) as client:
+        def one_request() -> None:
+            server_side.append(_answered(client)["timings_ms"]["total"] / 1000.0)
+
+        measured = summarize_ms(time_calls(one_request, settings.single_reps, settings.warmup))
+    return {**measured, "body": body.kind, "server_side": summarize_ms(server_side[settings.warmup:])}
+
+
+def _concurrent(url: str, body: RequestBody, clients: int, requests_per_client: int) -> dict:
+    """Clients posting at once, each on its own keep-alive connection: throughput and latency under load. A request
     refused with 503 (every slot of its worker taken) is sent again at once and counted in `refused`; its latency
     runs until it is answered."""
-    import requests
-
     barrier = threading.Barrier(clients + 1)
     latencies: list[float] = []
     refused: list[int] = []
@@ -145,13 +234,13 @@ def _concurrent(url: str, jpeg: bytes, clients: int, requests_per_client: int) -
     lock = threading.Lock()
 
     def client() -> None:
-        with requests.Session() as session:
+        with KeepAliveClient(url, body) as connection:
             try:
-                _post_until_answered(session, url, jpeg)
+                _post_until_answered(connection)
                 barrier.wait()
                 for _ in range(requests_per_client):
                     start = time.perf_counter()
-                    refusals = _post_until_answered(session, url, jpeg)
+                    refusals = _post_until_answered(connection)
                     with lock:
                         latencies.append(time.perf_counter() - start)
                         refused.append(refusals)
@@ -169,73 +258,100 @@ def _concurrent(url: str, jpeg: bytes, clients: int, requests_per_client: int) -
     elapsed = time.perf_counter() - start
     if errors:
         raise RuntimeError(f"concurrent API requests failed: {errors[0]}")
-    return {"clients": clients, "requests": len(latencies), "requests_per_s": len(latencies) / elapsed,
-            "refused": sum(refused), **summarize_ms(latencies)}
+    return {"clients": clients, "body": body.kind, "requests": len(latencies),
+            "requests_per_s": len(latencies) / elapsed, "refused": sum(refused), **summarize_ms(latencies)}
+
+
+@contextlib.contextmanager
+def _server_shape(workers: int, threads: int) -> Iterator[None]:
+    """os.environ as a gunicorn worker of this shape sees it (gunicorn.conf.py's post_fork), for the thread plan."""
+    saved = {name: os.environ.get(name) for name in (WORKERS_ENV, THREADS_ENV)}
+    os.environ.update({WORKERS_ENV: str(workers), THREADS_ENV: str(threads)})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _bare(config, model_file: Path, export_dir: Path, jpeg: bytes, settings: BenchSettings) -> dict:
+    """decode + predict called in-process on a warmed-up service (DetectionService.analyze)."""
+    from deepfake_detector.serving.concurrency import plan_threads
+    from deepfake_detector.serving.service import DetectionService
+
+    service = DetectionService.from_config(config, environ={
+        "DEEPFAKE_DETECTOR_MODEL": str(model_file), "DEEPFAKE_DETECTOR_EXPORT_DIR": str(export_dir),
+        "DEEPFAKE_DETECTOR_FACE_DETECTOR": "off"})
+    measured = summarize_ms(time_calls(lambda: service.analyze(jpeg, "face.jpg"), settings.single_reps,
+                                       settings.warmup))
+    return {**measured, "interpreter_threads": plan_threads(config).interpreter_threads, "backend": service.backend,
+            "variant": service.variant}
 
 
 def measure_serving(model_file: Path, export_dir: Path, jpeg_file: Path, scratch: Path,
                     settings: BenchSettings) -> dict:
-    """API latency through gunicorn (one client, then several), through nginx + gunicorn (one client, then
-    FULL_STACK_CLIENTS), and the bare in-process call they wrap. The full-stack throughput is held against
-    THROUGHPUT_TARGET_SHARE x cores x 1000 / bare p50 ms requests per second.
+    """API latency through gunicorn (one client with each body, then several clients), through nginx + gunicorn
+    (one client with each body, then FULL_STACK_CLIENTS), and the bare in-process call they wrap, twice: with all
+    the cores (one process alone, as `deepfake-detector predict` runs) and with a gunicorn worker's interpreter
+    threads (serving/concurrency.py). The ratios and the throughput target take the worker's bare cost: it is the
+    same inference the server runs, and cores x 1000 / bare ms is what the cores give when each runs one
+    inference at a time.
 
     The app and its settings come from the checkout this package runs from (app.py, gunicorn.conf.py,
     params.yaml's serve section); the model and export folder are the ones being benchmarked.
     """
-    import requests
-
     from deepfake_detector.config import ConfigurationManager
-    from deepfake_detector.serving.service import DetectionService
     from deepfake_detector.serving.settings import repository_root
 
     root = repository_root()
     jpeg = jpeg_file.read_bytes()
+    bodies = request_bodies(jpeg)
     config = ConfigurationManager(root=root).get_serving_config()
-    service = DetectionService.from_config(config, environ={
-        "DEEPFAKE_DETECTOR_MODEL": str(model_file), "DEEPFAKE_DETECTOR_EXPORT_DIR": str(export_dir),
-        "DEEPFAKE_DETECTOR_FACE_DETECTOR": "off"})
-    bare = summarize_ms(time_calls(lambda: service.analyze(jpeg, "face.jpg"), settings.single_reps,
-                                   settings.warmup))
-    backend = service.backend
+    bare_all_cores = _bare(config, model_file, export_dir, jpeg, settings)
+    with _server_shape(WORKERS, THREADS):
+        bare = _bare(config, model_file, export_dir, jpeg, settings)
 
     log_file = scratch / "gunicorn.log"
-    with gunicorn_server(root, model_file, export_dir, log_file) as url, requests.Session() as session:
-        server_side: list[float] = []
-
-        def one_request() -> None:
-            server_side.append(_post(session, url, jpeg)["timings_ms"]["total"] / 1000.0)
-
-        api = summarize_ms(time_calls(one_request, settings.single_reps, settings.warmup))
-        concurrent = _concurrent(url, jpeg, settings.thread_clients, settings.thread_requests)
-        full_stack = _full_stack(root, url, jpeg, scratch, settings, bare["p50_ms"])
-    server = summarize_ms(server_side[settings.warmup:])
-    logger.info("API p50 %.2f ms (server-side %.2f ms) vs bare %.2f ms", api["p50_ms"], server["p50_ms"],
-                bare["p50_ms"])
-    return {"backend": backend, "workers": WORKERS, "threads": THREADS, "image": "300x300 JPEG",
-            "bare_in_process": bare, "api_single_client": api, "api_server_side": server,
+    with gunicorn_server(root, model_file, export_dir, log_file) as url:
+        api = _one_client(url, bodies["multipart"], settings)
+        api_raw = _one_client(url, bodies["raw"], settings)
+        concurrent = _concurrent(url, bodies["multipart"], settings.thread_clients, settings.thread_requests)
+        full_stack = _full_stack(root, url, bodies, scratch, settings, bare["p50_ms"])
+    logger.info("API p50 %.2f ms (server-side %.2f ms), raw body %.2f ms, vs bare %.2f ms (%d interpreter threads; "
+                "%.2f ms with %d)", api["p50_ms"], api["server_side"]["p50_ms"], api_raw["p50_ms"], bare["p50_ms"],
+                bare["interpreter_threads"], bare_all_cores["p50_ms"], bare_all_cores["interpreter_threads"])
+    return {"backend": bare["backend"], "variant": bare["variant"], "workers": WORKERS, "threads": THREADS,
+            "image": "300x300 JPEG", "bare_in_process": bare, "bare_all_cores": bare_all_cores,
+            "api_single_client": api, "api_raw_single_client": api_raw, "api_server_side": api["server_side"],
             "api_concurrent": concurrent, "api_p50_vs_bare_p50": ratio(api["p50_ms"], bare["p50_ms"]),
             "full_stack": full_stack}
 
 
-def _full_stack(root: Path, gunicorn_url: str, jpeg: bytes, scratch: Path, settings: BenchSettings,
-                bare_p50_ms: float) -> dict:
-    """The same requests through nginx in front of the running gunicorn: one client's latency, then the
-    throughput of FULL_STACK_CLIENTS clients against the target; {"skipped": why} without nginx."""
-    import requests
-
+def _full_stack(root: Path, gunicorn_url: str, bodies: dict[str, RequestBody], scratch: Path,
+                settings: BenchSettings, bare_p50_ms: float) -> dict:
+    """The same requests through nginx in front of the running gunicorn: one client's latency with each body, then
+    the throughput of FULL_STACK_CLIENTS clients with each body against the target; {"skipped": why} without
+    nginx."""
     if find_nginx() is None:
         logger.warning("Full stack not measured: %s", NO_NGINX)
         return {"skipped": NO_NGINX}
     cores = cpu_count()
     with nginx_proxy(root, int(gunicorn_url.rsplit(":", 1)[1]), scratch) as url:
-        with requests.Session() as session:
-            single = summarize_ms(time_calls(lambda: _post(session, url, jpeg), settings.single_reps,
-                                             settings.warmup))
-        concurrent = _concurrent(url, jpeg, FULL_STACK_CLIENTS, settings.thread_requests)
+        single = _one_client(url, bodies["multipart"], settings)
+        single_raw = _one_client(url, bodies["raw"], settings)
+        concurrent = _concurrent(url, bodies["multipart"], FULL_STACK_CLIENTS, settings.thread_requests)
+        concurrent_raw = _concurrent(url, bodies["raw"], FULL_STACK_CLIENTS, settings.thread_requests)
     target = THROUGHPUT_TARGET_SHARE * cores * 1000.0 / bare_p50_ms
-    logger.info("Full stack p50 %.2f ms (%.2fx bare); %d clients: %.1f requests/s, target %.1f", single["p50_ms"],
-                single["p50_ms"] / bare_p50_ms, FULL_STACK_CLIENTS, concurrent["requests_per_s"], target)
-    return {"single_client": single, "p50_vs_bare_p50": ratio(single["p50_ms"], bare_p50_ms),
-            "concurrent": concurrent, "cores": cores, "target_requests_per_s": target,
-            "target_share": THROUGHPUT_TARGET_SHARE,
-            "throughput_vs_target": ratio(concurrent["requests_per_s"], target)}
+    logger.info("Full stack p50 %.2f ms (%.2fx bare), raw body %.2f ms; %d clients: %.1f requests/s, target %.1f",
+                single["p50_ms"], single["p50_ms"] / bare_p50_ms, single_raw["p50_ms"], FULL_STACK_CLIENTS,
+                concurrent["requests_per_s"], target)
+    return {"single_client": single, "single_client_raw": single_raw,
+            "p50_vs_bare_p50": ratio(single["p50_ms"], bare_p50_ms),
+            "raw_p50_vs_bare_p50": ratio(single_raw["p50_ms"], bare_p50_ms),
+            "concurrent": concurrent, "concurrent_raw": concurrent_raw, "cores": cores,
+            "target_requests_per_s": target, "target_share": THROUGHPUT_TARGET_SHARE,
+            "throughput_vs_target": ratio(concurrent["requests_per_s"], target),
+            "raw_throughput_vs_target": ratio(concurrent_raw["requests_per_s"], target)}
