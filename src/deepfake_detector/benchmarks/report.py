@@ -164,9 +164,11 @@ def _serving(results: dict) -> list[str]:
     return [f"**API**: one {section['image']} through gunicorn on 127.0.0.1 ({section['workers']} workers x "
             f"{section['threads']} threads, `{section['backend']}` backend, variant `{section.get('variant', '?')}`, "
             "face cropping off), and through nginx in front of it as in the container (deploy/nginx/); server-side "
-            f"p50 {_number(section['api_server_side']['p50_ms'], 2)} ms. Clients post a prebuilt body on keep-alive "
-            "connections (http.client), so that the load generator takes little of the cores it shares with the "
-            "server; ratios are to the bare call as a worker runs it, the same inference the server runs.", "",
+            f"p50 {_number(section['api_server_side']['p50_ms'], 2)} ms. Clients post on keep-alive connections "
+            "(http.client), so that the load generator takes little of the cores it shares with the server. The "
+            f"one-client rows and the bare calls are timed in {results['settings'].get('api_reps', '?')} interleaved "
+            "rounds, so a busy spell on the machine slows them alike; ratios are to the bare call as a worker runs "
+            "it, the same inference the server runs.", "",
             *_table(["path", "p50 ms", "p95 ms", "requests/s", "p50 vs bare"], rows), "",
             _full_stack_line(full_stack, bare_p50),
             f"The API answers {_number(speedup, 0, 'x')} faster than loading the model per request."]

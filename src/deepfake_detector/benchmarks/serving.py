@@ -25,7 +25,7 @@ from pathlib import Path
 
 from deepfake_detector.benchmarks.machine import cpu_count
 from deepfake_detector.benchmarks.settings import BenchSettings
-from deepfake_detector.benchmarks.timing import ratio, summarize_ms, time_calls
+from deepfake_detector.benchmarks.timing import ratio, summarize_ms, time_interleaved
 from deepfake_detector.serving.concurrency import THREADS_ENV, WORKERS_ENV
 
 logger = logging.getLogger(__name__)
@@ -212,17 +212,6 @@ def _post_until_answered(client: KeepAliveClient) -> int:
         refusals += 1
 
 
-def _one_client(url: str, body: RequestBody, settings: BenchSettings) -> dict:
-    """One client's latency, with the server's own `timings_ms.total` beside it."""
-    server_side: list[float] = []
-    with KeepAliveClient(url, body) as client:
-        def one_request() -> None:
-            server_side.append(_answered(client)["timings_ms"]["total"] / 1000.0)
-
-        measured = summarize_ms(time_calls(one_request, settings.single_reps, settings.warmup))
-    return {**measured, "body": body.kind, "server_side": summarize_ms(server_side[settings.warmup:])}
-
-
 def _concurrent(url: str, body: RequestBody, clients: int, requests_per_client: int) -> dict:
     """Clients posting at once, each on its own keep-alive connection: throughput and latency under load. A request
     refused with 503 (every slot of its worker taken) is sent again at once and counted in `refused`; its latency
@@ -277,28 +266,44 @@ def _server_shape(workers: int, threads: int) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def _bare(config, model_file: Path, export_dir: Path, jpeg: bytes, settings: BenchSettings) -> dict:
-    """decode + predict called in-process on a warmed-up service (DetectionService.analyze)."""
+def _bare_service(config, model_file: Path, export_dir: Path):
+    """A warmed-up in-process DetectionService and its interpreter threads (the thread plan os.environ gives)."""
     from deepfake_detector.serving.concurrency import plan_threads
     from deepfake_detector.serving.service import DetectionService
 
     service = DetectionService.from_config(config, environ={
         "DEEPFAKE_DETECTOR_MODEL": str(model_file), "DEEPFAKE_DETECTOR_EXPORT_DIR": str(export_dir),
         "DEEPFAKE_DETECTOR_FACE_DETECTOR": "off"})
-    measured = summarize_ms(time_calls(lambda: service.analyze(jpeg, "face.jpg"), settings.single_reps,
-                                       settings.warmup))
-    return {**measured, "interpreter_threads": plan_threads(config).interpreter_threads, "backend": service.backend,
-            "variant": service.variant}
+    return service, plan_threads(config).interpreter_threads
+
+
+class _SingleClient:
+    """One keep-alive client whose calls are timed in the interleaved rounds, keeping the server's own
+    `timings_ms.total` of each answer."""
+
+    def __init__(self, url: str, body: RequestBody) -> None:
+        self.client = KeepAliveClient(url, body)
+        self.body = body
+        self.server_side: list[float] = []
+
+    def __call__(self) -> None:
+        self.server_side.append(_answered(self.client)["timings_ms"]["total"] / 1000.0)
+
+    def summary(self, samples: list[float], warmup: int) -> dict:
+        return {**summarize_ms(samples), "body": self.body.kind,
+                "server_side": summarize_ms(self.server_side[warmup:])}
 
 
 def measure_serving(model_file: Path, export_dir: Path, jpeg_file: Path, scratch: Path,
                     settings: BenchSettings) -> dict:
-    """API latency through gunicorn (one client with each body, then several clients), through nginx + gunicorn
-    (one client with each body, then FULL_STACK_CLIENTS), and the bare in-process call they wrap, twice: with all
-    the cores (one process alone, as `deepfake-detector predict` runs) and with a gunicorn worker's interpreter
-    threads (serving/concurrency.py). The ratios and the throughput target take the worker's bare cost: it is the
-    same inference the server runs, and cores x 1000 / bare ms is what the cores give when each runs one
-    inference at a time.
+    """API latency of one client through gunicorn and through nginx + gunicorn, with each body, beside the bare
+    in-process call they wrap, all timed in interleaved rounds (timing.time_interleaved); then the throughput of
+    several clients through gunicorn and of FULL_STACK_CLIENTS through the full stack.
+
+    The bare call is timed twice: with a gunicorn worker's interpreter threads (serving/concurrency.py) and with
+    all the cores (one process alone, as `deepfake-detector predict` runs). The ratios and the throughput target
+    take the worker's: it is the same inference the server runs, and cores x 1000 / bare ms is what the cores give
+    when each runs one such inference after another.
 
     The app and its settings come from the checkout this package runs from (app.py, gunicorn.conf.py,
     params.yaml's serve section); the model and export folder are the ones being benchmarked.
@@ -310,47 +315,58 @@ def measure_serving(model_file: Path, export_dir: Path, jpeg_file: Path, scratch
     jpeg = jpeg_file.read_bytes()
     bodies = request_bodies(jpeg)
     config = ConfigurationManager(root=root).get_serving_config()
-    bare_all_cores = _bare(config, model_file, export_dir, jpeg, settings)
+    all_cores_service, all_cores_threads = _bare_service(config, model_file, export_dir)
     with _server_shape(WORKERS, THREADS):
-        bare = _bare(config, model_file, export_dir, jpeg, settings)
+        worker_service, worker_threads = _bare_service(config, model_file, export_dir)
 
-    log_file = scratch / "gunicorn.log"
-    with gunicorn_server(root, model_file, export_dir, log_file) as url:
-        api = _one_client(url, bodies["multipart"], settings)
-        api_raw = _one_client(url, bodies["raw"], settings)
+    with contextlib.ExitStack() as stack:
+        url = stack.enter_context(gunicorn_server(root, model_file, export_dir, scratch / "gunicorn.log"))
+        proxy_url = None
+        if find_nginx() is None:
+            logger.warning("Full stack not measured: %s", NO_NGINX)
+        else:
+            proxy_url = stack.enter_context(nginx_proxy(root, int(url.rsplit(":", 1)[1]), scratch))
+        clients = {f"gunicorn {kind}": _SingleClient(url, body) for kind, body in bodies.items()}
+        if proxy_url:
+            clients.update({f"full stack {kind}": _SingleClient(proxy_url, body) for kind, body in bodies.items()})
+        for client in clients.values():
+            stack.callback(client.client.close)
+        samples = time_interleaved({
+            "bare": lambda: worker_service.analyze(jpeg, "face.jpg"),
+            "bare all cores": lambda: all_cores_service.analyze(jpeg, "face.jpg"),
+            **clients}, settings.api_reps, settings.warmup)
+        bare = {**summarize_ms(samples["bare"]), "interpreter_threads": worker_threads}
+        bare_all_cores = {**summarize_ms(samples["bare all cores"]), "interpreter_threads": all_cores_threads}
+        single = {name: client.summary(samples[name], settings.warmup) for name, client in clients.items()}
         concurrent = _concurrent(url, bodies["multipart"], settings.thread_clients, settings.thread_requests)
-        full_stack = _full_stack(root, url, bodies, scratch, settings, bare["p50_ms"])
+        full_stack = ({"skipped": NO_NGINX} if proxy_url is None else
+                      _full_stack(proxy_url, bodies, single, settings, bare["p50_ms"]))
+    api, api_raw = single["gunicorn multipart"], single["gunicorn raw"]
     logger.info("API p50 %.2f ms (server-side %.2f ms), raw body %.2f ms, vs bare %.2f ms (%d interpreter threads; "
                 "%.2f ms with %d)", api["p50_ms"], api["server_side"]["p50_ms"], api_raw["p50_ms"], bare["p50_ms"],
-                bare["interpreter_threads"], bare_all_cores["p50_ms"], bare_all_cores["interpreter_threads"])
-    return {"backend": bare["backend"], "variant": bare["variant"], "workers": WORKERS, "threads": THREADS,
-            "image": "300x300 JPEG", "bare_in_process": bare, "bare_all_cores": bare_all_cores,
-            "api_single_client": api, "api_raw_single_client": api_raw, "api_server_side": api["server_side"],
-            "api_concurrent": concurrent, "api_p50_vs_bare_p50": ratio(api["p50_ms"], bare["p50_ms"]),
-            "full_stack": full_stack}
+                worker_threads, bare_all_cores["p50_ms"], all_cores_threads)
+    return {"backend": worker_service.backend, "variant": worker_service.variant, "workers": WORKERS,
+            "threads": THREADS, "image": "300x300 JPEG", "interleaved": True, "bare_in_process": bare,
+            "bare_all_cores": bare_all_cores, "api_single_client": api, "api_raw_single_client": api_raw,
+            "api_server_side": api["server_side"], "api_concurrent": concurrent,
+            "api_p50_vs_bare_p50": ratio(api["p50_ms"], bare["p50_ms"]), "full_stack": full_stack}
 
 
-def _full_stack(root: Path, gunicorn_url: str, bodies: dict[str, RequestBody], scratch: Path,
-                settings: BenchSettings, bare_p50_ms: float) -> dict:
-    """The same requests through nginx in front of the running gunicorn: one client's latency with each body, then
-    the throughput of FULL_STACK_CLIENTS clients with each body against the target; {"skipped": why} without
-    nginx."""
-    if find_nginx() is None:
-        logger.warning("Full stack not measured: %s", NO_NGINX)
-        return {"skipped": NO_NGINX}
+def _full_stack(url: str, bodies: dict[str, RequestBody], single: dict[str, dict], settings: BenchSettings,
+                bare_p50_ms: float) -> dict:
+    """Through nginx in front of the running gunicorn: the one-client latencies timed with the others, then the
+    throughput of FULL_STACK_CLIENTS clients with each body against the target."""
     cores = cpu_count()
-    with nginx_proxy(root, int(gunicorn_url.rsplit(":", 1)[1]), scratch) as url:
-        single = _one_client(url, bodies["multipart"], settings)
-        single_raw = _one_client(url, bodies["raw"], settings)
-        concurrent = _concurrent(url, bodies["multipart"], FULL_STACK_CLIENTS, settings.thread_requests)
-        concurrent_raw = _concurrent(url, bodies["raw"], FULL_STACK_CLIENTS, settings.thread_requests)
+    one, one_raw = single["full stack multipart"], single["full stack raw"]
+    concurrent = _concurrent(url, bodies["multipart"], FULL_STACK_CLIENTS, settings.thread_requests)
+    concurrent_raw = _concurrent(url, bodies["raw"], FULL_STACK_CLIENTS, settings.thread_requests)
     target = THROUGHPUT_TARGET_SHARE * cores * 1000.0 / bare_p50_ms
     logger.info("Full stack p50 %.2f ms (%.2fx bare), raw body %.2f ms; %d clients: %.1f requests/s, target %.1f",
-                single["p50_ms"], single["p50_ms"] / bare_p50_ms, single_raw["p50_ms"], FULL_STACK_CLIENTS,
+                one["p50_ms"], one["p50_ms"] / bare_p50_ms, one_raw["p50_ms"], FULL_STACK_CLIENTS,
                 concurrent["requests_per_s"], target)
-    return {"single_client": single, "single_client_raw": single_raw,
-            "p50_vs_bare_p50": ratio(single["p50_ms"], bare_p50_ms),
-            "raw_p50_vs_bare_p50": ratio(single_raw["p50_ms"], bare_p50_ms),
+    return {"single_client": one, "single_client_raw": one_raw,
+            "p50_vs_bare_p50": ratio(one["p50_ms"], bare_p50_ms),
+            "raw_p50_vs_bare_p50": ratio(one_raw["p50_ms"], bare_p50_ms),
             "concurrent": concurrent, "concurrent_raw": concurrent_raw, "cores": cores,
             "target_requests_per_s": target, "target_share": THROUGHPUT_TARGET_SHARE,
             "throughput_vs_target": ratio(concurrent["requests_per_s"], target),

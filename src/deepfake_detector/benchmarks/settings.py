@@ -14,6 +14,7 @@ class BenchSettings:
     load_reps: int = 3  # "load per request" repetitions: each loads the whole .h5
     preprocess_reps: int = 50
     process_images: int = 20  # predictions made by each serving subprocess
+    api_reps: int = 200  # interleaved rounds of the one-client API paths and the bare calls (cheap: ~10 ms each)
     thread_clients: int = 4
     thread_requests: int = 25  # single-image requests per client thread
     train_warmup_steps: int = 2  # per phase and feed, not timed (the first also fills the shuffle buffer)
@@ -24,7 +25,8 @@ class BenchSettings:
     def quick(cls) -> BenchSettings:
         """Tiny counts for tests: every code path runs once or twice, timings mean nothing."""
         return cls(warmup=1, single_reps=3, batch_size=8, batch_reps=1, load_reps=1, preprocess_reps=3,
-                   process_images=2, thread_clients=2, thread_requests=2, train_warmup_steps=1, train_steps=2)
+                   process_images=2, api_reps=3, thread_clients=2, thread_requests=2, train_warmup_steps=1,
+                   train_steps=2)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -30,6 +30,23 @@ def time_calls(call: Callable[[], object], reps: int, warmup: int = 0) -> list[f
         start = time.perf_counter()
         call()
         samples.append(time.perf_counter() - start)
+    return samples
+
+
+def time_interleaved(calls: Mapping[str, Callable[[], object]], reps: int, warmup: int = 0) -> dict[str, list[float]]:
+    """Seconds taken by each call in `reps` rounds that run every call once, in turn: a busy spell on a shared
+    machine then slows every path alike instead of whichever was being timed, so their ratios hold."""
+    if reps < 1:
+        raise ValueError(f"reps must be at least 1, got {reps}")
+    for _ in range(warmup):
+        for call in calls.values():
+            call()
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(reps):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call()
+            samples[name].append(time.perf_counter() - start)
     return samples
 
 
