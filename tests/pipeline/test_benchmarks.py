@@ -122,6 +122,10 @@ def test_api_is_measured_through_gunicorn_beside_the_bare_call(quick_run):
     markdown = quick_run["markdown"].read_text()
     assert "`POST /api/v1/predict` to gunicorn, multipart, one client" in markdown
     assert "gunicorn, raw body, one client" in markdown
+    full_stack = serving["full_stack"]
+    if "skipped" not in full_stack:  # nginx installed (make setup-browser)
+        for crowd in (full_stack["concurrent"], full_stack["concurrent_raw"]):
+            assert crowd["requests_per_s"] in crowd["runs_requests_per_s"]
 
 
 def test_preprocessing_and_threads_are_measured(quick_run):

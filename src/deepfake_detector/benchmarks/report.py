@@ -184,7 +184,8 @@ def _full_stack_line(full_stack: dict, bare_p50_ms: float) -> str:
             f"{_number(100 * full_stack['throughput_vs_target'], 0, '%')} of the target "
             f"{_number(full_stack['target_requests_per_s'])} ({full_stack['target_share']:.0%} of "
             f"{full_stack['cores']} cores x 1000 / bare ms; {crowd['refused']} requests refused with 503 and sent "
-            "again).")
+            f"again; the median of {len(crowd.get('runs_requests_per_s', [0]))} runs: "
+            f"{', '.join(_number(rate) for rate in crowd.get('runs_requests_per_s', []))} requests/s).")
     raw, crowd_raw = full_stack.get("single_client_raw"), full_stack.get("concurrent_raw")
     if raw and crowd_raw:
         line += (f" Raw body: p50 {_number(raw['p50_ms'], 2)} ms, "

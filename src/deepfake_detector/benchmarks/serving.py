@@ -251,6 +251,12 @@ def _concurrent(url: str, body: RequestBody, clients: int, requests_per_client: 
             "requests_per_s": len(latencies) / elapsed, "refused": sum(refused), **summarize_ms(latencies)}
 
 
+def _median_run(runs: list[dict]) -> dict:
+    """The run with the median throughput, and every run's requests/s beside it."""
+    ordered = sorted(runs, key=lambda run: run["requests_per_s"])
+    return {**ordered[len(ordered) // 2], "runs_requests_per_s": [run["requests_per_s"] for run in runs]}
+
+
 @contextlib.contextmanager
 def _server_shape(workers: int, threads: int) -> Iterator[None]:
     """os.environ as a gunicorn worker of this shape sees it (gunicorn.conf.py's post_fork), for the thread plan."""
@@ -355,11 +361,15 @@ def measure_serving(model_file: Path, export_dir: Path, jpeg_file: Path, scratch
 def _full_stack(url: str, bodies: dict[str, RequestBody], single: dict[str, dict], settings: BenchSettings,
                 bare_p50_ms: float) -> dict:
     """Through nginx in front of the running gunicorn: the one-client latencies timed with the others, then the
-    throughput of FULL_STACK_CLIENTS clients with each body against the target."""
+    throughput of FULL_STACK_CLIENTS clients with each body against the target (the median of
+    settings.throughput_runs runs of each, alternated)."""
     cores = cpu_count()
     one, one_raw = single["full stack multipart"], single["full stack raw"]
-    concurrent = _concurrent(url, bodies["multipart"], FULL_STACK_CLIENTS, settings.thread_requests)
-    concurrent_raw = _concurrent(url, bodies["raw"], FULL_STACK_CLIENTS, settings.thread_requests)
+    runs: dict[str, list[dict]] = {"multipart": [], "raw": []}
+    for _ in range(settings.throughput_runs):  # alternated, so that a busy spell does not fall on one body only
+        for kind in runs:
+            runs[kind].append(_concurrent(url, bodies[kind], FULL_STACK_CLIENTS, settings.thread_requests))
+    concurrent, concurrent_raw = _median_run(runs["multipart"]), _median_run(runs["raw"])
     target = THROUGHPUT_TARGET_SHARE * cores * 1000.0 / bare_p50_ms
     logger.info("Full stack p50 %.2f ms (%.2fx bare), raw body %.2f ms; %d clients: %.1f requests/s, target %.1f",
                 one["p50_ms"], one["p50_ms"] / bare_p50_ms, one_raw["p50_ms"], FULL_STACK_CLIENTS,

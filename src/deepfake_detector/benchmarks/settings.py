@@ -17,6 +17,7 @@ class BenchSettings:
     api_reps: int = 200  # interleaved rounds of the one-client API paths and the bare calls (cheap: ~10 ms each)
     thread_clients: int = 4
     thread_requests: int = 25  # single-image requests per client thread
+    throughput_runs: int = 3  # full-stack throughput runs per request body (the median is reported)
     train_warmup_steps: int = 2  # per phase and feed, not timed (the first also fills the shuffle buffer)
     train_steps: int = 10  # timed per phase and feed
     train_batch_size: int | None = None  # None: train.batch_size from params.yaml
@@ -25,8 +26,8 @@ class BenchSettings:
     def quick(cls) -> BenchSettings:
         """Tiny counts for tests: every code path runs once or twice, timings mean nothing."""
         return cls(warmup=1, single_reps=3, batch_size=8, batch_reps=1, load_reps=1, preprocess_reps=3,
-                   process_images=2, api_reps=3, thread_clients=2, thread_requests=2, train_warmup_steps=1,
-                   train_steps=2)
+                   process_images=2, api_reps=3, thread_clients=2, thread_requests=2, throughput_runs=1,
+                   train_warmup_steps=1, train_steps=2)
 
     def to_dict(self) -> dict:
         return asdict(self)
