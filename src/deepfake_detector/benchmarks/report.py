@@ -138,9 +138,9 @@ def _serving(results: dict) -> list[str]:
     all_cores = section.get("bare_all_cores")
     rows = [
         [f"bare in-process decode + predict (`DetectionService.analyze`), as a worker runs it "
-         f"({bare.get('interpreter_threads', '?')} interpreter thread)", _number(bare_p50, 2),
+         f"({_thread_count(bare.get('interpreter_threads'))})", _number(bare_p50, 2),
          _number(bare["p95_ms"], 2), "–", "1.00x"],
-        *([[f"bare, one process alone ({all_cores['interpreter_threads']} interpreter threads)",
+        *([[f"bare, one process alone ({_thread_count(all_cores['interpreter_threads'])})",
             _number(all_cores["p50_ms"], 2), _number(all_cores["p95_ms"], 2), "–",
             _number(all_cores["p50_ms"] / bare_p50, 2, "x")]] if all_cores else []),
         row("`POST /api/v1/predict` to gunicorn, multipart, one client", api),
@@ -172,6 +172,10 @@ def _serving(results: dict) -> list[str]:
             *_table(["path", "p50 ms", "p95 ms", "requests/s", "p50 vs bare"], rows), "",
             _full_stack_line(full_stack, bare_p50),
             f"The API answers {_number(speedup, 0, 'x')} faster than loading the model per request."]
+
+
+def _thread_count(count: int | None) -> str:
+    return "interpreter threads unknown" if count is None else f"{count} interpreter thread{'s' * (count != 1)}"
 
 
 def _full_stack_line(full_stack: dict, bare_p50_ms: float) -> str:

@@ -257,30 +257,18 @@ def _median_run(runs: list[dict]) -> dict:
     return {**ordered[len(ordered) // 2], "runs_requests_per_s": [run["requests_per_s"] for run in runs]}
 
 
-@contextlib.contextmanager
-def _server_shape(workers: int, threads: int) -> Iterator[None]:
-    """os.environ as a gunicorn worker of this shape sees it (gunicorn.conf.py's post_fork), for the thread plan."""
-    saved = {name: os.environ.get(name) for name in (WORKERS_ENV, THREADS_ENV)}
-    os.environ.update({WORKERS_ENV: str(workers), THREADS_ENV: str(threads)})
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-def _bare_service(config, model_file: Path, export_dir: Path):
-    """A warmed-up in-process DetectionService and its interpreter threads (the thread plan os.environ gives)."""
+def _bare_service(config, model_file: Path, export_dir: Path, server_shape: dict[str, str]):
+    """A warmed-up in-process DetectionService whose interpreters get the threads a process of this shape gets
+    (serving/concurrency.py: {} is one process alone, WEB_CONCURRENCY/GUNICORN_THREADS a gunicorn worker), and
+    that thread count."""
     from deepfake_detector.serving.concurrency import plan_threads
     from deepfake_detector.serving.service import DetectionService
 
-    service = DetectionService.from_config(config, environ={
+    threads = plan_threads(config, environ=server_shape).interpreter_threads
+    service = DetectionService.from_config(dataclasses.replace(config, num_threads=threads), environ={
         "DEEPFAKE_DETECTOR_MODEL": str(model_file), "DEEPFAKE_DETECTOR_EXPORT_DIR": str(export_dir),
         "DEEPFAKE_DETECTOR_FACE_DETECTOR": "off"})
-    return service, plan_threads(config).interpreter_threads
+    return service, threads
 
 
 class _SingleClient:
@@ -321,9 +309,9 @@ def measure_serving(model_file: Path, export_dir: Path, jpeg_file: Path, scratch
     jpeg = jpeg_file.read_bytes()
     bodies = request_bodies(jpeg)
     config = ConfigurationManager(root=root).get_serving_config()
-    all_cores_service, all_cores_threads = _bare_service(config, model_file, export_dir)
-    with _server_shape(WORKERS, THREADS):
-        worker_service, worker_threads = _bare_service(config, model_file, export_dir)
+    all_cores_service, all_cores_threads = _bare_service(config, model_file, export_dir, {})
+    worker_service, worker_threads = _bare_service(config, model_file, export_dir,
+                                                   {WORKERS_ENV: str(WORKERS), THREADS_ENV: str(THREADS)})
 
     with contextlib.ExitStack() as stack:
         url = stack.enter_context(gunicorn_server(root, model_file, export_dir, scratch / "gunicorn.log"))
