@@ -21,6 +21,8 @@ REQUIREMENTS_SERVE = REPO_ROOT / "requirements-serve.txt"
 PROJECT_MODULES = frozenset({"deepfake_detector", "app"})  # src/ and app.py, copied into /app
 # Loaded by the interpreter itself or by a .pth file of this virtual environment (setuptools), not by the app
 INTERPRETER_PLUMBING = frozenset({"__main__", "sitecustomize", "cython_runtime", "_distutils_hack"})
+# Cython 3 extension modules of scipy.sparse also enter sys.modules under their bare names
+CYTHON_BARE_NAMES = frozenset({"_cyutility", "_csparsetools"})
 
 
 @dataclass(frozen=True)
@@ -243,4 +245,5 @@ def third_party(modules: list[str]) -> set[str]:
     """Top-level names among modules that are neither standard library nor interpreter plumbing."""
     tops = {name.partition(".")[0] for name in modules}
     return {name for name in tops if name not in sys.stdlib_module_names
-            and not name.startswith(("_cython", "_sysconfigdata")) and name not in INTERPRETER_PLUMBING}
+            and not name.startswith(("_cython", "_sysconfigdata"))
+            and name not in INTERPRETER_PLUMBING | CYTHON_BARE_NAMES}

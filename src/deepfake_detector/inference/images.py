@@ -24,7 +24,7 @@ from PIL import Image, UnidentifiedImageError
 
 from deepfake_detector.contracts.errors import ImageError, ImageTooLargeError
 from deepfake_detector.contracts.input_fit import INPUT_FITS
-from deepfake_detector.inference import turbojpeg
+from deepfake_detector.inference import resampling, turbojpeg
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 MAX_IMAGE_PIXELS = 40_000_000
@@ -138,8 +138,8 @@ def fit_for_model(image: np.ndarray, image_size: int, fit: str) -> np.ndarray:
 def resize_for_model(image: np.ndarray, image_size: int) -> np.ndarray:
     """float32 (S, S, 3) in [0, 255]: tf.image.resize(bilinear, antialias=True), then clipped.
 
-    Pillow's BILINEAR filter on float ("F") images is the same support-scaled triangle kernel with
-    pixel-center alignment that TensorFlow's antialiased resize uses; the two agree to within
+    resampling.resize_bilinear applies the support-scaled triangle kernel with pixel-center alignment
+    that TensorFlow's antialiased resize (and Pillow's BILINEAR filter) uses; the two agree to within
     about 0.005 of a gray level (float rounding), measured on down- and upsampling, square and not.
     """
     return _resize(_checked_rgb(image, image_size), image_size)
@@ -292,13 +292,8 @@ def _transposed(pixels: np.ndarray, transpose: Image.Transpose | None) -> np.nda
 def _resize(pixels: np.ndarray, image_size: int, extent: tuple[float, float] | None = None) -> np.ndarray:
     """resize_for_model of the (width, height) `extent` of the pixels (all of them when None): a reduced
     JPEG decode's last column and row stand for less than a whole pixel of the original."""
-    box = None if extent is None else (0.0, 0.0, *extent)
-    channels = [
-        np.asarray(Image.fromarray(np.ascontiguousarray(pixels[..., c], dtype=np.float32))
-                   .resize((image_size, image_size), Image.Resampling.BILINEAR, box=box))
-        for c in range(3)
-    ]
-    return np.clip(np.stack(channels, axis=-1), 0.0, 255.0)
+    resized = resampling.resize_bilinear(pixels, image_size, extent)
+    return np.clip(resized, 0.0, 255.0, out=resized)
 
 
 def _reduce_jpeg_decode(image: Image.Image, image_size: int) -> tuple[float, float] | None:

@@ -79,7 +79,7 @@ def fit_tensor_for_model(image, image_size: int, fit: str):
 def resize_tensor_for_model(image, image_size: int):
     """TensorFlow graph op: bilinear with antialias to (image_size, image_size, 3), clipped to [0, 255].
 
-    The serving runtime's Pillow twin is inference.images.resize_for_model.
+    The serving runtime's twin (scipy sparse products) is inference.images.resize_for_model.
     """
     import tensorflow as tf
 
