@@ -116,8 +116,9 @@ def load_model_input(source: bytes | str | os.PathLike, image_size: int, *, fit:
             return ModelInput(_transposed(crop, transpose).astype(np.float32), *upright_size, box)
         extent = _reduce_jpeg_decode(image, image_size)
         pixels = _decode_rgb(image, data if extent is None else None)
-    # Resized before it is turned: the output is square, and the reduced decode's extent is known unturned.
-    return ModelInput(_transposed(_resize(pixels, image_size, extent), transpose), *upright_size, None)
+    # Turned before it is resized, so a photo stored turned gets the very sums its upright twin gets.
+    box = None if extent is None else _upright_box(extent, pixels.shape, transpose)
+    return ModelInput(_resize(_transposed(pixels, transpose), image_size, box), *upright_size, None)
 
 
 def fit_for_model(image: np.ndarray, image_size: int, fit: str) -> np.ndarray:
@@ -289,11 +290,29 @@ def _transposed(pixels: np.ndarray, transpose: Image.Transpose | None) -> np.nda
     }[transpose]())
 
 
-def _resize(pixels: np.ndarray, image_size: int, extent: tuple[float, float] | None = None) -> np.ndarray:
-    """resize_for_model of the (width, height) `extent` of the pixels (all of them when None): a reduced
-    JPEG decode's last column and row stand for less than a whole pixel of the original."""
-    resized = resampling.resize_bilinear(pixels, image_size, extent)
+def _resize(pixels: np.ndarray, image_size: int, box: tuple[float, float, float, float] | None = None) -> np.ndarray:
+    """resize_for_model of the (left, top, right, bottom) `box` of the pixels (all of them when None): a
+    reduced JPEG decode's last column and row stand for less than a whole pixel of the original."""
+    resized = resampling.resize_bilinear(pixels, image_size, box)
     return np.clip(resized, 0.0, 255.0, out=resized)
+
+
+def _upright_box(extent: tuple[float, float], shape: tuple[int, ...],
+                 transpose: Image.Transpose | None) -> tuple[float, float, float, float]:
+    """The (width, height) extent of a reduced decode, which starts at its top-left corner as stored, as a
+    (left, top, right, bottom) box of the pixels once turned upright: the edges of the stored image are
+    marked and turned with the pixels, so the box follows whichever edge the partial pixels went to."""
+    height, width = shape[:2]
+    margins = {_LEFT: 0.0, _TOP: 0.0, _RIGHT: width - extent[0], _BOTTOM: height - extent[1]}
+    marks = np.zeros((3, 3), dtype=np.int8)
+    marks[1, 0], marks[0, 1], marks[1, 2], marks[2, 1] = _LEFT, _TOP, _RIGHT, _BOTTOM
+    turned = _transposed(marks, transpose)
+    upright_width, upright_height = (height, width) if transpose in _SWAPS_AXES else (width, height)
+    return (margins[turned[1, 0]], margins[turned[0, 1]],
+            upright_width - margins[turned[1, 2]], upright_height - margins[turned[2, 1]])
+
+
+_LEFT, _TOP, _RIGHT, _BOTTOM = 1, 2, 3, 4
 
 
 def _reduce_jpeg_decode(image: Image.Image, image_size: int) -> tuple[float, float] | None:

@@ -18,23 +18,25 @@ _SUPPORT = 1.0
 
 
 @functools.lru_cache(maxsize=64)
-def resampling_weights(in_size: int, out_size: int, extent: float | None = None) -> sparse.csr_matrix:
-    """(out_size, in_size) float32 weights of the antialiased triangle filter over input [0, extent).
+def resampling_weights(in_size: int, out_size: int, start: float = 0.0, end: float | None = None
+                       ) -> sparse.csr_matrix:
+    """(out_size, in_size) float32 weights of the antialiased triangle filter over input [start, end).
 
-    Pillow's precompute_coeffs, vectorized: output pixel j is centred at (j + 0.5) * scale; the filter
-    widens by the scale when shrinking (antialiasing), and each row's weights sum to one. `extent`
-    (default in_size) is how much of the input the output spans: a reduced JPEG decode's last
-    pixel stands for less than a whole one of the original.
+    Pillow's precompute_coeffs, vectorized: output pixel j is centred at start + (j + 0.5) * scale; the
+    filter widens by the scale when shrinking (antialiasing), and each row's weights sum to one. The span
+    (default the whole input) can be a fraction of a pixel short: a reduced JPEG decode's last pixel
+    stands for less than a whole one of the original.
     """
     if in_size < 1 or out_size < 1:
         raise ValueError(f"resampling needs positive sizes, got {in_size} -> {out_size}")
     # Pillow takes the box as float32; matching its rounding keeps the bounds the same.
-    span = float(np.float32(in_size if extent is None else extent))
+    first_edge = np.float32(start)
+    span = float(np.float32(in_size if end is None else end) - first_edge)
     scale = span / out_size
     filter_scale = max(scale, 1.0)
     support = _SUPPORT * filter_scale
     taps = 2 * math.ceil(support) + 1
-    centers = (np.arange(out_size) + 0.5) * scale
+    centers = float(first_edge) + (np.arange(out_size) + 0.5) * scale
     first = np.clip(np.trunc(centers - support + 0.5).astype(np.int64), 0, None)
     last = np.minimum(np.trunc(centers + support + 0.5).astype(np.int64), in_size)
     columns = first[:, None] + np.arange(taps)
@@ -50,21 +52,22 @@ def resampling_weights(in_size: int, out_size: int, extent: float | None = None)
 
 
 @functools.lru_cache(maxsize=64)
-def _interleaved_weights(in_size: int, out_size: int, extent: float | None, channels: int) -> sparse.csr_matrix:
+def _interleaved_weights(in_size: int, out_size: int, start: float, end: float | None,
+                         channels: int) -> sparse.csr_matrix:
     """(in_size * C, out_size * C) weights that resize the rows of an image kept as (H, W * C), channels
     interleaved: multiplying from the right spares the transposes of a (H, W, C) array with C = 3,
     which numpy copies slowly."""
     per_channel = sparse.identity(channels, dtype=np.float32, format="csr")
-    return sparse.kron(resampling_weights(in_size, out_size, extent), per_channel, format="csr").T.tocsr()
+    return sparse.kron(resampling_weights(in_size, out_size, start, end), per_channel, format="csr").T.tocsr()
 
 
 def resize_bilinear(pixels: np.ndarray, out_size: int,
-                    extent: tuple[float, float] | None = None) -> np.ndarray:
-    """float32 (out_size, out_size, C) of an (H, W, C) image: the antialiased bilinear resize of its
-    (width, height) `extent` (all of it when None), unclipped."""
+                    box: tuple[float, float, float, float] | None = None) -> np.ndarray:
+    """float32 (out_size, out_size, C) of an (H, W, C) image: the antialiased bilinear resize of the
+    (left, top, right, bottom) `box` (all of the image when None, as in Pillow's resize), unclipped."""
     height, width, channels = pixels.shape
-    extent_width, extent_height = (None, None) if extent is None else extent
-    vertical = resampling_weights(height, out_size, extent_height)
-    horizontal = _interleaved_weights(width, out_size, extent_width, channels)
+    left, top, right, bottom = (0.0, 0.0, None, None) if box is None else box
+    vertical = resampling_weights(height, out_size, top, bottom)
+    horizontal = _interleaved_weights(width, out_size, left, right, channels)
     rows = vertical @ pixels.reshape(height, width * channels).astype(np.float32, copy=False)
     return np.asarray(rows @ horizontal, dtype=np.float32).reshape(out_size, out_size, channels)
