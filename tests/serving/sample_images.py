@@ -94,3 +94,17 @@ def exif_rotated_jpeg(upright: np.ndarray, orientation: int = 6) -> bytes:
     exif = Image.Exif()
     exif[EXIF_ORIENTATION] = orientation
     return encode(stored, "JPEG", quality=100, subsampling=0, exif=exif.tobytes())
+
+
+def browser_form(parts: list[tuple[str, str | None, bytes]], boundary: str = "----WebKitFormBoundaryx7Qd3kPz") -> dict:
+    """Request arguments for a multipart/form-data body laid out as browsers and curl write it, from
+    (field, file name or None for a plain field, content) parts. Werkzeug's test client writes an empty file
+    without the line break that must precede the next boundary, which no browser does."""
+    body = b""
+    for field, filename, content in parts:
+        disposition = f'form-data; name="{field}"' + ("" if filename is None else f'; filename="{filename}"')
+        content_type = "" if filename is None else "Content-Type: application/octet-stream\r\n"
+        head = f"--{boundary}\r\nContent-Disposition: {disposition}\r\n{content_type}\r\n"
+        body += head.encode() + content + b"\r\n"
+    body += f"--{boundary}--\r\n".encode()
+    return {"data": body, "content_type": f"multipart/form-data; boundary={boundary}"}

@@ -16,8 +16,9 @@ def _json(description: str, schema: dict[str, Any]) -> dict[str, Any]:
 
 
 _BAD_INPUT = {
-    "400": _error("bad input: missing_image, invalid_image, invalid_json, invalid_base64, invalid_parameter"),
-    "413": _error("request_too_large, image_too_large or too_many_images"),
+    "400": _error("bad input: missing_image, invalid_image, invalid_json, invalid_base64, invalid_parameter, "
+                  "malformed_multipart"),
+    "413": _error("request_too_large, image_too_large, too_many_images or too_many_parts"),
     "415": _error("unsupported_media_type: neither multipart/form-data, JSON, image/* nor application/octet-stream"),
     "503": _error("model_not_ready: no model is loaded, or its decision rule cannot be applied; overloaded: every "
                   "prediction slot of the worker is busy (serve.max_in_flight); deadline_exceeded: the request "

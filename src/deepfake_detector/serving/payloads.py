@@ -18,9 +18,12 @@ from typing import Any
 from flask import Request
 
 from deepfake_detector.serving.errors import ApiError
+from deepfake_detector.serving.multipart_form import FormPart, parse_form
 from deepfake_detector.utils.text import shorten
 
 FILE_FIELD = "file"
+# Plain fields a form may carry beside its files (explain is the one read); more parts than that are refused.
+MAX_FORM_FIELDS = 16
 _DATA_URL = re.compile(r"^data:[\w.+-]*/?[\w.+-]*(;[\w.+-]+=[\w.+-]+)*;base64,", re.IGNORECASE)
 _WHITESPACE = re.compile(r"\s+")
 _TRUE = ("1", "true", "yes", "on")
@@ -43,8 +46,9 @@ class ImageRequest:
 def read_image_request(request: Request, max_images: int) -> ImageRequest:
     """The uploads and the explain flag of a predict request."""
     if request.mimetype == "multipart/form-data":
-        uploads = _from_multipart(request, max_images)
-        explain = _flag("explain", request.args.get("explain", request.form.get("explain")))
+        parts = parse_form(request.get_data(cache=False), request.content_type or "", max_images + MAX_FORM_FIELDS)
+        uploads = _from_multipart(parts, max_images)
+        explain = _flag("explain", request.args.get("explain", _form_field(parts, "explain")))
     elif _is_raw_image(request.mimetype):
         uploads = [_from_raw_body(request)]
         explain = _flag("explain", request.args.get("explain"))
@@ -90,21 +94,26 @@ def _some_keys(keys: Iterable[str]) -> str:
     return ", ".join(repr(shorten(key)) for key in islice(keys, _KEYS_SHOWN))
 
 
-def _from_multipart(request: Request, max_images: int) -> list[Upload]:
-    files = request.files.getlist(FILE_FIELD)
+def _from_multipart(parts: list[FormPart], max_images: int) -> list[Upload]:
+    files = [part for part in parts if part.is_file and part.name == FILE_FIELD]
     if not files:
-        other = sorted(request.files.keys())
+        other = sorted({part.name for part in parts if part.is_file})
         found = f" (found file field(s) {_some_keys(other)})" if other else ""
         raise ApiError(400, "missing_image", f"no multipart field named '{FILE_FIELD}'{found}: {_HOW_TO_SEND}")
     _check_count(len(files), max_images)
     uploads = []
-    for index, storage in enumerate(files, start=1):
-        data = storage.read()
-        name = _clean_name(storage.filename) or f"{FILE_FIELD} {index}"
-        if not data and not storage.filename:
+    for index, part in enumerate(files, start=1):
+        name = _clean_name(part.filename) or f"{FILE_FIELD} {index}"
+        if not part.data and not part.filename:
             raise ApiError(400, "missing_image", f"multipart field '{FILE_FIELD}' is empty: no file was chosen")
-        uploads.append(Upload(name, data))
+        uploads.append(Upload(name, part.data))
     return uploads
+
+
+def _form_field(parts: list[FormPart], name: str) -> str | None:
+    """The first plain (not file) field of that name, as text."""
+    return next((part.data.decode("utf-8", errors="replace") for part in parts
+                 if not part.is_file and part.name == name), None)
 
 
 def _json_body(request: Request) -> dict[str, Any]:
