@@ -126,6 +126,11 @@ def test_api_is_measured_through_gunicorn_beside_the_bare_call(quick_run):
     if "skipped" not in full_stack:  # nginx installed (make setup-browser)
         for crowd in (full_stack["concurrent"], full_stack["concurrent_raw"]):
             assert crowd["requests_per_s"] in crowd["runs_requests_per_s"]
+            # Each run is held to the target timed just before it; the reported share is that run's.
+            assert crowd["vs_target"] == pytest.approx(crowd["requests_per_s"] / crowd["target_requests_per_s"])
+            assert crowd["target_requests_per_s"] == pytest.approx(
+                full_stack["target_share"] * full_stack["cores"] * 1000 / crowd["bare_p50_ms"])
+        assert "the bare ms timed just before the run" in markdown
 
 
 def test_preprocessing_and_threads_are_measured(quick_run):

@@ -187,17 +187,26 @@ def _full_stack_line(full_stack: dict, bare_p50_ms: float) -> str:
             f"10 ms on 2 cores and 1.5x); {crowd['clients']} clients: {_number(crowd['requests_per_s'])} requests/s, "
             f"{_number(100 * full_stack['throughput_vs_target'], 0, '%')} of the target "
             f"{_number(full_stack['target_requests_per_s'])} ({full_stack['target_share']:.0%} of "
-            f"{full_stack['cores']} cores x 1000 / bare ms; {crowd['refused']} requests refused with 503 and sent "
+            f"{full_stack['cores']} cores x 1000 / the bare ms timed just before the run, "
+            f"{_number(crowd.get('bare_p50_ms'), 2)}; {crowd['refused']} requests refused with 503 and sent "
             f"again; the median of {len(crowd.get('runs_requests_per_s', [0]))} runs: "
-            f"{', '.join(_number(rate) for rate in crowd.get('runs_requests_per_s', []))} requests/s).")
+            f"{_runs(crowd)}).")
     raw, crowd_raw = full_stack.get("single_client_raw"), full_stack.get("concurrent_raw")
     if raw and crowd_raw:
         line += (f" Raw body: p50 {_number(raw['p50_ms'], 2)} ms, "
                  f"{_number(full_stack['raw_p50_vs_bare_p50'], 2, 'x')} the bare; {crowd_raw['clients']} clients: "
                  f"{_number(crowd_raw['requests_per_s'])} requests/s, "
-                 f"{_number(100 * full_stack['raw_throughput_vs_target'], 0, '%')} of the target "
-                 f"({crowd_raw['refused']} refused and sent again).")
+                 f"{_number(100 * full_stack['raw_throughput_vs_target'], 0, '%')} of its target "
+                 f"{_number(crowd_raw.get('target_requests_per_s'))} ({crowd_raw['refused']} refused and sent again; "
+                 f"runs: {_runs(crowd_raw)}).")
     return line
+
+
+def _runs(crowd: dict) -> str:
+    """Every throughput run: requests/s and its share of the target timed beside it."""
+    shares = crowd.get("runs_vs_target") or [None] * len(crowd.get("runs_requests_per_s", []))
+    return ", ".join(f"{_number(rate)} requests/s = {_number(None if share is None else 100 * share, 0, '%')}"
+                     for rate, share in zip(crowd.get("runs_requests_per_s", []), shares, strict=True))
 
 
 def _training(results: dict) -> list[str]:
