@@ -21,10 +21,11 @@ help:  ## List the targets
 
 setup: $(VENV)/.installed  ## Create .venv and install the pinned stack and the package
 
-$(VENV)/.installed: requirements.txt setup.py
+$(VENV)/.installed: requirements.txt requirements-faces.txt setup.py
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --require-hashes -r requirements-faces.txt
 	touch $@
 
 # The browser test drives Debian's Chromium, and the hostile-load and entry-point tests run nginx in front of gunicorn
