@@ -17,12 +17,15 @@
 # tag is for people, the digest is what is pulled. Bump both together (docs/deployment.md).
 FROM python:3.11.17-slim-bookworm@sha256:0a310eeecf4e1f5a0743f9a6520c90c88d089c903ca5fd283f501e3a805f5f89 AS build
 
-COPY requirements-serve.txt /tmp/requirements-serve.txt
+COPY requirements-serve.txt requirements-faces.txt /tmp/
 # Wheels only, so no compiler is needed; pip and setuptools leave the environment afterwards, since
-# nothing installs packages at run time.
+# nothing installs packages at run time. The face detector's weights come from a wheel installed without
+# its dependencies (TensorFlow), hash-checked: only its .tflite files are read.
 RUN python -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check --only-binary=:all: \
         -r /tmp/requirements-serve.txt \
+    && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check --only-binary=:all: \
+        --no-deps --require-hashes -r /tmp/requirements-faces.txt \
     && /opt/venv/bin/pip uninstall --yes --quiet pip setuptools
 
 # ---- runtime ----------------------------------------------------------------------------------------

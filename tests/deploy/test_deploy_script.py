@@ -241,7 +241,7 @@ def test_the_previous_container_of_a_killed_deploy_is_restored(host):
 
 def test_host_settings_and_a_mounted_model_reach_both_containers(host, tmp_path):
     env_file = tmp_path / "detector.env"
-    env_file.write_text("DEEPFAKE_DETECTOR_FACE_DETECTOR=haar\n")
+    env_file.write_text("DEEPFAKE_DETECTOR_FACE_DETECTOR=blazeface\n")
     host.environment.update(ENV_FILE=str(env_file), MODEL_DIR="/srv/model", HOST_PORT="9000", CANDIDATE_PORT="19000")
     assert host.deploy("registry/app:new").returncode == 0
     candidate_run, final_run = host.runs()

@@ -34,7 +34,7 @@ def test_app_serves_with_only_the_serving_packages_importable(tmp_path_factory, 
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(blocker), str(REPO_ROOT / "src")]),
                    "DEEPFAKE_DETECTOR_EXPORT_DIR": str(tiny.export_dir),
                    "DEEPFAKE_DETECTOR_MODEL": str(tmp_path / "absent" / "model.h5"),
-                   "DEEPFAKE_DETECTOR_BACKEND": "auto", "DEEPFAKE_DETECTOR_FACE_DETECTOR": "haar"}
+                   "DEEPFAKE_DETECTOR_BACKEND": "auto", "DEEPFAKE_DETECTOR_FACE_DETECTOR": "blazeface"}
 
     result = subprocess.run([sys.executable, "-c", CHILD, str(photo)], cwd=tmp_path, env=environment,
                             capture_output=True, text=True, timeout=120)

@@ -51,7 +51,7 @@ def tiny_model(tmp_path_factory) -> TinyModel:
 @pytest.fixture(scope="module")
 def server(tiny_model, tmp_path_factory) -> Iterator[str]:
     # Face cropping on, so one server shows both a whole-image answer and face boxes.
-    running = start_gunicorn({**tiny_model.environment(), "DEEPFAKE_DETECTOR_FACE_DETECTOR": "haar"},
+    running = start_gunicorn({**tiny_model.environment(), "DEEPFAKE_DETECTOR_FACE_DETECTOR": "blazeface"},
                              tmp_path_factory.mktemp("gunicorn") / "gunicorn.log")
     yield running.base_url
     stop(running)

@@ -1,5 +1,6 @@
-"""Optional face cropping: the largest face, or every face with the image scored by its most fake one;
-no face found means the whole image is scored and the answer says so."""
+"""Optional face cropping with BlazeFace: the largest face, or every face with the image scored by its most fake
+one; no face found means the whole image is scored and the answer says so. The crop scored is the one
+inference.face_crop.crop_face gives, natively or aligned."""
 import io
 
 import matplotlib.cbook
@@ -7,7 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deepfake_detector.serving.faces import Box
+from deepfake_detector.inference.boxes import Box
+from deepfake_detector.inference.face_crop import crop_face
+from deepfake_detector.inference.face_detection import FaceDetector
 from tests.serving import sample_images
 
 
@@ -36,12 +39,17 @@ def post(client, image: np.ndarray, query: str = ""):
 
 @pytest.fixture(scope="module")
 def largest_client(make_app):
-    return make_app(load_model=True, face_detector="haar", face_policy="largest", face_min_size=48).test_client()
+    return make_app(load_model=True, face_detector="blazeface", face_policy="largest", face_min_size=48)
 
 
 @pytest.fixture(scope="module")
 def all_client(make_app):
-    return make_app(load_model=True, face_detector="haar", face_policy="all", face_min_size=48).test_client()
+    return make_app(load_model=True, face_detector="blazeface", face_policy="all", face_min_size=48).test_client()
+
+
+@pytest.fixture(scope="module")
+def aligned_app(make_app):
+    return make_app(load_model=True, face_detector="blazeface", face_crop="aligned", face_min_size=48)
 
 
 def test_margin_grows_the_box_and_is_clipped_to_the_image():
@@ -50,18 +58,40 @@ def test_margin_grows_the_box_and_is_clipped_to_the_image():
     assert Box(90, 90, 10, 10).with_margin(1.0, 100, 100) == Box(80, 80, 20, 20)
 
 
-def test_largest_face_is_scored_with_its_box(largest_client):
-    result = post(largest_client, portrait())
+def test_largest_face_is_scored_with_its_box_score_and_landmarks(largest_client):
+    result = post(largest_client.test_client(), portrait())
     assert result["scored_region"] == "face"
     [face] = result["faces"]
     x, y, w, h = face["box"]
-    assert 100 <= x <= 200 and 50 <= y <= 150 and 150 <= w <= 300
-    assert face["score"] is None
+    assert 130 <= x <= 200 and 110 <= y <= 180 and 170 <= w <= 230
+    assert 0.5 <= face["score"] <= 1
+    (right_x, right_y), (left_x, _) = face["landmarks"]["right_eye"], face["landmarks"]["left_eye"]
+    assert x < right_x < left_x < x + w and y < right_y < y + h / 2  # the subject's right eye on the image's left
     assert face["fake_probability"] == result["fake_probability"]
 
 
+@pytest.mark.parametrize("mode", ["native", "aligned"])
+def test_the_served_score_is_the_models_score_of_the_one_face_crop(largest_client, aligned_app, mode):
+    app = largest_client if mode == "native" else aligned_app
+    image = portrait()
+    result = post(app.test_client(), image)
+    service = app.extensions["deepfake_detector"].holder.current()
+    [face] = FaceDetector().detect(image)
+    crop = crop_face(image, face, service.image_size, mode=mode, margin=service.config.face_margin,
+                     fit=service.predictor.input_fit)
+    assert result["fake_probability"] == pytest.approx(float(service.predictor.predict(crop.pixels[None])[0]),
+                                                       abs=1e-6)
+
+
+def test_an_aligned_crop_covers_the_face_and_is_drawn_where_it_was_taken(aligned_app):
+    result = post(aligned_app.test_client(), portrait(), "?explain=true")
+    x, y, w, h = result["faces"][0]["box"]
+    hx, hy, hw, hh = result["heatmap"]["box"]
+    assert hx <= x and hy <= y and hx + hw >= x + w and hy + hh >= y + h
+
+
 def test_heatmap_box_is_the_scored_crop(largest_client):
-    result = post(largest_client, portrait(), "?explain=true")
+    result = post(largest_client.test_client(), portrait(), "?explain=true")
     x, y, w, h = result["faces"][0]["box"]
     hx, hy, hw, hh = result["heatmap"]["box"]
     assert hx <= x and hy <= y and hx + hw >= x + w and hy + hh >= y + h
@@ -75,13 +105,13 @@ def test_policy_all_scores_every_face_and_takes_the_most_fake(all_client):
 
 
 def test_largest_policy_keeps_only_the_biggest_of_two(largest_client):
-    result = post(largest_client, two_faces())
+    result = post(largest_client.test_client(), two_faces())
     assert result["scored_region"] == "face"
     assert result["faces"][0]["box"][0] < 512  # the full-size portrait on the left
 
 
 def test_no_face_means_the_whole_image_is_scored_and_said_so(largest_client):
-    result = post(largest_client, sample_images.pixels(300, 300))
+    result = post(largest_client.test_client(), sample_images.pixels(300, 300))
     assert result["scored_region"] == "whole_image"
     assert result["faces"] == []
     assert "no face" in result["note"]

@@ -13,10 +13,10 @@ from tests.serving.conftest import serving_config
 def test_environment_overrides_each_documented_field(tmp_path):
     config = apply_environment(serving_config(tmp_path), {
         "DEEPFAKE_DETECTOR_MODEL": "/m/model.h5", "DEEPFAKE_DETECTOR_EXPORT_DIR": "/m/export",
-        "DEEPFAKE_DETECTOR_BACKEND": "keras", "DEEPFAKE_DETECTOR_FACE_DETECTOR": "haar",
+        "DEEPFAKE_DETECTOR_BACKEND": "keras", "DEEPFAKE_DETECTOR_FACE_DETECTOR": "blazeface",
         "DEEPFAKE_DETECTOR_CORS_ORIGINS": "https://a.example, https://b.example"})
     assert config.model_file == Path("/m/model.h5") and config.export_dir == Path("/m/export")
-    assert (config.backend, config.face_detector) == ("keras", "haar")
+    assert (config.backend, config.face_detector) == ("keras", "blazeface")
     assert config.cors_origins == ("https://a.example", "https://b.example")
 
 

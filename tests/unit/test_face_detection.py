@@ -4,6 +4,7 @@ import importlib.metadata
 
 import numpy as np
 import pytest
+import skimage.data as skimage_data
 from PIL import Image
 
 from deepfake_detector.components.data.demo_data import STYLES, draw_scene_and_head
@@ -11,8 +12,6 @@ from deepfake_detector.contracts.errors import ModelError
 from deepfake_detector.inference import face_detection
 from deepfake_detector.inference.face_alignment import EYE_DISTANCE, EYE_LINE, align_face
 from deepfake_detector.inference.face_detection import MODELS, FaceDetector, anchors
-
-skimage_data = pytest.importorskip("skimage.data")
 
 
 @pytest.fixture(scope="module")

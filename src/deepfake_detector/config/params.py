@@ -458,15 +458,21 @@ class ServeParams:
         description="seconds a prediction request may take from arrival; past it, 503 with Retry-After")] = 10.0
     threshold: Annotated[Annotated[Number, Gt(0), Lt(1)] | None, Field(
         description="null = the threshold the evaluate stage chose on validation")] = None
-    face_detector: Annotated[Literal["off", "haar"],
-                             yaml_words({False: "off"}, Literal["off", "haar"] | Literal[False]),
-                             Expect("'off' or 'haar'"),
-                             Field(description="off or haar (OpenCV's frontal-face cascade, shipped in its wheel)")
+    face_detector: Annotated[Literal["off", "blazeface", "blazeface_full_range"],
+                             yaml_words({False: "off"}, Literal["off", "blazeface", "blazeface_full_range"]
+                                        | Literal[False]),
+                             Expect("'off', 'blazeface' or 'blazeface_full_range'"),
+                             Field(description="off, blazeface (MediaPipe's short-range BlazeFace: faces filling "
+                                               "much of the picture) or blazeface_full_range (small and many "
+                                               "faces); both on LiteRT, weights from requirements-faces.txt")
                              ] = "off"
+    face_crop: Annotated[Literal["native", "aligned"], Field(
+        description="native: a square around the face at the image's own resolution; aligned: eyes levelled "
+                    "at a fixed scale (resampled; for a model trained on aligned crops)")] = "native"
     face_policy: Annotated[Literal["largest", "all"], Field(
         description="largest: score the largest face; all: score every face found")] = "largest"
     face_min_size: Annotated[Integer, Ge(8), Field(
-        description="smallest face side, in pixels, the detector looks for")] = 48
+        description="smallest face side, in pixels, that counts as a face")] = 48
     face_margin: Annotated[Number, Ge(0), Le(1), Field(
         description="context kept around a face box, as a fraction of its side")] = 0.2
     max_request_bytes: Annotated[Megabytes, Field(

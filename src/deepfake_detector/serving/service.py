@@ -17,12 +17,14 @@ import numpy as np
 from deepfake_detector.config.entities import ServingConfig
 from deepfake_detector.contracts.decision_rule import DecisionRule
 from deepfake_detector.contracts.labels import POSITIVE_CLASS
+from deepfake_detector.inference.boxes import Box
+from deepfake_detector.inference.face_crop import crop_face
+from deepfake_detector.inference.face_detection import DETECTOR_MODELS, Face, FaceDetector
 from deepfake_detector.inference.images import fit_for_model, load_model_input
 from deepfake_detector.inference.served_model import ServedModel, load_served_model
 from deepfake_detector.serving.admission import check_deadline
 from deepfake_detector.serving.analysis import FaceScore, Heatmap, ImageAnalysis, Timings
 from deepfake_detector.serving.concurrency import plan_threads
-from deepfake_detector.serving.faces import Box, FaceDetector
 from deepfake_detector.serving.heatmaps import heatmap_png_data_url
 from deepfake_detector.serving.settings import apply_environment
 from deepfake_detector.serving.training_data import TrainingData
@@ -73,7 +75,8 @@ class DetectionService:
                                   variant=config.variant, num_threads=threads.interpreter_threads,
                                   scores_file=config.scores_file, threshold=config.threshold,
                                   input_fit=config.input_fit)
-        face_detector = FaceDetector(config.face_min_size) if config.face_detector == "haar" else None
+        face_detector = (None if config.face_detector == "off" else
+                         FaceDetector(DETECTOR_MODELS[config.face_detector], num_threads=threads.interpreter_threads))
         model.predictor.warm_up()
         service = cls(config, model, face_detector)
         logger.info("model ready: %s (%s %s, version %s, threshold %.4f from %s, trained on %s) in %.1f s%s",
@@ -103,10 +106,14 @@ class DetectionService:
             clock.lap("decode")
             faces = self._find_faces(image)
             clock.lap("faces")
-            regions = [face.with_margin(self.config.face_margin, width, height) for face in faces] or [
-                Box(0, 0, width, height)]
-            regions = [region.seen_by_model(self.image_size, fit) for region in regions]
-            batch = np.stack([fit_for_model(region.crop(image), self.image_size, fit) for region in regions])
+            crops = [crop_face(image, face, self.image_size, mode=self.config.face_crop,
+                               margin=self.config.face_margin, fit=fit) for face in faces]
+            if crops:
+                regions = [crop.box for crop in crops]
+                batch = np.stack([crop.pixels for crop in crops])
+            else:
+                regions = [Box(0, 0, width, height).seen_by_model(self.image_size, fit)]
+                batch = fit_for_model(regions[0].crop(image), self.image_size, fit)[None]
         check_deadline()  # the decode may have used up the request's time: no inference past its deadline
         probabilities = [float(p) for p in np.asarray(self.predictor.predict(batch)).reshape(-1)]
         decisive = int(np.argmax(probabilities))
@@ -114,7 +121,8 @@ class DetectionService:
         clock.lap("predict")
 
         # Without faces the one probability is the whole image's, not a face's.
-        face_scores = tuple(FaceScore(face, p, self.rule.label(p))
+        face_scores = tuple(FaceScore(face.box(width, height), p, self.rule.label(p), face.score,
+                                      _rounded_landmarks(face))
                             for face, p in zip(faces, probabilities, strict=True)) if faces else ()
         heatmap = None
         if explain:
@@ -174,12 +182,17 @@ class DetectionService:
             "architecture": content.get("architecture"),
             "exports": content.get("exports"),
             "created": content.get("created"),
-            "face_detector": {"detector": config.face_detector, "policy": config.face_policy,
-                              "min_size": config.face_min_size, "margin": config.face_margin},
+            "face_detector": {"detector": config.face_detector, "crop": config.face_crop,
+                              "policy": config.face_policy, "min_size": config.face_min_size,
+                              "margin": config.face_margin},
         }
 
-    def _find_faces(self, image: np.ndarray) -> list[Box]:
-        faces = self.face_detector.detect(image)
+    def _find_faces(self, image: np.ndarray) -> list[Face]:
+        """The faces at least face_min_size on their longer side, largest first; only the largest with the
+        "largest" policy."""
+        minimum = self.config.face_min_size
+        faces = sorted((face for face in self.face_detector.detect(image) if max(face.width, face.height) >= minimum),
+                       key=lambda face: face.area, reverse=True)
         return faces[:1] if self.config.face_policy == "largest" else faces
 
 
@@ -200,6 +213,10 @@ class _Clock:
     def timings(self) -> Timings:
         total = (time.perf_counter() - self._start) * 1000.0
         return Timings(**{step: round(ms, 3) for step, ms in self._laps.items()}, total=round(total, 3))
+
+
+def _rounded_landmarks(face: Face) -> dict[str, list[float]]:
+    return {name: [round(x, 1), round(y, 1)] for name, (x, y) in face.landmarks.items()}
 
 
 def _scored_region(faces, scored: Box, width: int, height: int) -> str:

@@ -6,7 +6,7 @@ Environment variables (each replaces one ServingConfig field; unset or empty lea
 ``DEEPFAKE_DETECTOR_MODEL``        model_file: the trained Keras model (.h5)
 ``DEEPFAKE_DETECTOR_EXPORT_DIR``   export_dir: model_card.json and the .tflite exports
 ``DEEPFAKE_DETECTOR_BACKEND``      backend: auto, tflite or keras
-``DEEPFAKE_DETECTOR_FACE_DETECTOR``  face_detector: off or haar
+``DEEPFAKE_DETECTOR_FACE_DETECTOR``  face_detector: off, blazeface or blazeface_full_range
 ``DEEPFAKE_DETECTOR_CORS_ORIGINS`` cors_origins: comma-separated origins (``-`` or ``none``: no origin)
 =================================  ==========================================================
 
@@ -31,7 +31,7 @@ FACE_DETECTOR_ENV = "DEEPFAKE_DETECTOR_FACE_DETECTOR"
 CORS_ORIGINS_ENV = "DEEPFAKE_DETECTOR_CORS_ORIGINS"
 TRAIN_TOKEN_ENV = "DEEPFAKE_DETECTOR_TRAIN_TOKEN"
 
-FACE_DETECTORS = ("off", "haar")
+FACE_DETECTORS = ("off", "blazeface", "blazeface_full_range")
 
 
 def repository_root() -> Path:
