@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from tqdm import tqdm
 
 from deepfake_detector.contracts.errors import ConfigError, ImageError, ModelError
+from deepfake_detector.contracts.faces import FACE_CROPS, FACE_DETECTORS
 from deepfake_detector.utils.files import write_text_atomic
 
 if TYPE_CHECKING:
@@ -61,6 +62,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also write every result to FILE, as CSV or JSON after its suffix (.csv, .json)")
     parser.add_argument("--explain", action="store_true",
                         help="compute a heatmap per image (its PNG data URL is in the JSON output)")
+    parser.add_argument("--faces", choices=FACE_DETECTORS, default=None,
+                        help="score faces found by this detector instead of the image (default: serve.face_detector)")
+    parser.add_argument("--face-crop", choices=FACE_CROPS, default=None,
+                        help="how a face is cropped: native (at the image's resolution) or aligned "
+                             "(default: serve.face_crop)")
     # Also accepted after the subcommand; the top-level --root sets the default.
     parser.add_argument("--root", type=Path, default=argparse.SUPPRESS,
                         help="repository root holding config/config.yaml and params.yaml (default: .)")
@@ -81,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         return _usage_error("no images found in " + ", ".join(str(path) for path in args.paths)
                             + f" (looked for {', '.join(sorted(IMAGE_EXTENSIONS))})")
     try:
-        service = load_service(args.root)
+        service = load_service(args.root, face_detector=args.faces, face_crop=args.face_crop)
     except (ModelError, ConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         if isinstance(error, ModelError):
@@ -103,12 +109,22 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_FAILED_FILES if report.failures else EXIT_OK
 
 
-def load_service(root: Path) -> DetectionService:
-    """The same DetectionService the web app builds, with the DEEPFAKE_DETECTOR_* overrides applied."""
+def load_service(root: Path, face_detector: str | None = None, face_crop: str | None = None) -> DetectionService:
+    """The same DetectionService the web app builds, with the DEEPFAKE_DETECTOR_* overrides applied, then the
+    command line's face options (when given)."""
+    import dataclasses
+
     from deepfake_detector.config import ConfigurationManager
     from deepfake_detector.serving.service import DetectionService
+    from deepfake_detector.serving.settings import FACE_DETECTOR_ENV
 
-    return DetectionService.from_config(ConfigurationManager(root=root).get_serving_config())
+    config = ConfigurationManager(root=root).get_serving_config()
+    if face_crop is not None:
+        config = dataclasses.replace(config, face_crop=face_crop)
+    environ = dict(os.environ)
+    if face_detector is not None:
+        environ[FACE_DETECTOR_ENV] = face_detector  # the option outranks the variable, as in gunicorn's
+    return DetectionService.from_config(config, environ)
 
 
 def collect_images(paths: Iterable[Path], recursive: bool = True) -> Inputs:

@@ -178,3 +178,26 @@ def test_no_model_exits_2_with_a_message_from_the_real_entry_point(config_root, 
     assert result.returncode == 2, result.stderr
     assert "no model to serve" in result.stderr and "make run" in result.stderr
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize("crop", ["native", "aligned"])
+def test_faces_option_scores_the_face_as_the_api_crops_it(predict, tiny_model, config_root, tmp_path, crop):
+    import dataclasses
+
+    import matplotlib.cbook
+
+    from deepfake_detector.config import ConfigurationManager
+    from deepfake_detector.serving.service import DetectionService
+
+    portrait = Path(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+    report = tmp_path / "faces.json"
+    code, _, err = predict(str(portrait), "--faces", "blazeface", "--face-crop", crop, "-o", str(report))
+    assert code == 0, err
+    [result] = json.loads(report.read_text())["results"]
+    assert result["scored_region"] == "face" and len(result["faces"]) == 1
+    config = dataclasses.replace(ConfigurationManager(root=config_root).get_serving_config(),
+                                 face_detector="blazeface", face_crop=crop)
+    service = DetectionService.from_config(config, environ=tiny_model.environment())
+    answer = service.analyze(portrait.read_bytes(), str(portrait)).as_api_dict()
+    assert result["fake_probability"] == pytest.approx(answer["fake_probability"], abs=1e-6)
+    assert result["faces"][0]["box"] == answer["faces"][0]["box"]

@@ -16,12 +16,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from deepfake_detector.contracts.faces import FACE_CROPS
 from deepfake_detector.inference.boxes import Box
 from deepfake_detector.inference.face_alignment import align_face
 from deepfake_detector.inference.face_detection import Face
 from deepfake_detector.inference.images import fit_for_model
-
-FACE_CROPS = ("native", "aligned")
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ import deepfake_detector
 from deepfake_detector.config.entities import ServingConfig
 from deepfake_detector.contracts.errors import ConfigError
 from deepfake_detector.contracts.export_layout import BACKENDS
+from deepfake_detector.contracts.faces import FACE_DETECTORS
 
 MODEL_ENV = "DEEPFAKE_DETECTOR_MODEL"
 EXPORT_DIR_ENV = "DEEPFAKE_DETECTOR_EXPORT_DIR"
@@ -31,7 +32,6 @@ FACE_DETECTOR_ENV = "DEEPFAKE_DETECTOR_FACE_DETECTOR"
 CORS_ORIGINS_ENV = "DEEPFAKE_DETECTOR_CORS_ORIGINS"
 TRAIN_TOKEN_ENV = "DEEPFAKE_DETECTOR_TRAIN_TOKEN"
 
-FACE_DETECTORS = ("off", "blazeface", "blazeface_full_range")
 
 
 def repository_root() -> Path:
