@@ -78,7 +78,7 @@ def quick_run(tiny_export) -> dict[str, Path]:
 def test_results_have_every_section(quick_run):
     results = json.loads(quick_run["results"].read_text())
     for section in ("machine", "settings", "model", "roofline", "inference", "preprocessing", "memory", "serving",
-                    "threads", "training"):
+                    "faces", "threads", "training"):
         assert section in results
     assert results["training"] == {"skipped": "--skip-training"}
     assert results["machine"]["cores"] >= 1 and results["machine"]["versions"]["keras"]
@@ -242,3 +242,16 @@ def test_section_measured_under_contention_is_flagged(quick_run):
     results["threads"]["other_processes_cpu_share"] = 0.5
     markdown = report.render_tables(results)
     assert markdown.count("Caution: other processes used 50% of the CPU") == 1
+
+
+def test_face_detection_is_timed_and_its_findings_counted(quick_run):
+    section = json.loads(quick_run["results"].read_text())["faces"]
+    assert set(section["detectors"]) == {"blazeface", "blazeface_full_range"}
+    short_range = section["detectors"]["blazeface"]
+    assert short_range["timings"]["native"]["p50_ms"] > 0 and short_range["timings"]["aligned"]["p50_ms"] > 0
+    found = short_range["found"]
+    # Astronaut, cameraman and Grace Hopper are unmistakable faces; a 300 px demo scene holds one too.
+    assert found["photographs of a face"] == {"found": 3, "total": 3, "expect_face": True}
+    assert found["demo faces"]["found"] >= found["demo faces"]["total"] - 1
+    assert found["pictures without a face"]["found"] <= 2
+    assert "**Faces**" in quick_run["markdown"].read_text()

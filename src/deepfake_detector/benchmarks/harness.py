@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from deepfake_detector.benchmarks import latency, memory, preprocessing, roofline, serving, threads, training
+from deepfake_detector.benchmarks import faces, latency, memory, preprocessing, roofline, serving, threads, training
 from deepfake_detector.benchmarks.exports import RUN_PIPELINE_HINT, tflite_files
 from deepfake_detector.benchmarks.machine import ContentionMeter, cpu_count, machine_info
 from deepfake_detector.benchmarks.settings import BenchSettings
@@ -46,6 +46,17 @@ def _with_roofline(rows: list[dict], flops_per_image: int, peak_gflops: float) -
         else:
             images_per_s, basis = 1000.0 / row["single"]["p50_ms"], "single p50"
         row["roofline"] = {**roofline.achieved(images_per_s, flops_per_image, peak_gflops), "basis": basis}
+
+
+def _worker_interpreter_threads() -> int:
+    """The interpreter threads a gunicorn worker of the benchmarked shape gives each inference (the serve
+    settings of the checkout this package runs from, as the serving section reads them)."""
+    from deepfake_detector.serving.concurrency import THREADS_ENV, WORKERS_ENV, plan_threads
+    from deepfake_detector.serving.settings import load_serving_config
+
+    config = load_serving_config()
+    shape = {WORKERS_ENV: str(serving.WORKERS), THREADS_ENV: str(serving.THREADS)}
+    return plan_threads(config, environ=shape).interpreter_threads
 
 
 def check_inputs(model_file: Path, export_dir: Path) -> ModelCard:
@@ -96,6 +107,7 @@ def run_benchmarks(model_file: Path, export_dir: Path, root: Path, settings: Ben
             model_file, export_dir, jpeg_file, settings.process_images, cores))
         results["serving"] = _timed("serving", lambda: serving.measure_serving(
             model_file, export_dir, jpeg_file, Path(scratch), settings))
+    results["faces"] = _timed("faces", lambda: faces.measure_faces(settings, _worker_interpreter_threads()))
     if "float32" in files:
         results["threads"] = _timed("threads", lambda: threads.measure_threads(
             files["float32"], image_size, max(1, cores // settings.thread_clients), settings))

@@ -174,6 +174,26 @@ def _serving(results: dict) -> list[str]:
             f"The API answers {_number(speedup, 0, 'x')} faster than loading the model per request."]
 
 
+def _faces(results: dict) -> list[str]:
+    section = results.get("faces") or {"skipped": "not measured in this run"}
+    if "skipped" in section:
+        return [f"**Faces**: not measured ({section['skipped']})."]
+    set_names = list(section["sets"])
+    rows = []
+    for name, detector in section["detectors"].items():
+        timings, found = detector["timings"], detector["found"]
+        rows.append([f"`{name}`", _number(timings["native"]["p50_ms"], 2), _number(timings["aligned"]["p50_ms"], 2),
+                     *(f"{found[set_name]['found']}/{found[set_name]['total']}" for set_name in set_names)])
+    header = ["detector", "detect + native crop p50 ms", "detect + aligned crop p50 ms",
+              *(f"{set_name}: {'found' if section['sets'][set_name]['faces_expected'] else 'false alarms'}"
+                for set_name in set_names)]
+    return [f"**Faces**: BlazeFace on LiteRT ({_thread_count(section['interpreter_threads'])}, a worker's share) "
+            f"finding the face in a {section['image']} and cropping it with `crop_face`; then what each detector "
+            "finds in pictures every installation has offline (scikit-image's and matplotlib's sample photographs, "
+            "LFW patches enlarged to 128 px, the demo generator's scenes).", "",
+            *_table(header, rows), "", f"Target: detection + alignment at most {section['target_ms']:g} ms."]
+
+
 def _thread_count(count: int | None) -> str:
     return "interpreter threads unknown" if count is None else f"{count} interpreter thread{'s' * (count != 1)}"
 
@@ -247,7 +267,7 @@ def render_tables(results: dict) -> str:
     """The Markdown body shared by results.md and the README section: machine line, then tables."""
     threshold = results.get("contention_warning_share", 0.1)
     sections = (("inference", _inference), ("preprocessing", _preprocessing), ("memory", _memory),
-                ("serving", _serving), ("threads", _threads), ("training", _training))
+                ("serving", _serving), ("faces", _faces), ("threads", _threads), ("training", _training))
     parts = [[machine_line(results)]]
     parts += [render(results) + _contention_note(results[name], threshold) for name, render in sections]
     parts.append([f"**Roofline**: {results['roofline']['assumption']}. GFLOP/s = images/s (batch, else 1 / p50) x "

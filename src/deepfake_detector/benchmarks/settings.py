@@ -20,6 +20,8 @@ class BenchSettings:
     throughput_runs: int = 3  # full-stack throughput runs per request body (the median is reported)
     full_stack_requests: int = 60  # single-image requests per client in each full-stack throughput run
     bare_burst_reps: int = 60  # bare calls timed just before each full-stack throughput run (its target)
+    face_reps: int = 100  # face detection + crop calls timed per detector and crop way
+    face_demo_scenes: int = 20  # demo scenes per demo style the detectors look for faces in
     train_warmup_steps: int = 2  # per phase and feed, not timed (the first also fills the shuffle buffer)
     train_steps: int = 10  # timed per phase and feed
     train_batch_size: int | None = None  # None: train.batch_size from params.yaml
@@ -29,7 +31,7 @@ class BenchSettings:
         """Tiny counts for tests: every code path runs once or twice, timings mean nothing."""
         return cls(warmup=1, single_reps=3, batch_size=8, batch_reps=1, load_reps=1, preprocess_reps=3,
                    process_images=2, api_reps=3, thread_clients=2, thread_requests=2, throughput_runs=1,
-                   full_stack_requests=2, bare_burst_reps=2,
+                   full_stack_requests=2, bare_burst_reps=2, face_reps=2, face_demo_scenes=1,
                    train_warmup_steps=1, train_steps=2)
 
     def to_dict(self) -> dict:
