@@ -96,14 +96,19 @@ def test_concurrent_answers_equal_single_answers(server):
 
 def test_request_id_is_echoed_and_logged_as_json(server):
     base_url, log_path, _ = server
-    response = requests.get(f"{base_url}/healthz", headers={"X-Request-ID": "trace-42"}, timeout=10)
+    response = requests.get(f"{base_url}/healthz?probe=1", timeout=10,
+                            headers={"X-Request-ID": "trace-42", "User-Agent": "probe/1.0"})
     assert response.headers["X-Request-ID"] == "trace-42"
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         entries = [json.loads(line) for line in Path(log_path).read_text().splitlines() if line.startswith("{")]
         access = [e for e in entries if e.get("request_id") == "trace-42" and e.get("event") == "access"]
         if access:
-            assert access[0]["status"] == 200 and access[0]["path"] == "/healthz"
+            entry = access[0]
+            assert entry["status"] == 200 and entry["method"] == "GET" and entry["path"] == "/healthz"
+            assert entry["query"] == "probe=1" and entry["user_agent"] == "probe/1.0"
+            assert entry["remote"] == "127.0.0.1" and entry["bytes"] == len(response.content)
+            assert 0 < entry["duration_ms"] < 10_000
             return
         time.sleep(0.2)
     raise AssertionError("no JSON access log entry carries the request id")

@@ -24,23 +24,32 @@ class JsonLogger(Logger):
                     handler.setFormatter(formatter)
 
     def access(self, resp, req, environ, request_time) -> None:
+        """One JSON line per answered request. Reads the few fields it writes straight from the WSGI environ and
+        the response: gunicorn's atoms() copies every header and environ entry and formats a timestamp for each
+        request, a tenth of a busy worker's Python time."""
         if not getattr(self, "access_log_enabled", True):
             return
-        atoms = self.atoms(resp, req, environ, request_time)
-        method, path = shorten(atoms["m"] or ""), shorten(atoms["U"] or "")
+        status = resp.status.split(None, 1)[0] if isinstance(resp.status, str) else resp.status
+        method, path = shorten(environ.get("REQUEST_METHOD") or ""), shorten(environ.get("PATH_INFO") or "")
         fields = {
             "event": "access",
-            "request_id": atoms.get("{x-request-id}o"),
-            "remote": atoms["h"],
+            "request_id": _response_header(resp, "x-request-id"),
+            "remote": environ.get("REMOTE_ADDR", "-"),
             "method": method,
             "path": path,
-            "query": shorten(atoms["q"] or "") or None,
-            "status": int(atoms["s"]) if str(atoms["s"]).isdigit() else atoms["s"],
-            "bytes": atoms["B"],
-            "duration_ms": round(atoms["D"] / 1000.0, 3),
-            "user_agent": shorten(atoms["a"]),
+            "query": shorten(environ.get("QUERY_STRING") or "") or None,
+            "status": int(status) if str(status).isdigit() else status,
+            "bytes": getattr(resp, "sent", None),
+            "duration_ms": round(request_time.total_seconds() * 1000.0, 3),
+            "user_agent": shorten(environ.get("HTTP_USER_AGENT", "-")),
         }
         try:
-            self.access_log.info("%s %s %s", method, path, atoms["s"], extra=fields)
+            self.access_log.info("%s %s %s", method, path, status, extra=fields)
         except Exception:
             self.exception("cannot write the access log entry")
+
+
+def _response_header(resp, name: str) -> str | None:
+    """The value of a response header (name in lower case), or None."""
+    headers = resp.headers.items() if hasattr(resp.headers, "items") else resp.headers
+    return next((value for key, value in headers if key.lower() == name), None)
