@@ -98,3 +98,21 @@ def test_weights_that_do_not_match_their_hash_are_refused(monkeypatch, tmp_path)
     monkeypatch.setattr(face_detection.importlib.metadata, "distribution", lambda name: Distribution())
     with pytest.raises(ModelError, match="pinned hash"):
         FaceDetector()
+
+
+def test_a_large_picture_is_shrunk_before_it_is_letterboxed(detector):
+    import tracemalloc
+
+    tall = np.zeros((3000, 2400, 3), dtype=np.uint8)
+    tall[:, 200:2200] = astronaut(2000)[np.arange(3000) * 2 // 3]  # stretched tall, the face still a face
+    tracemalloc.start()
+    faces = detector.detect(tall)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < tall.nbytes / 4, f"{peak / 2**20:.1f} MiB traced; a padded 3000 px square would be 26 MiB"
+    assert len(faces) == 1 and 200 < faces[0].x < 2200
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (3, 5000, 3), (5000, 3, 3), (2, 2, 3)])
+def test_degenerate_pictures_have_no_face_and_no_error(detector, shape):
+    assert detector.detect(np.full(shape, 128, dtype=np.uint8)) == []

@@ -145,13 +145,17 @@ class FaceDetector:
         import cv2
 
         height, width = image.shape[:2]
-        side = max(height, width)
-        # Letterboxed to a square, as MediaPipe does, so faces keep their shape.
-        square = np.zeros((side, side, 3), dtype=np.uint8)
-        top, left = (side - height) // 2, (side - width) // 2
-        square[top:top + height, left:left + width] = image[..., :3]
         size = self._spec.input_size
-        tensor = cv2.resize(square, (size, size), interpolation=cv2.INTER_AREA).astype(np.float32) / 127.5 - 1.0
+        # Letterboxed to a square, as MediaPipe does, so faces keep their shape; shrunk before it is padded, so a
+        # 40 MP photo costs a 128 px square, not a padded copy of itself.
+        scale = size / max(height, width)
+        new_width, new_height = max(1, round(width * scale)), max(1, round(height * scale))
+        shrunk = cv2.resize(np.ascontiguousarray(image[..., :3]), (new_width, new_height), interpolation=cv2.INTER_AREA)
+        square = np.zeros((size, size, 3), dtype=np.uint8)
+        top, left = (size - new_height) // 2, (size - new_width) // 2
+        square[top:top + new_height, left:left + new_width] = shrunk
+        tensor = square.astype(np.float32) / 127.5 - 1.0
+        to_image = _SquareToImage(size, left, top, new_width / width, new_height / height)
         interpreter = self._interpreter()
         interpreter.set_tensor(self._local.input, tensor[None])
         interpreter.invoke()
@@ -162,7 +166,7 @@ class FaceDetector:
         if not keep.any():
             return []
         faces = _decode(raw[keep] / size, self._anchors[keep], scores[keep])
-        return [_to_image(face, side, left, top) for face in _weighted_nms(faces)]
+        return [to_image.face(face) for face in _weighted_nms(faces)]
 
 
 def _decode(raw: np.ndarray, centres: np.ndarray, scores: np.ndarray) -> np.ndarray:
@@ -198,12 +202,21 @@ def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area + areas - inter, 1e-9)
 
 
-def _to_image(row: np.ndarray, side: int, left: int, top: int) -> Face:
-    """A decoded row in the letterboxed square's [0, 1] units, as a Face in the image's pixels."""
-    def point(x: float, y: float) -> tuple[float, float]:
-        return float(x * side - left), float(y * side - top)
+@dataclass(frozen=True)
+class _SquareToImage:
+    """From the letterboxed square's [0, 1] units back to the image's pixels."""
 
-    x_min, y_min = point(row[0], row[1])
-    x_max, y_max = point(row[2], row[3])
-    landmarks = {name: point(row[4 + 2 * k], row[5 + 2 * k]) for k, name in enumerate(LANDMARKS)}
-    return Face(x_min, y_min, x_max - x_min, y_max - y_min, float(row[-1]), landmarks)
+    size: int
+    left: int
+    top: int
+    scale_x: float
+    scale_y: float
+
+    def point(self, x: float, y: float) -> tuple[float, float]:
+        return float((x * self.size - self.left) / self.scale_x), float((y * self.size - self.top) / self.scale_y)
+
+    def face(self, row: np.ndarray) -> Face:
+        x_min, y_min = self.point(row[0], row[1])
+        x_max, y_max = self.point(row[2], row[3])
+        landmarks = {name: self.point(row[4 + 2 * k], row[5 + 2 * k]) for k, name in enumerate(LANDMARKS)}
+        return Face(x_min, y_min, x_max - x_min, y_max - y_min, float(row[-1]), landmarks)
