@@ -39,6 +39,10 @@ BAD_REQUESTS = {
     "form cut before its closing boundary": (
         raw(sample_images.browser_form([("file", "a.jpg", sample_images.jpeg())])["data"][:-40],
             "multipart/form-data; boundary=----WebKitFormBoundaryx7Qd3kPz"), 400, "malformed_multipart"),
+    "form with a 300-character boundary": (sample_images.browser_form([("file", "a.jpg", b"x")], boundary="b" * 300),
+                                           400, "malformed_multipart"),
+    "a strip 5000 pixels long and 1 high": (upload(sample_images.encode(np.zeros((1, 5000, 3), np.uint8), "PNG"),
+                                                   "strip.png"), 400, "invalid_image"),
     "form of a thousand fields": (sample_images.browser_form([("note", None, b"x")] * 1000), 413, "too_many_parts"),
     "form part header over the parser's cap": (sample_images.browser_form([("f" * 10_000, "a.jpg", b"x")]), 400,
                                                "malformed_multipart"),

@@ -28,6 +28,8 @@ from deepfake_detector.inference import resampling, turbojpeg
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 MAX_IMAGE_PIXELS = 40_000_000
+# Longer side over shorter side: beyond it an image is refused before decoding (a strip, not a picture).
+MAX_ASPECT_RATIO = 100
 # What tf.io.decode_image reads (Pillow's JPEG opener also returns MPO, the JPEG variant many cameras
 # write). Restricting Pillow to these keeps its riskier plugins (EPS runs Ghostscript) off uploads.
 SUPPORTED_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "WEBP")
@@ -238,6 +240,10 @@ def _opened(source: bytes | str | os.PathLike, max_bytes: int, max_pixels: int,
             if width * height > max_pixels:
                 raise ImageTooLargeError(f"{name}: {width}x{height} pixels is too large "
                                          f"(at most {max_pixels:,} pixels are decoded)")
+            if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
+                # A 40,000,000 x 1 PNG is within the pixel cap, yet resizing it would cost gigabytes of weights.
+                raise ImageError(f"{name}: {width}x{height} pixels: sides more than {MAX_ASPECT_RATIO} times apart "
+                                 "are not a picture this detector scores")
             yield image, data
     except UnidentifiedImageError:
         raise ImageError(f"{name}: not an image in a supported format "

@@ -15,11 +15,27 @@ from scipy import sparse
 
 # The triangle filter's half-width, in output pixels (Pillow's bilinear_filter support).
 _SUPPORT = 1.0
+# Weights for inputs up to this side are kept for the next image of the same size (photos come in a few
+# sizes); longer sides are rare and their weights large, so they are built afresh.
+_CACHED_SIDE = 4096
+
+
+def resampling_weights(in_size: int, out_size: int, start: float = 0.0, end: float | None = None
+                       ) -> sparse.csr_matrix:
+    """(out_size, in_size) float32 weights of the antialiased triangle filter over input [start, end), read-only.
+
+    See _weights; cached when in_size is at most _CACHED_SIDE."""
+    if in_size <= _CACHED_SIDE:
+        return _cached_weights(in_size, out_size, start, end)
+    return _weights(in_size, out_size, start, end)
 
 
 @functools.lru_cache(maxsize=64)
-def resampling_weights(in_size: int, out_size: int, start: float = 0.0, end: float | None = None
-                       ) -> sparse.csr_matrix:
+def _cached_weights(in_size: int, out_size: int, start: float, end: float | None) -> sparse.csr_matrix:
+    return _weights(in_size, out_size, start, end)
+
+
+def _weights(in_size: int, out_size: int, start: float, end: float | None) -> sparse.csr_matrix:
     """(out_size, in_size) float32 weights of the antialiased triangle filter over input [start, end).
 
     Pillow's precompute_coeffs, vectorized: output pixel j is centred at start + (j + 0.5) * scale; the
@@ -48,17 +64,37 @@ def resampling_weights(in_size: int, out_size: int, start: float = 0.0, end: flo
     matrix = sparse.csr_matrix((weights[inside].astype(np.float32), (rows[inside], columns[inside])),
                                shape=(out_size, in_size))
     matrix.eliminate_zeros()
-    return matrix
+    return _read_only(matrix)
 
 
-@functools.lru_cache(maxsize=64)
 def _interleaved_weights(in_size: int, out_size: int, start: float, end: float | None,
                          channels: int) -> sparse.csr_matrix:
     """(in_size * C, out_size * C) weights that resize the rows of an image kept as (H, W * C), channels
     interleaved: multiplying from the right spares the transposes of a (H, W, C) array with C = 3,
-    which numpy copies slowly."""
+    which numpy copies slowly. Cached as resampling_weights is."""
+    if in_size <= _CACHED_SIDE:
+        return _cached_interleaved_weights(in_size, out_size, start, end, channels)
+    return _interleave(resampling_weights(in_size, out_size, start, end), channels)
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_interleaved_weights(in_size: int, out_size: int, start: float, end: float | None,
+                                channels: int) -> sparse.csr_matrix:
+    return _interleave(resampling_weights(in_size, out_size, start, end), channels)
+
+
+def _interleave(weights: sparse.csr_matrix, channels: int) -> sparse.csr_matrix:
     per_channel = sparse.identity(channels, dtype=np.float32, format="csr")
-    return sparse.kron(resampling_weights(in_size, out_size, start, end), per_channel, format="csr").T.tocsr()
+    return _read_only(sparse.kron(weights, per_channel, format="csr").T.tocsr())
+
+
+def _read_only(matrix: sparse.csr_matrix) -> sparse.csr_matrix:
+    """The matrix with its arrays frozen: cached matrices are shared, and an edit would corrupt every later
+    resize."""
+    matrix.sort_indices()
+    for array in (matrix.data, matrix.indices, matrix.indptr):
+        array.flags.writeable = False
+    return matrix
 
 
 def resize_bilinear(pixels: np.ndarray, out_size: int,

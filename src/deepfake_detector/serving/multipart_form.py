@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from python_multipart.exceptions import MultipartParseError
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from deepfake_detector.serving.errors import ApiError
@@ -43,13 +43,13 @@ def parse_form(body: bytes, content_type: str, max_parts: int) -> list[FormPart]
     if not boundary:
         raise ApiError(400, "malformed_multipart", "multipart/form-data without a boundary in its Content-Type")
     collector = _PartCollector(max_parts)
-    parser = MultipartParser(boundary, collector.callbacks())
     try:
+        parser = MultipartParser(boundary, collector.callbacks())  # refuses a boundary over 256 bytes
         parser.write(body)
         parser.finalize()
     except _TooManyParts:
         raise ApiError(413, "too_many_parts", f"more than {max_parts} parts in one form") from None
-    except MultipartParseError as error:
+    except FormParserError as error:  # every parse error, and a boundary the parser refuses
         raise ApiError(400, "malformed_multipart", f"the multipart body cannot be read: {shorten(str(error))}") \
             from None
     if not collector.ended:

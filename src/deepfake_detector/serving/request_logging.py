@@ -64,11 +64,11 @@ class JsonFormatter(logging.Formatter):
 def configure_json_logging(level: str | int | None = None) -> None:
     """Route every logger to stderr as JSON lines; call once, from the serving entry point.
 
-    The JSON lines carry no caller file, line, thread or process, so records skip computing them (the logging
-    HOWTO's "Optimization" switches): a server writes at least one record per request."""
+    The JSON lines carry no caller file, line or thread, so records skip computing them (the logging HOWTO's
+    "Optimization" switches): a server writes at least one record per request. Process ids stay: gunicorn's
+    syslog lines print them."""
     logging._srcfile = None  # noqa: SLF001 - the documented way to skip findCaller()
     logging.logThreads = False
-    logging.logProcesses = False
     logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
