@@ -107,7 +107,8 @@ def run_benchmarks(model_file: Path, export_dir: Path, root: Path, settings: Ben
             model_file, export_dir, jpeg_file, settings.process_images, cores))
         results["serving"] = _timed("serving", lambda: serving.measure_serving(
             model_file, export_dir, jpeg_file, Path(scratch), settings))
-    results["faces"] = _timed("faces", lambda: faces.measure_faces(settings, _worker_interpreter_threads()))
+    results["faces"] = _timed("faces", lambda: faces.measure_faces(settings, _worker_interpreter_threads(),
+                                                                   image_size))
     if "float32" in files:
         results["threads"] = _timed("threads", lambda: threads.measure_threads(
             files["float32"], image_size, max(1, cores // settings.thread_clients), settings))

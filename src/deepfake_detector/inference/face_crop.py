@@ -5,7 +5,7 @@ Two ways (serve.face_crop):
   own resolution; the model then takes it as it takes a whole image (inference.images.fit_for_model: with the
   crop fit, the center square, no resampling). The detector reads up-sampling traces on the pixel grid, and a
   crop that keeps the grid keeps them: the locked model scores such crops of the demo test faces at ROC AUC
-  0.999, against 1.000 for its own center crops (docs/faces.md).
+  1.000, as it does its own center crops (docs/faces.md).
 - "aligned": as face-forensics pipelines do (face_alignment.py): eyes levelled, a fixed eye distance and eye
   line, a fixed output size. Every pixel is resampled; the same model scores those crops at AUC 0.677, so
   this way is for a model trained on aligned crops.
@@ -29,6 +29,7 @@ class FaceCrop:
 
     pixels: np.ndarray  # float32 (S, S, 3) in [0, 255]
     box: Box            # the region scored; for an aligned crop, the bounding box of the turned square
+    matrix: np.ndarray | None = None  # aligned only: 2 x 3, image (x, y, 1) -> crop (x, y)
 
 
 def crop_face(image: np.ndarray, face: Face, size: int, *, mode: str = "native", margin: float = 0.2,
@@ -37,12 +38,30 @@ def crop_face(image: np.ndarray, face: Face, size: int, *, mode: str = "native",
     height, width = image.shape[:2]
     if mode == "aligned":
         aligned = align_face(image, face, size)
-        return FaceCrop(aligned.pixels.astype(np.float32), _bounding_box(aligned.matrix, size, width, height))
+        return FaceCrop(aligned.pixels.astype(np.float32), _bounding_box(aligned.matrix, size, width, height),
+                        aligned.matrix)
     if mode != "native":
         raise ValueError(f"face crop {mode!r}: expected one of {', '.join(FACE_CROPS)}")
     square = face_square(face, margin, width, height)
     scored = square.seen_by_model(size, fit)
     return FaceCrop(fit_for_model(scored.crop(image), size, fit), scored)
+
+
+def heatmap_in_box(crop: FaceCrop, heatmap: np.ndarray) -> np.ndarray:
+    """A heatmap over the crop's pixels as it lies on crop.box in the image: a native crop is its box; an
+    aligned crop is warped back through its alignment, so the map sits on the turned square (zero around it)."""
+    if crop.matrix is None:
+        return heatmap
+    import cv2
+
+    side = crop.pixels.shape[0]
+    box = crop.box
+    # Box pixels -> crop pixels: the alignment, with the box's corner as the origin.
+    matrix = crop.matrix.copy()
+    matrix[:, 2] += matrix[:, :2] @ np.array([box.x, box.y], dtype=np.float64)
+    over_crop = cv2.resize(np.asarray(heatmap, dtype=np.float32), (side, side), interpolation=cv2.INTER_LINEAR)
+    return cv2.warpAffine(over_crop, matrix, (box.width, box.height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
 
 
 def face_square(face: Face, margin: float, image_width: int, image_height: int) -> Box:

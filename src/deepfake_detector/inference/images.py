@@ -118,7 +118,7 @@ def load_model_input(source: bytes | str | os.PathLike, image_size: int, *, fit:
             return ModelInput(_transposed(crop, transpose).astype(np.float32), *upright_size, box)
         extent = _reduce_jpeg_decode(image, image_size)
         pixels = _decode_rgb(image, data if extent is None else None)
-    # Turned before it is resized, so a photo stored turned gets the very sums its upright twin gets.
+    # Turned before it is resized, so a fully decoded photo stored turned gets the very sums its upright twin gets.
     box = None if extent is None else _upright_box(extent, pixels.shape, transpose)
     return ModelInput(_resize(_transposed(pixels, transpose), image_size, box), *upright_size, None)
 
@@ -303,6 +303,9 @@ def _resize(pixels: np.ndarray, image_size: int, box: tuple[float, float, float,
     return np.clip(resized, 0.0, 255.0, out=resized)
 
 
+_LEFT, _TOP, _RIGHT, _BOTTOM = 1, 2, 3, 4  # the stored image's edges, as _upright_box marks them
+
+
 def _upright_box(extent: tuple[float, float], shape: tuple[int, ...],
                  transpose: Image.Transpose | None) -> tuple[float, float, float, float]:
     """The (width, height) extent of a reduced decode, which starts at its top-left corner as stored, as a
@@ -316,9 +319,6 @@ def _upright_box(extent: tuple[float, float], shape: tuple[int, ...],
     upright_width, upright_height = (height, width) if transpose in _SWAPS_AXES else (width, height)
     return (margins[turned[1, 0]], margins[turned[0, 1]],
             upright_width - margins[turned[1, 2]], upright_height - margins[turned[2, 1]])
-
-
-_LEFT, _TOP, _RIGHT, _BOTTOM = 1, 2, 3, 4
 
 
 def _reduce_jpeg_decode(image: Image.Image, image_size: int) -> tuple[float, float] | None:

@@ -18,7 +18,7 @@ from deepfake_detector.config.entities import ServingConfig
 from deepfake_detector.contracts.decision_rule import DecisionRule
 from deepfake_detector.contracts.labels import POSITIVE_CLASS
 from deepfake_detector.inference.boxes import Box
-from deepfake_detector.inference.face_crop import crop_face
+from deepfake_detector.inference.face_crop import crop_face, heatmap_in_box
 from deepfake_detector.inference.face_detection import DETECTOR_MODELS, Face, FaceDetector
 from deepfake_detector.inference.images import fit_for_model, load_model_input
 from deepfake_detector.inference.served_model import ServedModel, load_served_model
@@ -75,8 +75,14 @@ class DetectionService:
                                   variant=config.variant, num_threads=threads.interpreter_threads,
                                   scores_file=config.scores_file, threshold=config.threshold,
                                   input_fit=config.input_fit)
-        face_detector = (None if config.face_detector == "off" else
-                         FaceDetector(DETECTOR_MODELS[config.face_detector], num_threads=threads.interpreter_threads))
+        face_detector = None
+        if config.face_detector != "off":
+            import cv2
+
+            # OpenCV's own pool (letterboxing, the aligned warp) gets the same share of the cores as an inference.
+            cv2.setNumThreads(threads.interpreter_threads)
+            face_detector = FaceDetector(DETECTOR_MODELS[config.face_detector],
+                                         num_threads=threads.interpreter_threads)
         model.predictor.warm_up()
         service = cls(config, model, face_detector)
         logger.info("model ready: %s (%s %s, version %s, threshold %.4f from %s, trained on %s) in %.1f s%s",
@@ -94,7 +100,7 @@ class DetectionService:
             # Only what the model sees is converted: a 40 MP upload costs its decode, not float copies of it.
             loaded = load_model_input(data, self.image_size, fit=fit, max_bytes=self.config.max_request_bytes,
                                       max_pixels=self.config.max_image_pixels, name=name, upright=True)
-            width, height, faces = loaded.width, loaded.height, []
+            width, height, faces, crops = loaded.width, loaded.height, [], []
             left, top, right, bottom = loaded.box or (0, 0, width, height)
             regions = [Box(left, top, right - left, bottom - top)]
             batch = loaded.pixels[None]
@@ -127,8 +133,10 @@ class DetectionService:
         heatmap = None
         if explain:
             explanation = self.predictor.explain(batch[decisive])
+            # An aligned face's map is turned back onto the image, where the page lays it.
+            overlay = heatmap_in_box(crops[decisive], explanation.heatmap) if crops else explanation.heatmap
             heatmap = Heatmap(method=explanation.method, box=regions[decisive],
-                              png_data_url=heatmap_png_data_url(explanation.heatmap))
+                              png_data_url=heatmap_png_data_url(overlay))
             clock.lap("explain")
         return ImageAnalysis(
             filename=name, label=self.rule.label(p_fake), fake_probability=p_fake, threshold=self.threshold,
