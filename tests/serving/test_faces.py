@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deepfake_detector.inference.boxes import Box
 from deepfake_detector.inference.face_crop import crop_face
 from deepfake_detector.inference.face_detection import FaceDetector
 from tests.serving import sample_images
@@ -50,12 +49,6 @@ def all_client(make_app):
 @pytest.fixture(scope="module")
 def aligned_app(make_app):
     return make_app(load_model=True, face_detector="blazeface", face_crop="aligned", face_min_size=48)
-
-
-def test_margin_grows_the_box_and_is_clipped_to_the_image():
-    assert Box(10, 10, 20, 20).with_margin(0.5, 100, 100) == Box(0, 0, 40, 40)
-    assert Box(50, 50, 20, 20).with_margin(0.25, 100, 100) == Box(45, 45, 30, 30)
-    assert Box(90, 90, 10, 10).with_margin(1.0, 100, 100) == Box(80, 80, 20, 20)
 
 
 def test_largest_face_is_scored_with_its_box_score_and_landmarks(largest_client):

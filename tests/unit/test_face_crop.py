@@ -49,3 +49,17 @@ def test_a_native_crops_heatmap_is_its_own():
     heatmap = np.random.default_rng(1).random((7, 7))
     crop = crop_face(np.zeros((300, 300, 3), np.uint8), face_at(100, 100, 100), 224, mode="native")
     assert heatmap_in_box(crop, heatmap) is heatmap
+
+
+def test_a_face_whose_eyes_coincide_is_cropped_natively_when_alignment_is_asked_for():
+    image = np.random.default_rng(2).integers(0, 256, (300, 300, 3), dtype=np.uint8)
+    face = Face(100, 100, 100, 100, 0.9, {"right_eye": (150.0, 140.0), "left_eye": (150.2, 140.0)})
+    aligned = crop_face(image, face, 224, mode="aligned")
+    native = crop_face(image, face, 224, mode="native")
+    assert aligned.matrix is None and aligned.box == native.box
+    np.testing.assert_array_equal(aligned.pixels, native.pixels)
+
+
+def test_an_unknown_crop_way_is_refused_by_name():
+    with pytest.raises(ValueError, match="'rotated'"):
+        crop_face(np.zeros((50, 50, 3), np.uint8), face_at(10, 10, 20), 32, mode="rotated")

@@ -15,20 +15,8 @@ class Box:
     width: int
     height: int
 
-    @property
-    def area(self) -> int:
-        return self.width * self.height
-
     def as_list(self) -> list[int]:
         return [self.x, self.y, self.width, self.height]
-
-    def with_margin(self, margin: float, image_width: int, image_height: int) -> Box:
-        """The box grown by margin x its side on every edge, clipped to the image."""
-        grow_x, grow_y = round(self.width * margin), round(self.height * margin)
-        left, top = max(0, self.x - grow_x), max(0, self.y - grow_y)
-        right = min(image_width, self.x + self.width + grow_x)
-        bottom = min(image_height, self.y + self.height + grow_y)
-        return Box(left, top, right - left, bottom - top)
 
     def crop(self, image: np.ndarray) -> np.ndarray:
         return image[self.y:self.y + self.height, self.x:self.x + self.width]

@@ -36,12 +36,13 @@ def crop_face(image: np.ndarray, face: Face, size: int, *, mode: str = "native",
               fit: str = "crop") -> FaceCrop:
     """The model's size x size input for `face` in the RGB uint8 image (see the module docstring)."""
     height, width = image.shape[:2]
-    if mode == "aligned":
+    if mode == "aligned" and _eyes_apart(face):
         aligned = align_face(image, face, size)
         return FaceCrop(aligned.pixels.astype(np.float32), _bounding_box(aligned.matrix, size, width, height),
                         aligned.matrix)
-    if mode != "native":
+    if mode not in FACE_CROPS:
         raise ValueError(f"face crop {mode!r}: expected one of {', '.join(FACE_CROPS)}")
+    # Native, or aligned for a face whose eyes the detector put on one point: no eye line to level.
     square = face_square(face, margin, width, height)
     scored = square.seen_by_model(size, fit)
     return FaceCrop(fit_for_model(scored.crop(image), size, fit), scored)
@@ -72,6 +73,11 @@ def face_square(face: Face, margin: float, image_width: int, image_height: int) 
     left = _inside(round(centre_x - side / 2), side, image_width)
     top = _inside(round(centre_y - side / 2), side, image_height)
     return Box(left, top, min(side, image_width - left), min(side, image_height - top))
+
+
+def _eyes_apart(face: Face) -> bool:
+    (right_x, right_y), (left_x, left_y) = face.landmarks["right_eye"], face.landmarks["left_eye"]
+    return bool(np.hypot(left_x - right_x, left_y - right_y) >= 1.0)
 
 
 def _inside(start: int, side: int, extent: int) -> int:
