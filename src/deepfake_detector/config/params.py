@@ -37,6 +37,7 @@ from deepfake_detector.config.fields import (
     yaml_words,
 )
 from deepfake_detector.contracts.export_layout import BACKENDS, TFLITE_VARIANTS, VARIANT_FILES
+from deepfake_detector.contracts.faces import FACE_CROPS, FACE_DETECTORS
 from deepfake_detector.utils.redaction import displayable_source
 
 ExportVariant = Literal[tuple(VARIANT_FILES)]  # type: ignore[valid-type]
@@ -458,15 +459,14 @@ class ServeParams:
         description="seconds a prediction request may take from arrival; past it, 503 with Retry-After")] = 10.0
     threshold: Annotated[Annotated[Number, Gt(0), Lt(1)] | None, Field(
         description="null = the threshold the evaluate stage chose on validation")] = None
-    face_detector: Annotated[Literal["off", "blazeface", "blazeface_full_range"],
-                             yaml_words({False: "off"}, Literal["off", "blazeface", "blazeface_full_range"]
-                                        | Literal[False]),
+    face_detector: Annotated[Literal[*FACE_DETECTORS],
+                             yaml_words({False: "off"}, Literal[*FACE_DETECTORS] | Literal[False]),
                              Expect("'off', 'blazeface' or 'blazeface_full_range'"),
                              Field(description="off, blazeface (MediaPipe's short-range BlazeFace: faces filling "
                                                "much of the picture) or blazeface_full_range (small and many "
                                                "faces); both on LiteRT, weights from requirements-faces.txt")
                              ] = "off"
-    face_crop: Annotated[Literal["native", "aligned"], Field(
+    face_crop: Annotated[Literal[*FACE_CROPS], Field(
         description="native: a square around the face at the image's own resolution; aligned: eyes levelled "
                     "at a fixed scale (resampled; for a model trained on aligned crops)")] = "native"
     face_policy: Annotated[Literal["largest", "all"], Field(
