@@ -15,13 +15,14 @@ from deepfake_detector.components.data.demo_data import generate_demo_dataset
 from deepfake_detector.components.evaluation.cross_dataset import (
     SUMMARY_GROUP,
     CrossDatasetEvaluator,
+    face_crops_of_extra_set,
     predict_extra_sets,
     prepare_extra_set,
     score_extra_sets,
     write_cross_dataset,
 )
 from deepfake_detector.components.evaluation.generalization import TrainingSources
-from deepfake_detector.config.entities import CrossDatasetConfig, DataIngestionConfig, ExtraSetConfig
+from deepfake_detector.config.entities import CrossDatasetConfig, DataIngestionConfig, ExtraSetConfig, FaceCropSettings
 from deepfake_detector.contracts.errors import IngestionError, ModelError
 from deepfake_detector.contracts.labels import FAKE, REAL
 from deepfake_detector.utils.files import sha256_file
@@ -241,3 +242,17 @@ def test_stage_marks_the_training_source_seen_and_summarizes_the_others_with_int
     assert summary["mean_roc_auc_ci_low"] <= summary["mean_roc_auc"] <= summary["mean_roc_auc_ci_high"]
     assert result.headline_metrics[SUMMARY_GROUP]["mean_roc_auc"] == pytest.approx(unseen["roc_auc"])
     assert "min_roc_auc_set" not in result.headline_metrics[SUMMARY_GROUP]  # MLflow takes numbers only
+
+
+def test_a_model_trained_on_faces_is_scored_on_the_face_crops_of_each_set(tmp_path: Path) -> None:
+    ingestion = ingestion_config(tmp_path)
+    ingestion = replace(ingestion, demo=replace(ingestion.demo, images_per_class=4, image_size=160))
+    frame = prepare_extra_set(ExtraSetConfig("style_b", "demo:b"), ingestion, tmp_path / "extra", min_image_size=32)
+    config = replace(stage_config(tmp_path, ()), faces=FaceCropSettings(enabled=True, min_size=16))
+    crops = face_crops_of_extra_set("style_b", frame, config)
+    faces_dir = (tmp_path / "extra" / "style_b" / "faces").resolve()
+    assert len(crops) >= 7 and set(crops["label"]) == {0, 1}
+    for path in crops["path"]:
+        assert Path(path).is_relative_to(faces_dir) and Path(path).suffix == ".png"
+        width, height = Image.open(path).size
+        assert width < 160 and height < 160  # the face, not the whole picture

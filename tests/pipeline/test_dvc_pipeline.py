@@ -142,3 +142,28 @@ def test_mlflow_run_holds_params_metrics_plots_and_registered_model(reproduced: 
     assert {"roc.png", "scores.json", "split_summary.json", "history.csv", "model_card.json", "model.tflite",
             "export_metrics.json", "reliability.png", "robustness.png", "cross_dataset.json", "shortcut_audit.json",
             "index.html"} <= artifacts
+
+
+def test_turning_faces_on_trains_evaluates_and_exports_on_face_crops(reproduced: Path, tmp_path: Path) -> None:
+    """data.faces.enabled reruns the faces stage and everything that trains or scores; evaluation then reads
+    the crops, and the model card tells serving (serve.face_detector auto) to crop faces the same way."""
+    reproduced = copy_repo(reproduced, tmp_path / "repo")
+    params_path = reproduced / "params.yaml"
+    params = yaml.safe_load(params_path.read_text())
+    # The tiny set's 96-pixel pictures hold faces of 23 to 46 pixels.
+    params["data"]["faces"].update(enabled=True, min_size=16)
+    params["export"]["variants"] = ["float32"]
+    params_path.write_text(yaml.safe_dump(params, sort_keys=False))
+    status = run(["dvc", "status", "--json"], reproduced)
+    assert status.returncode == 0, status.stderr
+    assert {"faces", "train", "evaluate", "robustness", "shortcut_audit", "export"} <= set(json.loads(status.stdout))
+    result = run(["dvc", "repro", "export"], reproduced)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    assert {"faces", "train", "evaluate", "export"} <= set(stages_run(result.stdout))
+    report = json.loads((reproduced / "artifacts/faces/faces.json").read_text())
+    assert report["enabled"] and report["detection_rate"] >= 0.9, {k: v for k, v in report.items() if k != "images"}
+    predictions = pd.read_csv(reproduced / "artifacts/evaluation/predictions.csv")
+    assert predictions["path"].str.endswith(".png").all()
+    assert (reproduced / "artifacts/faces/crops" / predictions["path"].iloc[0]).is_file()
+    card = json.loads((reproduced / "artifacts/export/model_card.json").read_text())
+    assert card["input"]["faces"] == {"detector": "blazeface", "crop": "native", "margin": 0.2, "min_size": 16}

@@ -22,6 +22,7 @@ from deepfake_detector.config.entities import (
     EvaluationConfig,
     ExportConfig,
     ExtraSetConfig,
+    FacesConfig,
     ModelConfig,
     ReportConfig,
     RobustnessConfig,
@@ -145,11 +146,19 @@ class ConfigurationManager:
             return self._weights() != "none"
         return setting
 
+    def _model_inputs(self) -> dict[str, Path]:
+        """The manifest the model trains and is scored on, and the folder its paths are in: the faces stage's
+        crops with data.faces.enabled, else the validated whole images."""
+        paths = self.paths
+        if self.params.data.faces.enabled:
+            return {"manifest_file": paths.faces.manifest_file, "dataset_dir": paths.faces.crops_dir}
+        return {"manifest_file": paths.data_validation.manifest_file, "dataset_dir": paths.data_ingestion.dataset_dir}
+
     def _scoring_inputs(self) -> dict[str, Any]:
         """What every stage that scores the data set with the trained model reads."""
         paths = self.paths
-        return {"model_file": paths.training.model_file, "manifest_file": paths.data_validation.manifest_file,
-                "dataset_dir": paths.data_ingestion.dataset_dir, "training_run_file": paths.training.run_file,
+        return {"model_file": paths.training.model_file, **self._model_inputs(),
+                "training_run_file": paths.training.run_file,
                 "image_size": self.params.model.image_size, "input_fit": self.params.model.input_fit}
 
     # ---- one entity per stage --------------------------------------------------------------------------
@@ -164,6 +173,14 @@ class ConfigurationManager:
         return self._entity(DataValidationConfig, self.paths.data_validation, self.params.data,
                             **self._data_values(), dataset_dir=ingestion.dataset_dir, index_file=ingestion.index_file)
 
+    def get_faces_config(self) -> FacesConfig:
+        paths = self.paths
+        return self._entity(FacesConfig, paths.faces, faces=self.params.data.faces,
+                            manifest_in=paths.data_validation.manifest_file,
+                            dataset_dir=paths.data_ingestion.dataset_dir,
+                            quarantine_file=paths.data_validation.quarantine_file,
+                            image_size=self.params.model.image_size, input_fit=self.params.model.input_fit)
+
     def get_model_config(self) -> ModelConfig:
         return self._entity(ModelConfig, self.paths.prepare_model, self.params.model, weights=self._weights(),
                             freeze_batch_norm=self._freeze_batch_norm())
@@ -171,9 +188,8 @@ class ConfigurationManager:
     def get_training_config(self) -> TrainingConfig:
         paths = self.paths
         return self._entity(TrainingConfig, paths.training, self.params.train,
-                            base_model_file=paths.prepare_model.model_file,
-                            manifest_file=paths.data_validation.manifest_file,
-                            dataset_dir=paths.data_ingestion.dataset_dir, image_size=self.params.model.image_size,
+                            base_model_file=paths.prepare_model.model_file, **self._model_inputs(),
+                            image_size=self.params.model.image_size,
                             input_fit=self.params.model.input_fit, freeze_batch_norm=self._freeze_batch_norm())
 
     def get_evaluation_config(self) -> EvaluationConfig:
@@ -190,7 +206,7 @@ class ConfigurationManager:
                             model_file=paths.training.model_file, scores_file=paths.evaluation.scores_file,
                             training_run_file=paths.training.run_file, ingestion=self.get_data_ingestion_config(),
                             min_image_size=self.params.data.min_image_size, image_size=self.params.model.image_size,
-                            input_fit=self.params.model.input_fit)
+                            input_fit=self.params.model.input_fit, faces=self.params.data.faces)
 
     def get_shortcut_audit_config(self) -> ShortcutAuditConfig:
         return self._entity(ShortcutAuditConfig, self.paths.shortcut_audit, self.params.evaluate,
@@ -200,7 +216,7 @@ class ConfigurationManager:
         paths = self.paths
         return self._entity(ReportConfig, paths.report, scores_file=paths.evaluation.scores_file,
                             predictions_file=paths.evaluation.predictions_file, plots_dir=paths.evaluation.plots_dir,
-                            dataset_dir=paths.data_ingestion.dataset_dir,
+                            dataset_dir=self._model_inputs()["dataset_dir"],
                             robustness_metrics_file=paths.robustness.metrics_file,
                             robustness_png_file=paths.robustness.png_file,
                             cross_dataset_file=paths.cross_dataset.results_file,
@@ -225,6 +241,7 @@ class ConfigurationManager:
         return {
             "data_ingestion": self.get_data_ingestion_config(),
             "data_validation": self.get_data_validation_config(),
+            "faces": self.get_faces_config(),
             "model": self.get_model_config(),
             "training": self.get_training_config(),
             "evaluation": self.get_evaluation_config(),

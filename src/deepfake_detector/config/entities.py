@@ -20,6 +20,7 @@ from deepfake_detector.config.params import (
     EvaluateParams,
     ExportParams,
     ExtraSetParams,
+    FacesParams,
     ModelParams,
     ServeParams,
     SplitParams,
@@ -31,6 +32,7 @@ from deepfake_detector.config.paths import (
     DataValidationPaths,
     EvaluationPaths,
     ExportPaths,
+    FacesPaths,
     PrepareModelPaths,
     ReportPaths,
     RobustnessPaths,
@@ -65,9 +67,15 @@ class ExtraSetConfig(ExtraSetParams):
     """A dataset from another source, scored with the trained model to measure generalization."""
 
 
+@dataclass(frozen=True)
+class FaceCropSettings(FacesParams):
+    """How the faces stage finds and crops faces (data.faces), as serving does with the same settings."""
+
+
 # Section model -> its entity class: the manager hands components these, never the validating models.
 NESTED_ENTITIES: Mapping[type, type] = {DemoParams: DemoDataConfig, SplitParams: SplitFractions,
-                                        AugmentParams: AugmentationConfig, ExtraSetParams: ExtraSetConfig}
+                                        AugmentParams: AugmentationConfig, ExtraSetParams: ExtraSetConfig,
+                                        FacesParams: FaceCropSettings}
 
 
 # ---- one entity per stage ------------------------------------------------------------------------------
@@ -85,6 +93,18 @@ class DataIngestionConfig(DataParams, DataIngestionPaths):
 class DataValidationConfig(DataParams, DataValidationPaths):
     dataset_dir: Path
     index_file: Path
+
+
+@entity
+class FacesConfig(FacesPaths):
+    """The faces stage: a face crop (or a reason) for every image of the validated manifest."""
+
+    faces: FaceCropSettings
+    manifest_in: Path                  # the validate stage's manifest
+    dataset_dir: Path                  # where its paths point
+    quarantine_file: Path              # validate's quarantine (the faces report lists its own beside it)
+    image_size: int
+    input_fit: str                     # model.input_fit: the crop keeps what the model sees of the face
 
 
 @entity
@@ -137,6 +157,8 @@ class CrossDatasetConfig(EvaluateParams, CrossDatasetPaths):
     min_image_size: int
     image_size: int
     input_fit: str                     # model.input_fit: crop or resize
+    # data.faces: with enabled, each set is scored on face crops, as the model trained
+    faces: FaceCropSettings = FaceCropSettings()
 
 
 @entity

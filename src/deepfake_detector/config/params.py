@@ -37,7 +37,7 @@ from deepfake_detector.config.fields import (
     yaml_words,
 )
 from deepfake_detector.contracts.export_layout import BACKENDS, TFLITE_VARIANTS, VARIANT_FILES
-from deepfake_detector.contracts.faces import FACE_CROPS, FACE_DETECTORS
+from deepfake_detector.contracts.faces import FACE_CROPS, FACE_DETECTORS, FACE_FALLBACKS, SERVED_FACE_DETECTORS
 from deepfake_detector.utils.redaction import displayable_source
 
 ExportVariant = Literal[tuple(VARIANT_FILES)]  # type: ignore[valid-type]
@@ -97,6 +97,28 @@ class DemoParams:
     def _jpeg_range(self) -> Self:
         _check_jpeg_range(self.jpeg_quality_min, self.jpeg_quality_max)
         return self
+
+
+@dataclass(frozen=True, config=MODEL_CONFIG)
+class FacesParams:
+    """data.faces: train and evaluate on face crops (the faces stage), cut by the function serving crops with."""
+
+    enabled: Annotated[Flag, Field(
+        description="train, evaluate and export on the faces stage's crops instead of whole images; serve "
+                    "the model with serve.face_detector on (auto does it)")] = False
+    detector: Annotated[Literal[*FACE_DETECTORS[1:]], Field(
+        description="blazeface (faces filling much of the picture) or blazeface_full_range (small faces)")
+                        ] = "blazeface"
+    crop: Annotated[Literal[*FACE_CROPS], Field(
+        description="native: a square around the face at the image's own resolution; aligned: eyes levelled, "
+                    "resampled")] = "native"
+    min_size: Annotated[Integer, Ge(8), Field(description="smallest face side, in pixels, that counts as a face")
+                        ] = 48
+    margin: Annotated[Number, Ge(0), Le(1), Field(
+        description="context kept around a face box, as a fraction of its side")] = 0.2
+    no_face: Annotated[Literal[*FACE_FALLBACKS], Field(
+        description="an image without a face: quarantine (left out, listed with the reason) or whole_image "
+                    "(kept, scored whole as serving scores an upload without a face)")] = "quarantine"
 
 
 SplitShare = Annotated[Number, Gt(0.0), Le(1.0)]
@@ -179,6 +201,7 @@ class DataParams:
         description="also download from plain http:// URLs (https only when false; a redirect from https "
                     "to http is always refused)")] = False
     demo: DemoParams = field(default_factory=DemoParams)
+    faces: FacesParams = field(default_factory=FacesParams)
     min_image_size: Annotated[Integer, Ge(1), Field(description="smaller images are quarantined")] = 64
     max_bad_fraction: Annotated[Fraction, Field(description="fail validation above this share of bad files")] = 0.05
     near_duplicate_hamming: Annotated[Integer, Ge(0), Le(64), Field(
@@ -459,13 +482,15 @@ class ServeParams:
         description="seconds a prediction request may take from arrival; past it, 503 with Retry-After")] = 10.0
     threshold: Annotated[Annotated[Number, Gt(0), Lt(1)] | None, Field(
         description="null = the threshold the evaluate stage chose on validation")] = None
-    face_detector: Annotated[Literal[*FACE_DETECTORS],
-                             yaml_words({False: "off"}, Literal[*FACE_DETECTORS] | Literal[False]),
-                             Expect("'off', 'blazeface' or 'blazeface_full_range'"),
-                             Field(description="off, blazeface (MediaPipe's short-range BlazeFace: faces filling "
-                                               "much of the picture) or blazeface_full_range (small and many "
-                                               "faces); both on LiteRT, weights from requirements-faces.txt")
-                             ] = "off"
+    face_detector: Annotated[Literal[*SERVED_FACE_DETECTORS],
+                             yaml_words({False: "off"}, Literal[*SERVED_FACE_DETECTORS] | Literal[False]),
+                             Expect("'auto', 'off', 'blazeface' or 'blazeface_full_range'"),
+                             Field(description="auto (crop faces as the served model was trained: its card's "
+                                               "input.faces, from data.faces), off, blazeface (MediaPipe's "
+                                               "short-range BlazeFace: faces filling much of the picture) or "
+                                               "blazeface_full_range (small and many faces); both on LiteRT, "
+                                               "weights from requirements-faces.txt")
+                             ] = "auto"
     face_crop: Annotated[Literal[*FACE_CROPS], Field(
         description="native: a square around the face at the image's own resolution; aligned: eyes levelled "
                     "at a fixed scale (resampled; for a model trained on aligned crops)")] = "native"

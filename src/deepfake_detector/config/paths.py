@@ -32,6 +32,14 @@ class DataValidationPaths:
 
 
 @dataclass(frozen=True, kw_only=True, config=MODEL_CONFIG)
+class FacesPaths:
+    root_dir: Path
+    crops_dir: Annotated[Path, Field(description="one lossless PNG per kept image: what the model is fed")]
+    manifest_file: Annotated[Path, Field(description="the validated manifest over the crops (data.faces.enabled)")]
+    report_file: Annotated[Path, Field(description="settings, detection rate, every image's face or reason")]
+
+
+@dataclass(frozen=True, kw_only=True, config=MODEL_CONFIG)
 class PrepareModelPaths:
     root_dir: Path
     model_file: Path
@@ -106,6 +114,7 @@ class ConfigFile:
     logs_dir: Path
     data_ingestion: DataIngestionPaths
     data_validation: DataValidationPaths
+    faces: FacesPaths
     prepare_model: PrepareModelPaths
     training: TrainingPaths
     evaluation: EvaluationPaths

@@ -12,6 +12,7 @@ Two ways (serve.face_crop):
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,20 +33,52 @@ class FaceCrop:
     matrix: np.ndarray | None = None  # aligned only: 2 x 3, image (x, y, 1) -> crop (x, y)
 
 
+@dataclass(frozen=True)
+class FaceRegion:
+    """The 8-bit pixels a face crop is made of, before the model's fit: what the faces stage stores (losslessly),
+    so that training decodes and fits exactly what serving fits (fit_for_model(pixels) == crop_face's pixels)."""
+
+    pixels: np.ndarray  # uint8 (h, w, 3)
+    box: Box
+    matrix: np.ndarray | None = None
+
+
+def select_faces(faces: Sequence[Face], min_size: int, policy: str = "largest") -> list[Face]:
+    """The faces at least min_size on their longer side, largest first; only the largest with the "largest"
+    policy (the one a training image is labelled by)."""
+    kept = sorted((face for face in faces if max(face.width, face.height) >= min_size),
+                  key=lambda face: face.area, reverse=True)
+    return kept[:1] if policy == "largest" else kept
+
+
 def crop_face(image: np.ndarray, face: Face, size: int, *, mode: str = "native", margin: float = 0.2,
               fit: str = "crop") -> FaceCrop:
     """The model's size x size input for `face` in the RGB uint8 image (see the module docstring)."""
+    region = face_region(image, face, size, mode=mode, margin=margin, fit=fit)
+    pixels = region.pixels.astype(np.float32) if region.matrix is not None else fit_for_model(region.pixels, size, fit)
+    return FaceCrop(pixels, region.box, region.matrix)
+
+
+def face_region(image: np.ndarray, face: Face, size: int, *, mode: str = "native", margin: float = 0.2,
+                fit: str = "crop") -> FaceRegion:
+    """The pixels crop_face fits to the model: the aligned size x size face, or the part of the face square the
+    model sees (Box.seen_by_model) at the image's own resolution."""
     height, width = image.shape[:2]
-    if mode == "aligned" and _eyes_apart(face):
-        aligned = align_face(image, face, size)
-        return FaceCrop(aligned.pixels.astype(np.float32), _bounding_box(aligned.matrix, size, width, height),
-                        aligned.matrix)
     if mode not in FACE_CROPS:
         raise ValueError(f"face crop {mode!r}: expected one of {', '.join(FACE_CROPS)}")
+    if mode == "aligned" and _eyes_apart(face):
+        aligned = align_face(image, face, size)
+        return FaceRegion(aligned.pixels, _bounding_box(aligned.matrix, size, width, height), aligned.matrix)
     # Native, or aligned for a face whose eyes the detector put on one point: no eye line to level.
-    square = face_square(face, margin, width, height)
-    scored = square.seen_by_model(size, fit)
-    return FaceCrop(fit_for_model(scored.crop(image), size, fit), scored)
+    scored = face_square(face, margin, width, height).seen_by_model(size, fit)
+    return FaceRegion(scored.crop(image), scored)
+
+
+def whole_image_region(image: np.ndarray, size: int, fit: str = "crop") -> FaceRegion:
+    """What is scored of an image without a face: the part of the whole image the model sees."""
+    height, width = image.shape[:2]
+    scored = Box(0, 0, width, height).seen_by_model(size, fit)
+    return FaceRegion(scored.crop(image), scored)
 
 
 def heatmap_in_box(crop: FaceCrop, heatmap: np.ndarray) -> np.ndarray:

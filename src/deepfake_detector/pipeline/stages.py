@@ -3,6 +3,7 @@ from deepfake_detector.pipeline import (
     cross_dataset,
     evaluate,
     export,
+    faces,
     ingest,
     prepare_model,
     report,
@@ -16,6 +17,7 @@ from deepfake_detector.pipeline.runner import StageFunction
 STAGES: dict[str, StageFunction] = {
     "ingest": ingest.run,
     "validate": validate.run,
+    "faces": faces.run,
     "prepare_model": prepare_model.run,
     "train": train.run,
     "evaluate": evaluate.run,

@@ -35,6 +35,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from deepfake_detector.components.data.datasets import build_dataset
+from deepfake_detector.components.data.faces import crop_images
 from deepfake_detector.components.data.image_checks import ImageCheck, inspect_image
 from deepfake_detector.components.data.ingestion import DataIngestion
 from deepfake_detector.components.data.sources import resolve_source
@@ -46,7 +47,7 @@ from deepfake_detector.contracts.errors import DataValidationError, IngestionErr
 from deepfake_detector.contracts.labels import CLASS_NAMES, FAKE, LABELS_BY_NAME, REAL
 from deepfake_detector.contracts.scores import read_scores
 from deepfake_detector.inference.keras_model import load_keras_model
-from deepfake_detector.utils.files import write_json_atomic
+from deepfake_detector.utils.files import atomic_directory, write_json_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +108,8 @@ class CrossDatasetEvaluator:
                                               min_image_size=config.min_image_size,
                                               demo_images_per_class=config.extra_demo_images_per_class)
                 for extra in config.extra_sets}
+        if config.faces.enabled:  # scored as the model was trained: on the faces stage's crop
+            sets = {name: face_crops_of_extra_set(name, frame, config) for name, frame in sets.items()}
         threshold = scores.rule.raw_threshold
         predictions: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         if sets:
@@ -177,6 +180,25 @@ def prepare_extra_set(extra: ExtraSetConfig, ingestion: DataIngestionConfig, wor
     logger.info("Extra set %r: %d fake and %d real images", name, int((frame["label"] == FAKE).sum()),
                 int((frame["label"] == REAL).sum()))
     return frame
+
+
+def face_crops_of_extra_set(name: str, frame: pd.DataFrame, config: CrossDatasetConfig) -> pd.DataFrame:
+    """prepare_extra_set's frame with each image replaced by its face crop (components/data/faces.py, cut as
+    for training), in work_dir/<name>/faces; images without a face follow data.faces.no_face."""
+    dataset_dir = (Path(config.root_dir) / name / "dataset").resolve()
+    relative = [str(Path(path).relative_to(dataset_dir)) for path in frame["path"]]
+    target = Path(config.root_dir) / name / "faces"
+    with atomic_directory(target) as staging:
+        outcomes = crop_images(relative, dataset_dir, staging, config.faces, config.image_size, config.input_fit)
+    crops = [None if outcome.crop is None else str((target / outcome.crop).resolve()) for outcome in outcomes]
+    kept = frame.assign(path=crops)[[crop is not None for crop in crops]].reset_index(drop=True)
+    found = sum(outcome.face is not None for outcome in outcomes)
+    logger.info("Extra set %r: a face in %d of %d images (%s); %d crops scored", name, found, len(outcomes),
+                config.faces.detector, len(kept))
+    if kept.empty:
+        raise DataValidationError(f"params.yaml: evaluate.extra_sets {name!r}: the face detector found no face "
+                                  f"in any of its {len(outcomes)} images (data.faces.no_face: quarantine)")
+    return kept
 
 
 def _drop_unlabeled(index: pd.DataFrame, name: str) -> pd.DataFrame:
