@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from tqdm import tqdm
 
 from deepfake_detector.contracts.errors import ConfigError, ImageError, ModelError
-from deepfake_detector.contracts.faces import FACE_CROPS, FACE_DETECTORS
+from deepfake_detector.contracts.faces import FACE_CROPS, SERVED_FACE_DETECTORS
 from deepfake_detector.utils.files import write_text_atomic
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also write every result to FILE, as CSV or JSON after its suffix (.csv, .json)")
     parser.add_argument("--explain", action="store_true",
                         help="compute a heatmap per image (its PNG data URL is in the JSON output)")
-    parser.add_argument("--faces", choices=FACE_DETECTORS, default=None,
+    parser.add_argument("--faces", choices=SERVED_FACE_DETECTORS, default=None,
                         help="score faces found by this detector instead of the image (default: serve.face_detector)")
     parser.add_argument("--face-crop", choices=FACE_CROPS, default=None,
                         help="how a face is cropped: native (at the image's resolution) or aligned "

@@ -32,7 +32,7 @@ def test_bad_backend_names_the_variable(tmp_path):
 
 def test_repository_config_gives_safe_serving_defaults():
     config = load_serving_config(repository_root())
-    assert config.cors_origins == () and config.training_enabled is False and config.face_detector == "off"
+    assert config.cors_origins == () and config.training_enabled is False and config.face_detector == "auto"
 
 
 def test_heatmap_alpha_grows_with_intensity_up_to_the_cap():

@@ -287,7 +287,7 @@ def test_mixed_precision_accepts_yaml_on_off(repo_copy: Path) -> None:
 
 def test_bare_yaml_off_face_detector_reads_as_off(repo_copy: Path) -> None:
     path = repo_copy / "params.yaml"
-    path.write_text(path.read_text().replace('face_detector: "off"', "face_detector: off"))
+    path.write_text(path.read_text().replace("face_detector: auto", "face_detector: off"))
     assert yaml.safe_load(path.read_text())["serve"]["face_detector"] is False
     assert ConfigurationManager(root=repo_copy).get_serving_config().face_detector == "off"
 

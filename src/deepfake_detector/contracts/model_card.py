@@ -52,6 +52,14 @@ class ModelCard:
         return _input_fit(self.content)
 
     @property
+    def faces(self) -> Mapping[str, Any] | None:
+        """The face crop the model was trained on (input.faces: detector, crop, margin, min_size), or None: whole
+        images."""
+        block = self.content.get("input")
+        faces = block.get("faces") if isinstance(block, Mapping) else None
+        return faces if isinstance(faces, Mapping) and faces.get("detector") else None
+
+    @property
     def dataset(self) -> Mapping[str, Any]:
         value = self.content.get("dataset")
         return value if isinstance(value, Mapping) else {}

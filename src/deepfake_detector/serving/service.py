@@ -6,6 +6,7 @@ per-request state. No Flask here.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -18,7 +19,7 @@ from deepfake_detector.config.entities import ServingConfig
 from deepfake_detector.contracts.decision_rule import DecisionRule
 from deepfake_detector.contracts.labels import POSITIVE_CLASS
 from deepfake_detector.inference.boxes import Box
-from deepfake_detector.inference.face_crop import crop_face, heatmap_in_box
+from deepfake_detector.inference.face_crop import crop_face, heatmap_in_box, select_faces, whole_image_region
 from deepfake_detector.inference.face_detection import DETECTOR_MODELS, Face, FaceDetector
 from deepfake_detector.inference.images import fit_for_model, load_model_input
 from deepfake_detector.inference.served_model import ServedModel, load_served_model
@@ -75,6 +76,7 @@ class DetectionService:
                                   variant=config.variant, num_threads=threads.interpreter_threads,
                                   scores_file=config.scores_file, threshold=config.threshold,
                                   input_fit=config.input_fit)
+        config = faces_as_trained(config, model)
         face_detector = None
         if config.face_detector != "off":
             import cv2
@@ -118,8 +120,9 @@ class DetectionService:
                 regions = [crop.box for crop in crops]
                 batch = np.stack([crop.pixels for crop in crops])
             else:
-                regions = [Box(0, 0, width, height).seen_by_model(self.image_size, fit)]
-                batch = fit_for_model(regions[0].crop(image), self.image_size, fit)[None]
+                whole = whole_image_region(image, self.image_size, fit)
+                regions = [whole.box]
+                batch = fit_for_model(whole.pixels, self.image_size, fit)[None]
         check_deadline()  # the decode may have used up the request's time: no inference past its deadline
         probabilities = [float(p) for p in np.asarray(self.predictor.predict(batch)).reshape(-1)]
         decisive = int(np.argmax(probabilities))
@@ -196,12 +199,30 @@ class DetectionService:
         }
 
     def _find_faces(self, image: np.ndarray) -> list[Face]:
-        """The faces at least face_min_size on their longer side, largest first; only the largest with the
-        "largest" policy."""
-        minimum = self.config.face_min_size
-        faces = sorted((face for face in self.face_detector.detect(image) if max(face.width, face.height) >= minimum),
-                       key=lambda face: face.area, reverse=True)
-        return faces[:1] if self.config.face_policy == "largest" else faces
+        """The faces the face settings keep (select_faces), largest first."""
+        return select_faces(self.face_detector.detect(image), self.config.face_min_size, self.config.face_policy)
+
+
+def faces_as_trained(config: ServingConfig, model: ServedModel) -> ServingConfig:
+    """config with serve.face_detector "auto" resolved: the served model's face crop (its card's input.faces,
+    every face setting taken from it), or off for a model trained on whole images. An explicit detector is kept;
+    one that differs from the model's training is logged, since the model then sees inputs it was not trained on."""
+    trained = model.card.faces if model.card is not None else None
+    if config.face_detector == "auto":
+        if trained is None:
+            return dataclasses.replace(config, face_detector="off")
+        logger.info("faces: cropped as the model was trained (%s, %s crop, margin %s, min size %s)",
+                    trained["detector"], trained["crop"], trained["margin"], trained["min_size"])
+        return dataclasses.replace(config, face_detector=trained["detector"], face_crop=trained["crop"],
+                                   face_margin=float(trained["margin"]), face_min_size=int(trained["min_size"]))
+    used = None if config.face_detector == "off" else (config.face_detector, config.face_crop)
+    wanted = None if trained is None else (trained["detector"], trained["crop"])
+    if used != wanted:
+        logger.warning("serve.face_detector %s (%s crop) differs from the model's training (%s): it scores inputs "
+                       "unlike those it learned from; serve.face_detector auto follows the training",
+                       config.face_detector, config.face_crop,
+                       "whole images" if wanted is None else f"{wanted[0]} faces, {wanted[1]} crop")
+    return config
 
 
 class _Clock:

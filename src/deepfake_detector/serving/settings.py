@@ -6,7 +6,7 @@ Environment variables (each replaces one ServingConfig field; unset or empty lea
 ``DEEPFAKE_DETECTOR_MODEL``        model_file: the trained Keras model (.h5)
 ``DEEPFAKE_DETECTOR_EXPORT_DIR``   export_dir: model_card.json and the .tflite exports
 ``DEEPFAKE_DETECTOR_BACKEND``      backend: auto, tflite or keras
-``DEEPFAKE_DETECTOR_FACE_DETECTOR``  face_detector: off, blazeface or blazeface_full_range
+``DEEPFAKE_DETECTOR_FACE_DETECTOR``  face_detector: auto, off, blazeface or blazeface_full_range
 ``DEEPFAKE_DETECTOR_CORS_ORIGINS`` cors_origins: comma-separated origins (``-`` or ``none``: no origin)
 =================================  ==========================================================
 
@@ -23,7 +23,7 @@ import deepfake_detector
 from deepfake_detector.config.entities import ServingConfig
 from deepfake_detector.contracts.errors import ConfigError
 from deepfake_detector.contracts.export_layout import BACKENDS
-from deepfake_detector.contracts.faces import FACE_DETECTORS
+from deepfake_detector.contracts.faces import SERVED_FACE_DETECTORS
 
 MODEL_ENV = "DEEPFAKE_DETECTOR_MODEL"
 EXPORT_DIR_ENV = "DEEPFAKE_DETECTOR_EXPORT_DIR"
@@ -56,7 +56,7 @@ def apply_environment(config: ServingConfig, environ: Mapping[str, str]) -> Serv
     if value := environ.get(BACKEND_ENV, "").strip().lower():
         changes["backend"] = _one_of(BACKEND_ENV, value, BACKENDS)
     if value := environ.get(FACE_DETECTOR_ENV, "").strip().lower():
-        changes["face_detector"] = _one_of(FACE_DETECTOR_ENV, value, FACE_DETECTORS)
+        changes["face_detector"] = _one_of(FACE_DETECTOR_ENV, value, SERVED_FACE_DETECTORS)
     if value := environ.get(CORS_ORIGINS_ENV, "").strip():
         origins = () if value.lower() in ("-", "none") else tuple(o.strip() for o in value.split(",") if o.strip())
         changes["cors_origins"] = origins

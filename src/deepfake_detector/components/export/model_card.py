@@ -90,6 +90,9 @@ def build_model_card(*, params: Mapping[str, Any], image_size: int, total_parame
             "value_range": [0.0, 255.0],
             "fit": model.get("input_fit", LEGACY_INPUT_FIT),
             "resize": fit_sentence(model.get("input_fit", LEGACY_INPUT_FIT), image_size),
+            # The faces stage's crop settings when the model trained on face crops (serve.face_detector auto reads
+            # them), else None: the model trained on whole images.
+            "faces": _face_settings(params.get("data", {}).get("faces")),
             "preprocessing": (f"inside the model ({REPRESENTATION_PREPROCESSING.get(model.get('representation'), '')}"
                               "scaling to [-1, 1]); feed raw pixel values"),
         },
@@ -118,6 +121,12 @@ def build_model_card(*, params: Mapping[str, Any], image_size: int, total_parame
         "intended_use": INTENDED_USE,
         "limitations": list(LIMITATIONS),
     }
+
+
+def _face_settings(faces: Any) -> dict[str, Any] | None:
+    if not isinstance(faces, Mapping) or not faces.get("enabled"):
+        return None
+    return {key: faces.get(key) for key in ("detector", "crop", "margin", "min_size")}
 
 
 def _number(value: Any, digits: int = 4) -> str:
