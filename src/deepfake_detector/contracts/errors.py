@@ -33,5 +33,15 @@ class ImageTooLargeError(ImageError):
     """An image is bigger, in bytes or declared pixels, than the caps allow (a server answers 413)."""
 
 
+class VideoError(ImageError):
+    """A video upload is corrupt, truncated, has no video stream or no frames (a server answers 400).
+
+    An ImageError, so that every handler of bad uploads also covers videos."""
+
+
+class VideoTooLargeError(ImageTooLargeError, VideoError):
+    """A video is bigger than the caps in bytes, duration, frame size or frames decoded (a server answers 413)."""
+
+
 class ExportError(DeepfakeDetectorError):
     """An exported model could not be written, or is not faithful enough to the trained one."""
