@@ -1,10 +1,14 @@
-// The upload page: choose or drop a photo, preview it, send it to /api/v1/predict, show the answer.
+// The upload page: choose or drop a photo or a video, preview it, send it to /api/v1/predict, show the answer
+// (for a video: the verdict, a timeline of every scored frame's P(fake) and the most fake frames).
 // Plain browser JavaScript with no dependencies, so the page works offline.
 "use strict";
 
 (function () {
   const ACCEPTED_TYPES = ["image/jpeg", "image/png", "image/gif", "image/bmp", "image/webp"];
   const ACCEPTED_EXTENSIONS = [".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp"];
+  const VIDEO_TYPES = ["video/mp4", "video/quicktime", "video/webm", "video/x-msvideo", "video/avi", "video/x-matroska"];
+  const VIDEO_EXTENSIONS = [".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi"];
+  const SVG = "http://www.w3.org/2000/svg";
   const PREDICT_URL = "/api/v1/predict?explain=true";
 
   const config = JSON.parse(document.getElementById("page-config").textContent || "{}");
@@ -22,6 +26,10 @@
   const previewEmpty = $("preview-empty");
   const stage = $("stage");
   const previewImage = $("preview-image");
+  const previewVideo = $("preview-video");
+  const timeline = $("timeline");
+  const timelineChart = $("timeline-chart");
+  const worstFrames = $("worst-frames");
   const heatmap = $("heatmap");
   const faceBoxes = $("face-boxes");
   const heatmapToggle = $("heatmap-toggle");
@@ -64,6 +72,15 @@
     heatmapToggleLabel.hidden = true;
     heatmapLegend.hidden = true;
     faceBoxes.replaceChildren();
+    timeline.hidden = true;
+    timelineChart.replaceChildren();
+    worstFrames.replaceChildren();
+    $("timeline-summary").textContent = "";
+  }
+
+  function isVideo(file) {
+    const name = file.name.toLowerCase();
+    return VIDEO_TYPES.includes(file.type) || VIDEO_EXTENSIONS.some((extension) => name.endsWith(extension));
   }
 
   // Client-side checks save a pointless upload; the server repeats them and has the last word.
@@ -71,8 +88,8 @@
     const name = file.name.toLowerCase();
     const knownType = ACCEPTED_TYPES.includes(file.type);
     const knownExtension = ACCEPTED_EXTENSIONS.some((extension) => name.endsWith(extension));
-    if (!knownType && !knownExtension) {
-      return `${file.name}: not a supported image type (JPEG, PNG, GIF, BMP or WebP).`;
+    if (!knownType && !knownExtension && !isVideo(file)) {
+      return `${file.name}: not a supported image type (JPEG, PNG, GIF, BMP or WebP) or video (MP4, MOV, WebM or AVI).`;
     }
     if (file.size === 0) {
       return `${file.name}: the file is empty.`;
@@ -99,8 +116,18 @@
     previewUrl = URL.createObjectURL(file);
     previewImage.style.imageOrientation = "";
     sizeStage(1, 1);
-    previewImage.src = previewUrl;
-    previewImage.alt = `Preview of ${file.name}`;
+    const video = isVideo(file);
+    previewImage.hidden = video;
+    previewVideo.hidden = !video;
+    if (video) {
+      previewImage.removeAttribute("src");
+      previewVideo.src = previewUrl;
+      previewVideo.setAttribute("aria-label", `Preview of ${file.name}`);
+    } else {
+      previewVideo.removeAttribute("src");
+      previewImage.src = previewUrl;
+      previewImage.alt = `Preview of ${file.name}`;
+    }
     stage.hidden = false;
     previewEmpty.hidden = true;
     preview.dataset.state = "loading";
@@ -126,6 +153,18 @@
     if (maxPixels && pixels > maxPixels) {
       showError(`${currentFile.name}: ${previewImage.naturalWidth}×${previewImage.naturalHeight} pixels is too large ` +
         `(at most ${maxPixels.toLocaleString()} pixels).`);
+    }
+  });
+
+  previewVideo.addEventListener("loadedmetadata", () => {
+    preview.dataset.state = "ready";
+    sizeStage(previewVideo.videoWidth || 16, previewVideo.videoHeight || 9);
+  });
+
+  previewVideo.addEventListener("error", () => {
+    // This browser may lack the codec; the server decodes the video itself.
+    if (previewVideo.getAttribute("src")) {
+      preview.dataset.state = "unreadable";
     }
   });
 
@@ -223,6 +262,16 @@
   }
 
   function showResult(entry) {
+    if (entry.kind === "video") {
+      showVerdict(entry);
+      showVideoResult(entry);
+      return;
+    }
+    showVerdict(entry);
+    showImageResult(entry);
+  }
+
+  function showVerdict(entry) {
     const isFake = entry.label === "fake";
     const verdict = $("verdict");
     verdict.textContent = isFake ? "Fake" : "Real";
@@ -236,7 +285,9 @@
     $("threshold-marker").style.left = `${Math.max(0, Math.min(1, entry.threshold)) * 100}%`;
     $("probability-meter").setAttribute("aria-label",
       `Fake probability ${percent(entry.fake_probability)}, threshold ${percent(entry.threshold)}`);
+  }
 
+  function showImageResult(entry) {
     const width = entry.width;
     const height = entry.height;
     matchServerOrientation(width, height);
@@ -281,6 +332,10 @@
       heatmapLegend.hidden = false;
     }
 
+    showTimingsAndFinish(entry);
+  }
+
+  function showTimingsAndFinish(entry) {
     const timings = entry.timings_ms || {};
     $("timings").textContent = Object.entries(timings)
       .map(([step, milliseconds]) => `${step} ${Number(milliseconds).toFixed(1)} ms`)
@@ -289,6 +344,106 @@
     resultIdle.hidden = true;
     resultBody.hidden = false;
     result.dataset.state = "done";
+  }
+
+  function clock(seconds) {
+    const minutes = Math.floor(seconds / 60);
+    return `${minutes}:${(seconds - 60 * minutes).toFixed(2).padStart(5, "0")}`;
+  }
+
+  function svgElement(name, attributes, text) {
+    const node = document.createElementNS(SVG, name);
+    Object.entries(attributes).forEach(([key, value]) => node.setAttribute(key, String(value)));
+    if (text !== undefined) {
+      node.textContent = text;
+    }
+    return node;
+  }
+
+  // The per-frame P(fake) against time, the threshold as a dashed line: where in the clip the model sees a fake.
+  function drawTimeline(entry) {
+    const frames = entry.frames || [];
+    const box = { left: 36, right: 312, top: 8, bottom: 124 };
+    const last = frames.length ? frames[frames.length - 1].timestamp_s : 0;
+    const duration = Math.max((entry.video && entry.video.duration_s) || 0, last, 0.001);
+    const x = (seconds) => box.left + ((box.right - box.left) * seconds) / duration;
+    const y = (probability) => box.bottom - (box.bottom - box.top) * probability;
+    const chart = timelineChart;
+    chart.replaceChildren();
+    chart.appendChild(svgElement("rect", { class: "timeline-plot", x: box.left, y: box.top,
+      width: box.right - box.left, height: box.bottom - box.top }));
+    [0, 0.5, 1].forEach((probability) => {
+      chart.appendChild(svgElement("text", { class: "timeline-label", x: box.left - 4, y: y(probability) + 4,
+        "text-anchor": "end" }, `${probability * 100}%`));
+    });
+    chart.appendChild(svgElement("text", { class: "timeline-label", x: box.left, y: 142 }, "0 s"));
+    chart.appendChild(svgElement("text", { class: "timeline-label", x: box.right, y: 142, "text-anchor": "end" },
+      `${duration.toFixed(1)} s`));
+    chart.appendChild(svgElement("line", { id: "timeline-threshold", class: "timeline-threshold", x1: box.left,
+      x2: box.right, y1: y(entry.threshold), y2: y(entry.threshold), "data-value": entry.threshold }));
+    const points = frames.map((frame) => `${x(frame.timestamp_s).toFixed(1)},${y(frame.fake_probability).toFixed(1)}`);
+    chart.appendChild(svgElement("polyline", { class: "timeline-line", points: points.join(" ") }));
+    frames.forEach((frame) => {
+      const dot = svgElement("circle", { class: `timeline-point ${frame.label === "fake" ? "is-fake" : "is-real"}`,
+        cx: x(frame.timestamp_s), cy: y(frame.fake_probability), r: 3.5,
+        "data-timestamp": frame.timestamp_s, "data-probability": frame.fake_probability });
+      dot.appendChild(svgElement("title", {}, `${clock(frame.timestamp_s)}: ${percent(frame.fake_probability)}` +
+        (frame.face ? "" : " (no face)")));
+      chart.appendChild(dot);
+    });
+    const fakeFrames = frames.filter((frame) => frame.label === "fake").length;
+    $("timeline-summary").textContent = `${frames.length} frames scored, ${fakeFrames} above the threshold; ` +
+      `video P(fake) = ${entry.aggregation.description}.`;
+  }
+
+  function showWorstFrames(entry) {
+    worstFrames.replaceChildren();
+    (entry.worst_frames || []).forEach((frame) => {
+      const item = document.createElement("li");
+      item.className = "worst-frame";
+      if (frame.thumbnail) {
+        const picture = document.createElement("div");
+        picture.className = "worst-frame-picture";
+        const image = document.createElement("img");
+        image.src = frame.thumbnail;
+        image.alt = `Frame at ${clock(frame.timestamp_s)}`;
+        picture.appendChild(image);
+        if (frame.face) {
+          const faceBox = document.createElement("div");
+          faceBox.className = `face-box ${frame.label === "fake" ? "is-fake" : "is-real"}`;
+          place(faceBox, frame.face.box, entry.width, entry.height);
+          picture.appendChild(faceBox);
+        }
+        item.appendChild(picture);
+      }
+      const caption = document.createElement("span");
+      caption.className = "worst-frame-caption";
+      caption.textContent = `${clock(frame.timestamp_s)} · ${percent(frame.fake_probability)}` +
+        (frame.face ? "" : " · no face");
+      item.appendChild(caption);
+      worstFrames.appendChild(item);
+    });
+  }
+
+  function showVideoResult(entry) {
+    heatmap.hidden = true;
+    faceBoxes.replaceChildren();
+    $("faces-list").replaceChildren();
+    const frames = entry.frames || [];
+    const region = $("scored-region");
+    if (entry.scored_region === "faces") {
+      region.textContent = `Scored: ${frames.length} frames of the video, the face followed in ` +
+        `${entry.frames_with_face} of them.`;
+    } else {
+      region.textContent = `Scored: ${frames.length} whole frames of the video.`;
+    }
+    if (entry.note) {
+      region.textContent += ` ${entry.note[0].toUpperCase()}${entry.note.slice(1)}.`;
+    }
+    drawTimeline(entry);
+    showWorstFrames(entry);
+    timeline.hidden = false;
+    showTimingsAndFinish(entry);
   }
 
   // The page was rendered before a model existed and the server has loaded one since.

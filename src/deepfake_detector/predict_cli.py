@@ -22,13 +22,17 @@ from deepfake_detector.utils.files import write_text_atomic
 if TYPE_CHECKING:
     from deepfake_detector.serving.analysis import ImageAnalysis
     from deepfake_detector.serving.service import DetectionService
+    from deepfake_detector.serving.video_analysis import VideoAnalysis
 
-# The formats the shared decoder reads (inference.images.SUPPORTED_FORMATS), as TensorFlow does.
+# The formats the shared decoder reads (inference.images.SUPPORTED_FORMATS), as TensorFlow does, and the video
+# containers inference/video.py reads (a file given by name is judged by its content, whatever its suffix).
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp"})
+VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi"})
+MEDIA_EXTENSIONS = IMAGE_EXTENSIONS | VIDEO_EXTENSIONS
 FORMATS = ("table", "csv", "json")
 OUTPUT_FORMATS = {".csv": "csv", ".json": "json"}
-CSV_COLUMNS = ("path", "label", "fake_probability", "threshold", "scored_region", "faces", "width", "height",
-               "total_ms", "heatmap_method", "model_version", "error")
+CSV_COLUMNS = ("path", "kind", "label", "fake_probability", "threshold", "scored_region", "faces", "frames",
+               "width", "height", "total_ms", "heatmap_method", "model_version", "error")
 
 EXIT_OK, EXIT_FAILED_FILES, EXIT_USAGE = 0, 1, 2
 
@@ -46,14 +50,14 @@ class Inputs:
 class Report:
     """Every scored image (its analysis, named by its path) in input order, and every failure."""
 
-    results: list[ImageAnalysis] = field(default_factory=list)
+    results: list[ImageAnalysis | VideoAnalysis] = field(default_factory=list)
     failures: list[dict[str, str]] = field(default_factory=list)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH",
-                        help="image files, or folders to scan for "
-                             f"{', '.join(sorted(ext.lstrip('.') for ext in IMAGE_EXTENSIONS))} files")
+                        help="image or video files, or folders to scan for "
+                             f"{', '.join(sorted(ext.lstrip('.') for ext in MEDIA_EXTENSIONS))} files")
     parser.add_argument("-r", "--recursive", action=argparse.BooleanOptionalAction, default=True,
                         help="scan folders' subfolders too (default: on; --no-recursive scans the top level only)")
     parser.add_argument("--format", choices=FORMATS, default="table",
@@ -84,8 +88,8 @@ def run(args: argparse.Namespace) -> int:
             return _usage_error(f"--output {args.output}: the file name must end in .csv or .json")
     inputs = collect_images(args.paths, recursive=args.recursive)
     if not inputs.images and not inputs.missing:
-        return _usage_error("no images found in " + ", ".join(str(path) for path in args.paths)
-                            + f" (looked for {', '.join(sorted(IMAGE_EXTENSIONS))})")
+        return _usage_error("no images or videos found in " + ", ".join(str(path) for path in args.paths)
+                            + f" (looked for {', '.join(sorted(MEDIA_EXTENSIONS))})")
     try:
         service = load_service(args.root, face_detector=args.faces, face_crop=args.face_crop)
     except (ModelError, ConfigError) as error:
@@ -98,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
 
     report = Report(failures=[{"path": str(path), "error": f"{path}: no such file or folder"}
                               for path in inputs.missing])
-    with tqdm(inputs.images, desc="scoring", unit="image", file=sys.stderr, disable=not inputs.has_folder) as bar:
+    with tqdm(inputs.images, desc="scoring", unit="file", file=sys.stderr, disable=not inputs.has_folder) as bar:
         for path in bar:
             score_file(service, path, args.explain, report)
 
@@ -159,7 +163,7 @@ def _images_in_folder(folder: Path, recursive: bool) -> list[Path]:
     for directory, subfolders, files in os.walk(folder):
         subfolders[:] = [name for name in subfolders if not name.startswith(".")] if recursive else []
         for name in files:
-            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_EXTENSIONS:
+            if not name.startswith(".") and Path(name).suffix.lower() in MEDIA_EXTENSIONS:
                 found.append(Path(directory, name))
     return sorted(found, key=lambda path: path.relative_to(folder).parts)
 
@@ -173,7 +177,7 @@ def score_file(service: DetectionService, path: Path, explain: bool, report: Rep
         if size > limit:
             raise ImageError(f"{name}: {size:,} bytes is too large (at most {limit:,})")
         data = path.read_bytes()
-        analysis = service.analyze(data, name, explain=explain)
+        analysis = service.analyze_upload(data, name, explain=explain)
     except ImageError as error:
         report.failures.append({"path": name, "error": str(error)})
     except OSError as error:
@@ -202,13 +206,16 @@ def _csv(report: Report) -> str:
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for analysis in report.results:
+        is_video = _is_video(analysis)
+        heatmap = None if is_video else analysis.heatmap
         writer.writerow({
-            "path": analysis.filename, "label": analysis.label,
+            "path": analysis.filename, "kind": "video" if is_video else "image", "label": analysis.label,
             # repr keeps every digit, so the CSV round-trips to the exact probability.
             "fake_probability": repr(analysis.fake_probability), "threshold": repr(analysis.threshold),
-            "scored_region": analysis.scored_region, "faces": len(analysis.faces),
+            "scored_region": analysis.scored_region, "faces": _face_count(analysis),
+            "frames": len(analysis.frames) if is_video else "",
             "width": analysis.width, "height": analysis.height, "total_ms": analysis.timings.total,
-            "heatmap_method": analysis.heatmap.method if analysis.heatmap is not None else "",
+            "heatmap_method": heatmap.method if heatmap is not None else "",
             "model_version": analysis.model_version, "error": "",
         })
     for failure in report.failures:
@@ -216,10 +223,20 @@ def _csv(report: Report) -> str:
     return buffer.getvalue()
 
 
-def _table(results: Sequence[ImageAnalysis]) -> str:
+def _is_video(analysis: ImageAnalysis | VideoAnalysis) -> bool:
+    return hasattr(analysis, "frames")
+
+
+def _face_count(analysis: ImageAnalysis | VideoAnalysis) -> int:
+    """Faces scored in an image; frames with a face in a video."""
+    return analysis.frames_with_face if _is_video(analysis) else len(analysis.faces)
+
+
+def _table(results: Sequence[ImageAnalysis | VideoAnalysis]) -> str:
     header = ("path", "label", "fake_probability", "faces", "ms")
-    rows = [(analysis.filename, analysis.label, f"{analysis.fake_probability:.4f}", str(len(analysis.faces)),
-             f"{analysis.timings.total:.1f}") for analysis in results]
+    rows = [(analysis.filename, analysis.label, f"{analysis.fake_probability:.4f}",
+             f"{analysis.frames_with_face}/{len(analysis.frames)} frames" if _is_video(analysis)
+             else str(len(analysis.faces)), f"{analysis.timings.total:.1f}") for analysis in results]
     widths = [max(len(row[column]) for row in [header, *rows]) for column in range(len(header))]
     lines = []
     for row in [header, *rows]:
@@ -242,7 +259,9 @@ def _print_model(service: DetectionService, stream: TextIO | None = None) -> Non
 def _print_summary(report: Report, output: Path | None, stream: TextIO | None = None) -> None:
     stream = stream or sys.stderr
     fakes = sum(analysis.is_fake for analysis in report.results)
-    line = f"scored {len(report.results)} image(s): {fakes} fake, {len(report.results) - fakes} real"
+    videos = sum(_is_video(analysis) for analysis in report.results)
+    scored = f"{len(report.results) - videos} image(s)" + (f" and {videos} video(s)" if videos else "")
+    line = f"scored {scored}: {fakes} fake, {len(report.results) - fakes} real"
     if report.failures:
         line += f"; {len(report.failures)} failed"
     print(line, file=stream)

@@ -187,6 +187,54 @@ def test_analyzing_a_photo_shows_the_apis_verdict_probability_threshold_and_heat
     assert heatmap.is_displayed()
 
 
+@pytest.fixture(scope="module")
+def video(tmp_path_factory) -> Path:
+    from deepfake_detector.components.data.demo_video import render_demo_video
+    from deepfake_detector.config.entities import DemoDataConfig
+
+    path = tmp_path_factory.mktemp("videos") / "interview.mp4"
+    path.write_bytes(render_demo_video(DemoDataConfig(image_size=192), 1, 3, seconds=2.0, fps=8, size=192))
+    return path
+
+
+def test_a_video_shows_the_apis_verdict_a_timeline_of_every_frame_and_the_worst_frames(
+        browser, server, video, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    browser.get(server)
+    element(browser, "file-input").send_keys(str(video))
+    # the preview plays where this browser has the codec; the server decodes the video either way
+    wait_for(browser, lambda driver: element(driver, "preview").get_attribute("data-state") in ("ready", "unreadable"))
+    assert element(browser, "preview-video").get_attribute("src").startswith("blob:")
+    element(browser, "analyze-button").click()
+    wait_for(browser, verdict_shown)
+
+    answer = api_answer(server, video, "video/mp4").json()["results"][0]
+    assert answer["kind"] == "video"
+    assert element(browser, "verdict").text == answer["label"].capitalize()
+    assert element(browser, "fake-probability").text == f"{answer['fake_probability'] * 100:.2f} %"
+    assert element(browser, "timeline").is_displayed()
+    points = browser.find_elements(By.CSS_SELECTOR, "#timeline-chart circle.timeline-point")
+    assert [float(point.get_attribute("data-probability")) for point in points] == pytest.approx(
+        [frame["fake_probability"] for frame in answer["frames"]])
+    assert [float(point.get_attribute("data-timestamp")) for point in points] == pytest.approx(
+        [frame["timestamp_s"] for frame in answer["frames"]])
+    threshold = element(browser, "timeline-threshold")
+    assert float(threshold.get_attribute("data-value")) == pytest.approx(answer["threshold"])
+    assert answer["aggregation"]["description"] in element(browser, "timeline-summary").text
+    assert f"{len(answer['frames'])} frames" in element(browser, "scored-region").text
+
+    worst = browser.find_elements(By.CSS_SELECTOR, "#worst-frames .worst-frame")
+    assert len(worst) == len(answer["worst_frames"]) == 3
+    for item in worst:
+        picture = item.find_element(By.TAG_NAME, "img")
+        wait_for(browser, lambda driver, picture=picture: driver.execute_script(
+            "return arguments[0].complete && arguments[0].naturalWidth > 0", picture))
+    boxes = browser.find_elements(By.CSS_SELECTOR, "#worst-frames .face-box")
+    assert len(boxes) == sum(frame["face"] is not None for frame in answer["worst_frames"])
+    save_screenshot(browser, tmp_path, "ui-video.png")
+
+
 def test_the_page_works_under_a_strict_content_security_policy_with_a_clean_console(browser, server, photo):
     """Upload, verdict, heatmap and its toggle, face boxes: no console error at all, so no blocked script,
     style or image, while the policy allows no inline script or style."""

@@ -201,3 +201,26 @@ def test_faces_option_scores_the_face_as_the_api_crops_it(predict, tiny_model, c
     answer = service.analyze(portrait.read_bytes(), str(portrait)).as_api_dict()
     assert result["fake_probability"] == pytest.approx(answer["fake_probability"], abs=1e-6)
     assert result["faces"][0]["box"] == answer["faces"][0]["box"]
+
+
+def test_videos_in_a_folder_are_scored_beside_the_photos(predict, cli_service, photos, tmp_path):
+    from deepfake_detector.components.data.demo_video import render_demo_video
+    from deepfake_detector.config.entities import DemoDataConfig
+
+    clip = photos / "clips" / "interview.mp4"
+    clip.parent.mkdir()
+    clip.write_bytes(render_demo_video(DemoDataConfig(image_size=128), 1, 1, seconds=1.0, fps=8, size=128))
+    (photos / "clips" / "broken.webm").write_bytes(clip.read_bytes()[:600])
+    report = tmp_path / "report.csv"
+    code, out, err = predict(str(photos), "--output", str(report))
+    assert code == 1, err  # the broken clip fails, the rest is scored
+    rows = {row["path"]: row for row in csv.DictReader(report.open())}
+    video = rows[str(clip)]
+    answer = cli_service.analyze_upload(clip.read_bytes(), str(clip)).as_api_dict()
+    assert video["kind"] == "video" and int(video["frames"]) == len(answer["frames"]) == 8
+    assert float(video["fake_probability"]) == pytest.approx(answer["fake_probability"], abs=1e-6)
+    assert rows[str(photos / "a.jpg")]["kind"] == "image"
+    # named .webm, judged by its content: the first 600 bytes of an mp4
+    assert rows[str(photos / "clips" / "broken.webm")]["error"].endswith(
+        "broken.webm: not a readable mp4 file: Invalid data found when processing input")
+    assert "scored 3 image(s) and 1 video(s)" in err and "0/8 frames" in out

@@ -500,8 +500,24 @@ class ServeParams:
         description="smallest face side, in pixels, that counts as a face")] = 48
     face_margin: Annotated[Number, Ge(0), Le(1), Field(
         description="context kept around a face box, as a fraction of its side")] = 0.2
+    video_frames: Annotated[Integer, Ge(1), Le(256), Field(
+        description="frames of a video scored, spread evenly over its duration (unless video_fps is set)")] = 16
+    video_fps: Annotated[Annotated[Number, Gt(0), Le(30)] | None, Field(
+        description="instead of video_frames: score at most this many frames per second of video; null = off")
+                         ] = None
+    video_aggregation: Annotated[Literal["mean", "median", "max", "top_k_mean"], Field(
+        description="how frame scores make the video's P(fake): mean, median, max, or top_k_mean (the mean of the "
+                    "most fake quarter of the frames)")] = "mean"
+    video_max_duration_s: Annotated[Number, Gt(0), Field(
+        description="longer videos are refused (413), by their header and again while decoding")] = 120.0
+    video_max_frame_pixels: Annotated[Integer, Ge(1), Field(
+        description="width x height of a video frame; larger videos are refused (413)")] = 3840 * 2160
+    video_max_frames_decoded: Annotated[Integer, Ge(1), Field(
+        description="frames one video may make the server decode (sampled or not) before it is refused (413)")
+                                        ] = 7200
     max_request_bytes: Annotated[Megabytes, Field(
-        alias="max_request_mb", description="whole request body, in MB")] = 16 * MEGABYTE
+        alias="max_request_mb", description="whole request body, in MB (an image or video upload included)")
+    ] = 16 * MEGABYTE
     max_image_pixels: Annotated[Integer, Ge(1), Field(
         description="width x height, checked from the header before decoding")] = 40_000_000
     max_images_per_request: Annotated[Integer, Ge(1), Field(description="files one request may score")] = 8

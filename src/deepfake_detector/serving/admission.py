@@ -91,8 +91,8 @@ def check_deadline() -> None:
 
 
 class DeadlineCheckedService:
-    """A service whose analyze() first checks the request's deadline, so a request of several images stops at the
-    first image it no longer has time for. Everything else is the service's own."""
+    """A service whose analyze() and analyze_upload() first check the request's deadline, so a request of several
+    images stops at the first image it no longer has time for. Everything else is the service's own."""
 
     def __init__(self, service: Any):
         self._service = service
@@ -100,6 +100,10 @@ class DeadlineCheckedService:
     def analyze(self, *args: Any, **kwargs: Any) -> Any:
         check_deadline()
         return self._service.analyze(*args, **kwargs)
+
+    def analyze_upload(self, *args: Any, **kwargs: Any) -> Any:
+        check_deadline()
+        return self._service.analyze_upload(*args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._service, name)

@@ -76,6 +76,7 @@ class ImageAnalysis:
     def as_api_dict(self) -> dict[str, Any]:
         answer: dict[str, Any] = {
             "filename": self.filename,
+            "kind": "image",
             "label": self.label,
             "fake_probability": self.fake_probability,
             "threshold": self.threshold,

@@ -10,7 +10,7 @@ import logging
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
-from deepfake_detector.contracts.errors import ImageError
+from deepfake_detector.contracts.errors import ImageError, VideoError, VideoTooLargeError
 from deepfake_detector.serving.uploads import ImageTooLargeError
 from deepfake_detector.utils.text import shorten
 
@@ -69,6 +69,10 @@ def _api_error(error: ApiError):
 
 
 def _image_error(error: ImageError):
+    if isinstance(error, VideoTooLargeError):
+        return _api_error(ApiError(413, "video_too_large", str(error)))
+    if isinstance(error, VideoError):
+        return _api_error(ApiError(400, "invalid_video", str(error)))
     if isinstance(error, ImageTooLargeError):
         return _api_error(ApiError(413, "image_too_large", str(error)))
     return _api_error(ApiError(400, "invalid_image", str(error)))

@@ -26,6 +26,7 @@ from deepfake_detector.serving.analysis import ImageAnalysis
 from deepfake_detector.serving.errors import error_response
 from deepfake_detector.serving.gunicorn_hooks import MULTIPROCESS_DIR_ENV
 from deepfake_detector.serving.service import DetectionService
+from deepfake_detector.serving.video_analysis import VideoAnalysis
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ class ServingMetrics:
         self.model_info.labels(service.model_version, service.variant, service.backend).set(1)
         return MeasuredService(service, self)
 
-    def observe_analysis(self, analysis: ImageAnalysis) -> None:
+    def observe_analysis(self, analysis: ImageAnalysis | VideoAnalysis) -> None:
         self.decode_duration.observe(analysis.timings.decode / 1000.0)
         self.inference_duration.observe(analysis.timings.predict / 1000.0)
         self.fake_probability.observe(analysis.fake_probability)
@@ -126,6 +127,11 @@ class MeasuredService:
     def analyze(self, *args: Any, **kwargs: Any) -> ImageAnalysis:
         analysis = self._service.analyze(*args, **kwargs)
         self._metrics.observe_analysis(analysis)
+        return analysis
+
+    def analyze_upload(self, *args: Any, **kwargs: Any) -> ImageAnalysis | VideoAnalysis:
+        analysis = self._service.analyze_upload(*args, **kwargs)
+        self._metrics.observe_analysis(analysis)  # a video counts once, by its verdict
         return analysis
 
     def __getattr__(self, name: str) -> Any:

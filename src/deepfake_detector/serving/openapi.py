@@ -16,10 +16,12 @@ def _json(description: str, schema: dict[str, Any]) -> dict[str, Any]:
 
 
 _BAD_INPUT = {
-    "400": _error("bad input: missing_image, invalid_image, invalid_json, invalid_base64, invalid_parameter, "
-                  "malformed_multipart"),
-    "413": _error("request_too_large, image_too_large, too_many_images or too_many_parts"),
-    "415": _error("unsupported_media_type: neither multipart/form-data, JSON, image/* nor application/octet-stream"),
+    "400": _error("bad input: missing_image, invalid_image, invalid_video (corrupt, truncated, no video stream or "
+                  "no frames), invalid_json, invalid_base64, invalid_parameter, malformed_multipart"),
+    "413": _error("request_too_large, image_too_large, video_too_large (duration, frame size or frames decoded "
+                  "over serve.video_max_*), too_many_images, too_many_videos (one a request) or too_many_parts"),
+    "415": _error("unsupported_media_type: neither multipart/form-data, JSON, image/*, video/* nor "
+                  "application/octet-stream"),
     "503": _error("model_not_ready: no model is loaded, or its decision rule cannot be applied; overloaded: every "
                   "prediction slot of the worker is busy (serve.max_in_flight); deadline_exceeded: the request "
                   "ran past serve.request_deadline_s. The last two carry a Retry-After header (seconds)"),
@@ -30,12 +32,14 @@ _IMAGE_BODY = {
     "content": {
         "multipart/form-data": {"schema": {"type": "object", "properties": {
             "file": {"type": "array", "items": {"type": "string", "format": "binary"},
-                     "description": "one or more images (repeat the field)"},
+                     "description": "one or more images (repeat the field), or one video (mp4, mov, webm, avi; "
+                                    "told by its content)"},
             "explain": {"type": "boolean"}}}},
         "application/json": {"schema": {"$ref": "#/components/schemas/Base64Images"}},
         # One image as the whole body: the cheapest to send and to parse (no form, no base64); its format is
         # read from the content, ?filename= names it.
         "image/*": {"schema": {"type": "string", "format": "binary"}},
+        "video/*": {"schema": {"type": "string", "format": "binary"}},
         "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
     },
 }
@@ -64,6 +68,7 @@ _SCHEMAS: dict[str, Any] = {
                      "height", "scored_region", "faces", "timings_ms"],
         "properties": {
             "filename": {"type": "string"},
+            "kind": {"type": "string", "enum": ["image"]},
             "label": {"type": "string", "enum": ["fake", "real"]},
             "fake_probability": {"type": "number", "minimum": 0, "maximum": 1},
             "threshold": {"type": "number"},
@@ -85,12 +90,54 @@ _SCHEMAS: dict[str, Any] = {
                 "png": {"type": "string", "description": "data:image/png;base64 RGBA overlay for box"}}},
         },
     },
+    "VideoResult": {
+        "type": "object",
+        "description": "one video: its frames sampled (serve.video_frames or video_fps), each scored as an image "
+                       "(the followed face, or the whole frame), and their scores aggregated by "
+                       "serve.video_aggregation",
+        "required": ["filename", "kind", "label", "fake_probability", "threshold", "aggregation", "frames",
+                     "worst_frames", "timings_ms"],
+        "properties": {
+            "filename": {"type": "string"}, "kind": {"type": "string", "enum": ["video"]},
+            "label": {"type": "string", "enum": ["fake", "real"]},
+            "fake_probability": {"type": "number", "minimum": 0, "maximum": 1,
+                                 "description": "the video's, by the aggregation rule"},
+            "threshold": {"type": "number"}, "model_version": {"type": "string"}, "backend": {"type": "string"},
+            "width": {"type": "integer"}, "height": {"type": "integer"},
+            "video": {"type": "object", "properties": {
+                "container": {"type": "string", "enum": ["mp4", "mov", "webm", "avi"]}, "codec": {"type": "string"},
+                "duration_s": {"type": "number", "nullable": True}, "fps": {"type": "number", "nullable": True}}},
+            "scored_region": {"type": "string", "enum": ["faces", "whole_frames"]},
+            "aggregation": {"type": "object", "properties": {
+                "rule": {"type": "string", "enum": ["mean", "median", "max", "top_k_mean"]},
+                "description": {"type": "string", "example": "mean of 16 frames"},
+                "frames": {"type": "integer"}}},
+            "frames_with_face": {"type": "integer"},
+            "frames": {"type": "array", "items": {"$ref": "#/components/schemas/FrameScore"}},
+            "worst_frames": {"type": "array", "description": "the most fake frames, most fake first; with "
+                             "explain=true each has a thumbnail (data:image/jpeg;base64)",
+                             "items": {"$ref": "#/components/schemas/FrameScore"}},
+            "note": {"type": "string", "description": "present when the face detector found no face in any frame"},
+            "timings_ms": {"type": "object", "additionalProperties": {"type": "number"}},
+        },
+    },
+    "FrameScore": {
+        "type": "object",
+        "properties": {
+            "index": {"type": "integer"}, "timestamp_s": {"type": "number"},
+            "fake_probability": {"type": "number"}, "label": {"type": "string", "enum": ["fake", "real"]},
+            "face": {"type": "object", "nullable": True, "properties": {
+                "box": {"$ref": "#/components/schemas/Box"}, "score": {"type": "number"}}},
+            "region": {"$ref": "#/components/schemas/Box"},
+            "thumbnail": {"type": "string", "description": "worst frames, explain=true only"}},
+    },
     "Prediction": {
         "type": "object",
         "properties": {"model_version": {"type": "string"}, "backend": {"type": "string"},
                        "variant": {"type": "string"}, "threshold": {"type": "number"},
                        "notice": {"$ref": "#/components/schemas/Notice"},
-                       "results": {"type": "array", "items": {"$ref": "#/components/schemas/Result"}}},
+                       "results": {"type": "array", "items": {"oneOf": [
+                           {"$ref": "#/components/schemas/Result"}, {"$ref": "#/components/schemas/VideoResult"}]}}},
     },
     "ModelInfo": {
         "type": "object",

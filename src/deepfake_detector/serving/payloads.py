@@ -64,14 +64,14 @@ def read_image_request(request: Request, max_images: int) -> ImageRequest:
     return ImageRequest(uploads, explain)
 
 
-_HOW_TO_SEND = ("send the image as multipart/form-data field 'file', as JSON "
+_HOW_TO_SEND = ("send the image or video as multipart/form-data field 'file', as JSON "
                 '{"image": "<base64>"} (or {"images": [...]}) with Content-Type application/json, '
-                "or as the raw body with Content-Type image/* or application/octet-stream")
+                "or as the raw body with Content-Type image/*, video/* or application/octet-stream")
 RAW_BODY_TYPES = ("application/octet-stream",)
 
 
 def _is_raw_image(mimetype: str) -> bool:
-    return mimetype.startswith("image/") or mimetype in RAW_BODY_TYPES
+    return mimetype.startswith(("image/", "video/")) or mimetype in RAW_BODY_TYPES
 
 
 def _from_raw_body(request: Request) -> Upload:

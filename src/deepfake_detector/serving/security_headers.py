@@ -15,6 +15,7 @@ CONTENT_SECURITY_POLICY = "; ".join((
     "script-src 'self'",
     "style-src 'self'",
     "img-src 'self' data: blob:",
+    "media-src 'self' blob:",  # the chosen video's preview, from the browser's own copy of the file
     "connect-src 'self'",
     "object-src 'none'",
     "base-uri 'none'",

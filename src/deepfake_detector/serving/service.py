@@ -23,6 +23,7 @@ from deepfake_detector.inference.face_crop import crop_face, heatmap_in_box, sel
 from deepfake_detector.inference.face_detection import DETECTOR_MODELS, Face, FaceDetector
 from deepfake_detector.inference.images import fit_for_model, load_model_input
 from deepfake_detector.inference.served_model import ServedModel, load_served_model
+from deepfake_detector.inference.video import SNIFF_BYTES, sniff_video
 from deepfake_detector.serving.admission import check_deadline
 from deepfake_detector.serving.analysis import FaceScore, Heatmap, ImageAnalysis, Timings
 from deepfake_detector.serving.concurrency import plan_threads
@@ -30,6 +31,7 @@ from deepfake_detector.serving.heatmaps import heatmap_png_data_url
 from deepfake_detector.serving.settings import apply_environment
 from deepfake_detector.serving.training_data import TrainingData
 from deepfake_detector.serving.uploads import decode_upload
+from deepfake_detector.serving.video_analysis import VideoAnalysis, analyze_video
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +47,7 @@ class DetectionService:
         self.model = model
         self.predictor = model.predictor
         self.face_detector = face_detector
+        self.interpreter_threads = 1  # from_config sets this process's share of the cores (the video decoder's too)
         self.backend: str = self.predictor.backend
         self.variant: str = self.predictor.variant
         self.model_version: str = model.version
@@ -87,12 +90,21 @@ class DetectionService:
                                          num_threads=threads.interpreter_threads)
         model.predictor.warm_up()
         service = cls(config, model, face_detector)
+        service.interpreter_threads = threads.interpreter_threads
         logger.info("model ready: %s (%s %s, version %s, threshold %.4f from %s, trained on %s) in %.1f s%s",
                     model.predictor.model_path.name, model.predictor.backend, model.predictor.variant,
                     model.version, model.rule.threshold, model.rule.source, service.training_data.describe(),
                     time.perf_counter() - started,
                     f". {service.training_data.notice}" if service.training_data.notice else "")
         return service
+
+    def analyze_upload(self, data: bytes, name: str = "upload", explain: bool = False
+                       ) -> ImageAnalysis | VideoAnalysis:
+        """An image's or a video's verdict, told apart by the content (never the name). Raises ImageError (its
+        VideoError kind for a video) for bad input."""
+        if sniff_video(data[:SNIFF_BYTES]) is not None:
+            return analyze_video(self, data, name, explain)
+        return self.analyze(data, name, explain)
 
     def analyze(self, data: bytes, name: str = "uploaded image", explain: bool = False) -> ImageAnalysis:
         """One image's verdict. Raises ImageError for bad input."""
