@@ -78,7 +78,7 @@ def quick_run(tiny_export) -> dict[str, Path]:
 def test_results_have_every_section(quick_run):
     results = json.loads(quick_run["results"].read_text())
     for section in ("machine", "settings", "model", "roofline", "inference", "preprocessing", "memory", "serving",
-                    "faces", "threads", "training"):
+                    "faces", "video", "threads", "training"):
         assert section in results
     assert results["training"] == {"skipped": "--skip-training"}
     assert results["machine"]["cores"] >= 1 and results["machine"]["versions"]["keras"]
@@ -255,3 +255,16 @@ def test_face_detection_is_timed_and_its_findings_counted(quick_run):
     assert found["demo faces"]["found"] >= found["demo faces"]["total"] - 1
     assert found["pictures without a face"]["found"] <= 2
     assert "**Faces**" in quick_run["markdown"].read_text()
+
+
+def test_a_video_is_timed_through_the_api_with_and_without_faces(quick_run):
+    section = json.loads(quick_run["results"].read_text())["video"]
+    assert set(section["rows"]) == {"off", "blazeface"}
+    for row in section["rows"].values():
+        short, long = row["short"], row["long"]
+        assert short["frames"] == long["frames"] == 16 and min(short["seconds"]) > 0
+        assert long["duration_s"] == pytest.approx(6 * short["duration_s"], rel=0.05)
+        assert short["peak_rss_mib"] > short["first_extra_mib"] >= 0
+    assert section["rows"]["off"]["short"]["frames_with_face"] == 0
+    assert section["rows"]["blazeface"]["short"]["frames_with_face"] >= 12  # the demo face, followed
+    assert "**Video**" in quick_run["markdown"].read_text()

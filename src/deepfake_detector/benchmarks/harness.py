@@ -7,7 +7,17 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from deepfake_detector.benchmarks import faces, latency, memory, preprocessing, roofline, serving, threads, training
+from deepfake_detector.benchmarks import (
+    faces,
+    latency,
+    memory,
+    preprocessing,
+    roofline,
+    serving,
+    threads,
+    training,
+    video,
+)
 from deepfake_detector.benchmarks.exports import RUN_PIPELINE_HINT, tflite_files
 from deepfake_detector.benchmarks.machine import ContentionMeter, cpu_count, machine_info
 from deepfake_detector.benchmarks.settings import BenchSettings
@@ -107,6 +117,8 @@ def run_benchmarks(model_file: Path, export_dir: Path, root: Path, settings: Ben
             model_file, export_dir, jpeg_file, settings.process_images, cores))
         results["serving"] = _timed("serving", lambda: serving.measure_serving(
             model_file, export_dir, jpeg_file, Path(scratch), settings))
+        results["video"] = _timed("video", lambda: video.measure_video(model_file, export_dir, Path(scratch),
+                                                                       settings))
     results["faces"] = _timed("faces", lambda: faces.measure_faces(settings, _worker_interpreter_threads(),
                                                                    image_size))
     if "float32" in files:

@@ -22,6 +22,9 @@ class BenchSettings:
     bare_burst_reps: int = 60  # bare calls timed just before each full-stack throughput run (its target)
     face_reps: int = 100  # face detection + crop calls timed per detector and crop way
     face_demo_scenes: int = 20  # demo scenes per demo style the detectors look for faces in
+    video_seconds: float = 10.0  # the timed clip's length (a second clip is 6 times longer: memory only)
+    video_height: int = 720  # its frame height (16:9)
+    video_reps: int = 3  # requests timed per clip and face setting
     train_warmup_steps: int = 2  # per phase and feed, not timed (the first also fills the shuffle buffer)
     train_steps: int = 10  # timed per phase and feed
     train_batch_size: int | None = None  # None: train.batch_size from params.yaml
@@ -32,6 +35,7 @@ class BenchSettings:
         return cls(warmup=1, single_reps=3, batch_size=8, batch_reps=1, load_reps=1, preprocess_reps=3,
                    process_images=2, api_reps=3, thread_clients=2, thread_requests=2, throughput_runs=1,
                    full_stack_requests=2, bare_burst_reps=2, face_reps=2, face_demo_scenes=1,
+                   video_seconds=1.0, video_height=180, video_reps=1,
                    train_warmup_steps=1, train_steps=2)
 
     def to_dict(self) -> dict:
