@@ -166,7 +166,7 @@ def test_output_with_an_unknown_suffix_is_a_usage_error(predict, photos, tmp_pat
 def test_folder_without_images_is_a_usage_error(predict, tmp_path):
     (tmp_path / "empty").mkdir()
     code, _, err = predict(str(tmp_path / "empty"))
-    assert code == 2 and "no images found" in err
+    assert code == 2 and "no images or videos found" in err and ".mp4" in err
 
 
 def test_no_model_exits_2_with_a_message_from_the_real_entry_point(config_root, photos, tmp_path):
