@@ -124,7 +124,9 @@
       previewVideo.src = previewUrl;
       previewVideo.setAttribute("aria-label", `Preview of ${file.name}`);
     } else {
+      previewVideo.pause();
       previewVideo.removeAttribute("src");
+      previewVideo.load();  // drops the previous video's decoder and buffered frames
       previewImage.src = previewUrl;
       previewImage.alt = `Preview of ${file.name}`;
     }

@@ -18,6 +18,7 @@ from deepfake_detector.components.data.datasets import decode_and_fit
 from deepfake_detector.components.data.demo_data import render_demo_image
 from deepfake_detector.components.data.faces import FaceCropping
 from deepfake_detector.config.entities import DemoDataConfig, FaceCropSettings, FacesConfig
+from deepfake_detector.contracts.errors import ModelError
 from deepfake_detector.contracts.labels import FAKE, REAL
 from deepfake_detector.inference.face_crop import crop_face, select_faces
 from deepfake_detector.inference.face_detection import FaceDetector
@@ -151,3 +152,23 @@ def test_faces_settings_are_kept_in_the_replaced_config(card_with_faces):
     service = DetectionService.from_config(config, environ={})
     assert dataclasses.replace(service.config, face_detector="auto", face_crop=config.face_crop,
                                face_margin=config.face_margin, face_min_size=config.face_min_size) == config
+
+
+def test_a_malformed_faces_block_in_the_card_stops_the_load_naming_it(card_with_faces):
+    card_path = card_with_faces / "export" / "model_card.json"
+    card = json.loads(card_path.read_text())
+    card["input"]["faces"].update(crop="wide", min_size=0)
+    card_path.write_text(json.dumps(card))
+    with pytest.raises(ModelError, match=r"input\.faces\.crop must be one of native, aligned; "
+                                         r"input\.faces\.min_size must be"):
+        DetectionService.from_config(serving_config(card_with_faces, face_detector="auto"), environ={})
+
+
+def test_without_a_card_auto_follows_params_data_faces(project, tmp_path):
+    trained = FaceCropSettings(enabled=True, detector="blazeface", crop="aligned", min_size=32, margin=0.25)
+    config = serving_config(project, backend="keras", export_dir=tmp_path / "no_export", face_detector="auto",
+                            training_faces=trained)
+    service = DetectionService.from_config(config, environ={})
+    assert service.model.card is None
+    assert (service.config.face_detector, service.config.face_crop, service.config.face_min_size) == (
+        "blazeface", "aligned", 32)

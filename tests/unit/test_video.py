@@ -144,12 +144,35 @@ def test_a_count_above_the_frame_count_returns_each_frame_once() -> None:
     assert timestamps == sorted(set(timestamps))
 
 
-def test_without_a_declared_duration_count_takes_a_frame_a_second() -> None:
+def test_without_a_declared_duration_count_takes_a_frame_a_second_to_the_end() -> None:
     streamed = encode_clip("webm", frames=40, seekable=False)  # 4 s; a streamed WebM carries no duration
     with open_video(streamed) as opened:
         assert opened.info.duration_s is None
         frames = list(opened.frames(FrameSampling(count=3)))
-    assert [frame.timestamp_s for frame in frames] == pytest.approx([0.0, 1.0, 2.0])
+    # the whole clip is covered, not its first three seconds: a frame a second, and the last one
+    assert [frame.timestamp_s for frame in frames] == pytest.approx([0.0, 1.0, 2.0, 3.0, 3.9])
+
+
+class PastDeadline(Exception):
+    pass
+
+
+def test_a_check_runs_while_frames_between_samples_are_decoded() -> None:
+    calls = []
+
+    def deadline() -> None:
+        calls.append(1)
+        if len(calls) == 2:
+            raise PastDeadline("past the deadline")
+
+    with open_video(encode_clip(frames=40)) as opened, pytest.raises(PastDeadline):
+        list(opened.frames(FrameSampling(count=1), check=deadline))  # one sample, in the middle: frame 20
+    assert len(calls) == 2  # stopped after 16 decoded frames, before the sample
+
+
+def test_an_older_quicktime_file_starting_with_a_moov_atom_is_a_video() -> None:
+    assert sniff_video(b"\x00\x00\x10\x00moov\x00\x00\x00\x6cmvhd") == "mov"
+    assert sniff_video(b"\x00\x00\x00\x08wide\x00\x10\x00\x00mdat") == "mov"
 
 
 @pytest.mark.parametrize("count, max_fps", [(None, None), (4, 2.0), (0, None), (None, 0.0), (None, -1.0)])

@@ -231,7 +231,9 @@ class ConfigurationManager:
                             params=self._recorded_params())
 
     def get_serving_config(self) -> ServingConfig:
-        return self._entity(ServingConfig, self.paths.serving, self.params.serve, input_fit=self.params.model.input_fit)
+        faces = self.params.data.faces
+        return self._entity(ServingConfig, self.paths.serving, self.params.serve, input_fit=self.params.model.input_fit,
+                            training_faces=faces if faces.enabled else None)
 
     def get_tracking_config(self) -> TrackingConfig:
         return self._entity(TrackingConfig, self.paths.tracking)

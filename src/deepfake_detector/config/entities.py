@@ -209,6 +209,8 @@ class ServingConfig(ServeParams, ServingPaths):
     """max_request_bytes comes from serve.max_request_mb."""
 
     input_fit: str = "crop"  # model.input_fit: used when no model card says how the served model was trained
+    # data.faces when enabled (else None): what serve.face_detector auto follows when no model card says
+    training_faces: FaceCropSettings | None = None
 
 
 @entity

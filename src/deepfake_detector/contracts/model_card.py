@@ -14,6 +14,7 @@ from typing import Any
 from deepfake_detector.contracts.decision_rule import DecisionRule
 from deepfake_detector.contracts.errors import ModelError
 from deepfake_detector.contracts.export_layout import MODEL_CARD_NAME, TFLITE_VARIANTS
+from deepfake_detector.contracts.faces import FACE_CROPS, FACE_DETECTORS
 from deepfake_detector.contracts.input_fit import INPUT_FITS, LEGACY_INPUT_FIT
 from deepfake_detector.contracts.json_files import read_json_object
 from deepfake_detector.utils.files import sha256_file
@@ -104,6 +105,7 @@ def read_model_card(export_dir: Path) -> ModelCard:
     exports = _exports(content.get("exports"), export_dir, problems)
     if _input_fit(content) not in INPUT_FITS:
         problems.append(f"input.fit must be one of {', '.join(INPUT_FITS)}")
+    _check_faces(content, problems)
     metrics = content.get("test_metrics")
     if metrics is not None and not isinstance(metrics, Mapping):
         problems.append("test_metrics must be an object")
@@ -111,6 +113,26 @@ def read_model_card(export_dir: Path) -> ModelCard:
         raise ModelError(f"{path}: malformed model card: {'; '.join(problems)}; re-run the {MADE_BY} stage")
     return ModelCard(export_dir=export_dir, source_sha256=source_sha, rule=rule, exports=exports,
                      test_metrics=dict(metrics or {}), content=content)
+
+
+def _check_faces(content: Mapping[str, Any], problems: list[str]) -> None:
+    """input.faces, when set, must say what the faces stage did in terms serving can repeat."""
+    block = content.get("input")
+    faces = block.get("faces") if isinstance(block, Mapping) else None
+    if faces is None:
+        return
+    if not isinstance(faces, Mapping):
+        problems.append("input.faces must be an object or null")
+        return
+    if faces.get("detector") not in FACE_DETECTORS[1:]:
+        problems.append(f"input.faces.detector must be one of {', '.join(FACE_DETECTORS[1:])}")
+    if faces.get("crop") not in FACE_CROPS:
+        problems.append(f"input.faces.crop must be one of {', '.join(FACE_CROPS)}")
+    margin, min_size = faces.get("margin"), faces.get("min_size")
+    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0 <= margin <= 1:
+        problems.append("input.faces.margin must be a number from 0 to 1")
+    if isinstance(min_size, bool) or not isinstance(min_size, int) or min_size < 8:
+        problems.append("input.faces.min_size must be a whole number of pixels, at least 8")
 
 
 def _input_fit(content: Mapping[str, Any]) -> Any:

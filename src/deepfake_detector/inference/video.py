@@ -13,7 +13,7 @@ import itertools
 import logging
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -31,6 +31,7 @@ UPLOAD_NAME = "uploaded video"
 SNIFF_BYTES = 16
 DECODER_THREADS = 2
 NOT_A_VIDEO = "not a video (mp4, mov, webm or avi)"
+CHECK_EVERY_FRAMES = 8  # frames decoded between two calls of frames()'s check
 
 # The FFmpeg demuxer for each sniffed container. Forcing it keeps FFmpeg's other demuxers (playlists, concat
 # lists, image sequences, raw streams) away from uploads, whatever the bytes claim to be.
@@ -38,6 +39,8 @@ _DEMUXERS = {"mp4": "mov", "mov": "mov", "webm": "matroska", "avi": "avi"}
 # ISO-BMFF major brands of still pictures (HEIF and AVIF photos): they start with an ftyp box too.
 _STILL_IMAGE_BRANDS = frozenset({b"heic", b"heix", b"mif1", b"avif"})
 _EBML_MAGIC = b"\x1a\x45\xdf\xa3"
+# Older QuickTime files start with one of these atoms instead of ftyp.
+_QUICKTIME_FIRST_ATOMS = frozenset({b"moov", b"mdat", b"free", b"wide", b"skip"})
 # What PyAV raises for input it cannot read: FFmpeg's errors (InvalidDataError, EOFError, ...) and the
 # ValueError, OverflowError and the like its Python layer raises for nonsense in a header.
 _UNREADABLE = (av.error.FFmpegError, ValueError, OverflowError, IndexError, EOFError, OSError)
@@ -57,7 +60,8 @@ def sniff_video(head: bytes) -> str | None:
     """The container the first SNIFF_BYTES bytes announce ("mp4", "mov", "webm" or "avi"), or None.
 
     ISO-BMFF (an ftyp box at offset 4) is "mov" for QuickTime's brand "qt  " and "mp4" for any other video
-    brand; HEIF and AVIF photos share the box and are not videos. Matroska and WebM share EBML's magic and
+    brand; HEIF and AVIF photos share the box and are not videos. A file starting with a moov, mdat, free,
+    wide or skip atom is an older QuickTime file ("mov"). Matroska and WebM share EBML's magic and
     are both reported as "webm" (one demuxer reads both). AVI is RIFF with the form type "AVI ".
     """
     head = bytes(head[:SNIFF_BYTES])
@@ -66,6 +70,8 @@ def sniff_video(head: bytes) -> str | None:
         if brand in _STILL_IMAGE_BRANDS:
             return None
         return "mov" if brand == b"qt  " else "mp4"
+    if head[4:8] in _QUICKTIME_FIRST_ATOMS:
+        return "mov"
     if head.startswith(_EBML_MAGIC):
         return "webm"
     if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
@@ -163,6 +169,7 @@ class OpenedVideo:
         self._container: av.container.InputContainer | None = None
         self._stream: av.video.stream.VideoStream | None = None
         self._passes = 0
+        self._check: Callable[[], None] | None = None
         self._decoded_count = 0  # frames decoded in the current pass, against max_frames_decoded
         self._open()
         self.info = self._read_info()
@@ -171,14 +178,16 @@ class OpenedVideo:
         logger.debug("%s: %s, %s %dx%d, %s s at %s fps, %d keyframes indexed", name, container, self.info.codec,
                      self.info.width, self.info.height, self.info.duration_s, self.info.fps, len(self._keyframes))
 
-    def frames(self, sampling: FrameSampling = FrameSampling()) -> Iterator[VideoFrame]:
+    def frames(self, sampling: FrameSampling = FrameSampling(),
+               check: Callable[[], None] | None = None) -> Iterator[VideoFrame]:
         """The sampled frames in display order, with strictly increasing timestamps; each call starts a new
         pass from the beginning (one pass at a time).
 
         count: the frame nearest to each of `count` times evenly spread over the declared duration (the
         middle of each of `count` equal spans); a frame is returned once, so a clip with fewer frames gives
-        fewer. When the file declares no duration, the frame nearest to each of 0, 1, 2, ... count - 1
-        seconds: the first `count` frames at most one a second. When a file ends before its declared
+        fewer. When the file declares no duration (a streamed or browser-recorded WebM), the frame nearest to
+        each of 0, 1, 2, ... seconds to the clip's end: one a second, bounded by the caps, so that the samples
+        still cover the whole clip. When a file ends before its declared
         duration, its last frame stands in for the times it does not reach.
         max_fps: the frame nearest to 0, 1 / max_fps, 2 / max_fps, ... seconds, up to the clip's end.
 
@@ -186,10 +195,13 @@ class OpenedVideo:
         enough ahead to seek to (sparse samples of a clip with frequent keyframes); only the samples are
         converted to RGB. Raises VideoTooLargeError past max_frames_decoded frames, past max_duration_s or
         on a frame larger than max_frame_pixels, and VideoError on a corrupt stream or one with no frames.
+        `check`, when given, is called every CHECK_EVERY_FRAMES decoded frames (a request's deadline: frames
+        between two samples are decoded too) and may raise to stop.
         """
         if self._passes:
             self._open()  # a fresh demuxer and decoder: each pass starts at the beginning
         self._passes += 1
+        self._check = check
         try:
             yield from self._sampled(sampling)
         except _UNREADABLE as error:
@@ -215,6 +227,8 @@ class OpenedVideo:
             raise VideoError(f"{self._name}: its video stream is in a codec no decoder here reads")
         self._stream.thread_type = "AUTO"
         self._stream.codec_context.thread_count = self._threads
+        # FFmpeg refuses a frame over the cap before allocating it: a stream may switch to a huge size mid-way.
+        self._stream.codec_context.options = {"max_pixels": str(self._limits.max_frame_pixels)}
 
     def _read_info(self) -> VideoInfo:
         stream, container = self._stream, self._container
@@ -267,7 +281,7 @@ class OpenedVideo:
             return (step / sampling.max_fps for step in itertools.count())
         duration = self.info.duration_s
         if duration is None:
-            return (float(second) for second in range(sampling.count))
+            return (float(second) for second in itertools.count())
         return ((step + 0.5) * duration / sampling.count for step in range(sampling.count))
 
     def _sampled(self, sampling: FrameSampling) -> Iterator[VideoFrame]:
@@ -345,6 +359,8 @@ class OpenedVideo:
         for packet in self._container.demux(stream):
             for frame in packet.decode():
                 self._decoded_count += 1
+                if self._check is not None and self._decoded_count % CHECK_EVERY_FRAMES == 0:
+                    self._check()
                 if self._decoded_count > limits.max_frames_decoded:
                     raise VideoTooLargeError(f"{self._name}: more than {limits.max_frames_decoded:,} frames to "
                                              "decode (frames decoded cap)")

@@ -219,12 +219,18 @@ def faces_as_trained(config: ServingConfig, model: ServedModel) -> ServingConfig
     """config with serve.face_detector "auto" resolved: the served model's face crop (its card's input.faces,
     every face setting taken from it), or off for a model trained on whole images. An explicit detector is kept;
     one that differs from the model's training is logged, since the model then sees inputs it was not trained on."""
-    trained = model.card.faces if model.card is not None else None
+    if model.card is not None:
+        trained, source = model.card.faces, str(model.card.path)
+    else:  # no card speaks for this model (the Keras backend before an export): params.yaml data.faces does
+        settings = config.training_faces
+        trained = None if settings is None else {"detector": settings.detector, "crop": settings.crop,
+                                                 "margin": settings.margin, "min_size": settings.min_size}
+        source = "params.yaml data.faces"
     if config.face_detector == "auto":
         if trained is None:
             return dataclasses.replace(config, face_detector="off")
-        logger.info("faces: cropped as the model was trained (%s, %s crop, margin %s, min size %s)",
-                    trained["detector"], trained["crop"], trained["margin"], trained["min_size"])
+        logger.info("faces: cropped as the model was trained (%s, %s crop, margin %s, min size %s; from %s)",
+                    trained["detector"], trained["crop"], trained["margin"], trained["min_size"], source)
         return dataclasses.replace(config, face_detector=trained["detector"], face_crop=trained["crop"],
                                    face_margin=float(trained["margin"]), face_min_size=int(trained["min_size"]))
     used = None if config.face_detector == "off" else (config.face_detector, config.face_crop)

@@ -138,10 +138,10 @@ def analyze_video(service: DetectionService, data: bytes, name: str = "uploaded 
     started = time.perf_counter()
     spent = {"decode": 0.0, "faces": 0.0, "predict": 0.0}
     scorer = _FrameScorer(service)
-    thumbnails: list[bytes] = []
+    thumbnails: dict[int, bytes] = {}  # position in the scores -> JPEG; only the worst frames' are kept
     with open_video(data, video_limits(service), name, threads=service.interpreter_threads) as video:
         info = video.info
-        frames = video.frames(frame_sampling(service))
+        frames = video.frames(frame_sampling(service), check=check_deadline)
         while True:
             mark = time.perf_counter()
             frame = next(frames, None)
@@ -153,9 +153,10 @@ def analyze_video(service: DetectionService, data: bytes, name: str = "uploaded 
             scorer.add(frame.index, frame.timestamp_s, frame.pixels)
             spent["faces"] += time.perf_counter() - mark
             if explain:
-                thumbnails.append(_thumbnail(frame.pixels))
+                thumbnails[len(scorer.done) + len(scorer.pending) - 1] = _thumbnail(frame.pixels)
             mark = time.perf_counter()
-            scorer.flush(full_only=True)
+            if scorer.flush(full_only=True) and explain:
+                _keep_worst(thumbnails, scorer.done)
             spent["predict"] += time.perf_counter() - mark
     mark = time.perf_counter()
     scorer.flush(full_only=False)
@@ -210,9 +211,10 @@ class _FrameScorer:
         height, width = image.shape[:2]
         self.pending.append((index, timestamp_s, crop.box, face.box(width, height), face.score, crop.pixels))
 
-    def flush(self, full_only: bool) -> None:
+    def flush(self, full_only: bool) -> bool:
+        """Score the pending frames (only a full batch with full_only); whether any were scored."""
         if not self.pending or (full_only and len(self.pending) < BATCH_FRAMES):
-            return
+            return False
         batch = np.stack([entry[-1] for entry in self.pending])
         probabilities = np.asarray(self.service.predictor.predict(batch), dtype=np.float64).reshape(-1)
         rule = self.service.rule
@@ -220,9 +222,18 @@ class _FrameScorer:
             self.done.append(FrameScore(index, timestamp_s, float(p), rule.label(float(p)), region, face,
                                         None if face_score is None else round(float(face_score), 4)))
         self.pending.clear()
+        return True
 
     def scores(self) -> list[FrameScore]:
         return list(self.done)
+
+
+def _keep_worst(thumbnails: dict[int, bytes], scored: list[FrameScore]) -> None:
+    """Drop the thumbnails of scored frames that can no longer be among the WORST_FRAMES most fake: a clip's
+    thumbnails then cost a few, not one per sampled frame."""
+    worst = set(sorted(range(len(scored)), key=lambda i: scored[i].fake_probability, reverse=True)[:WORST_FRAMES])
+    for position in [position for position in thumbnails if position < len(scored) and position not in worst]:
+        del thumbnails[position]
 
 
 def _thumbnail(pixels: np.ndarray) -> bytes:
