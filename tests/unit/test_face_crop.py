@@ -21,6 +21,17 @@ def test_the_native_square_grows_the_face_by_the_margin_and_stays_inside_the_ima
     assert face_square(face_at(0, 0, 300), 0.2, 400, 300) == Box(0, 0, 400, 300)  # larger than the image: clipped
 
 
+def test_a_small_face_is_shown_with_context_at_the_models_size_never_enlarged():
+    image = np.random.default_rng(3).integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    crop = crop_face(image, face_at(150, 100, 60), 224, mode="native", margin=0.2, fit="crop")
+    assert crop.box == Box(68, 18, 224, 224)  # centred on the face's centre (180, 130)
+    np.testing.assert_array_equal(crop.pixels, image[18:242, 68:292].astype(np.float32))
+    near_the_edge = crop_face(image, face_at(0, 0, 60), 224, mode="native", margin=0.2, fit="crop")
+    assert near_the_edge.box == Box(0, 0, 224, 224)  # moved inside the picture
+    resized = crop_face(image, face_at(150, 100, 60), 224, mode="native", margin=0.2, fit="resize")
+    assert resized.box == Box(138, 88, 84, 84)  # the resize fit scores the face square itself
+
+
 def test_a_large_face_is_scored_on_its_center_square_at_the_images_own_resolution():
     image = np.random.default_rng(0).integers(0, 256, (600, 800, 3), dtype=np.uint8)
     crop = crop_face(image, face_at(250, 150, 250), 224, mode="native", margin=0.2, fit="crop")

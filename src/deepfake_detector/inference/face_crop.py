@@ -3,9 +3,10 @@
 Two ways (serve.face_crop):
 - "native" (the default): a square around the face (its box grown by the margin on every side) at the image's
   own resolution; the model then takes it as it takes a whole image (inference.images.fit_for_model: with the
-  crop fit, the center square, no resampling). The detector reads up-sampling traces on the pixel grid, and a
-  crop that keeps the grid keeps them: the locked model scores such crops of the demo test faces at ROC AUC
-  1.000, as it does its own center crops (docs/faces.md).
+  crop fit, the center square, no resampling). With the crop fit the square is at least the model's input
+  size, so a small face comes with context around it rather than enlarged (resampled). The detector reads
+  up-sampling traces on the pixel grid, and a crop that keeps the grid keeps them: the locked model scores
+  such crops of the demo test faces at ROC AUC 1.000, as it does its own center crops (docs/faces.md).
 - "aligned": as face-forensics pipelines do (face_alignment.py): eyes levelled, a fixed eye distance and eye
   line, a fixed output size. Every pixel is resampled; the same model scores those crops at AUC 0.677, so
   this way is for a model trained on aligned crops.
@@ -69,8 +70,11 @@ def face_region(image: np.ndarray, face: Face, size: int, *, mode: str = "native
     if mode == "aligned" and _eyes_apart(face):
         aligned = align_face(image, face, size)
         return FaceRegion(aligned.pixels, _bounding_box(aligned.matrix, size, width, height), aligned.matrix)
-    # Native, or aligned for a face whose eyes the detector put on one point: no eye line to level.
-    scored = face_square(face, margin, width, height).seen_by_model(size, fit)
+    # Native, or aligned for a face whose eyes the detector put on one point: no eye line to level. With the crop
+    # fit, a face smaller than the model's input is shown with context around it up to that size, never enlarged:
+    # an enlarged face would be resampled, and the traces the detector reads with it.
+    min_side = size if fit == "crop" else 0
+    scored = face_square(face, margin, width, height, min_side).seen_by_model(size, fit)
     return FaceRegion(scored.crop(image), scored)
 
 
@@ -98,10 +102,10 @@ def heatmap_in_box(crop: FaceCrop, heatmap: np.ndarray) -> np.ndarray:
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
 
 
-def face_square(face: Face, margin: float, image_width: int, image_height: int) -> Box:
-    """The square centred on the face whose side is its longer side grown by margin x side at each end, moved
-    inside the image where it fits and clipped where it does not."""
-    side = round(max(face.width, face.height) * (1 + 2 * margin))
+def face_square(face: Face, margin: float, image_width: int, image_height: int, min_side: int = 0) -> Box:
+    """The square centred on the face whose side is its longer side grown by margin x side at each end (at least
+    min_side), moved inside the image where it fits and clipped where it does not."""
+    side = max(round(max(face.width, face.height) * (1 + 2 * margin)), min_side)
     centre_x, centre_y = face.x + face.width / 2, face.y + face.height / 2
     left = _inside(round(centre_x - side / 2), side, image_width)
     top = _inside(round(centre_y - side / 2), side, image_height)
