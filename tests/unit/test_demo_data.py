@@ -44,8 +44,13 @@ def third_peak_ratio(path: Path) -> float:
 
 
 def spectral_peak_ratio(path: Path, divisor: int) -> float:
-    gray = np.asarray(Image.open(path).convert("L"), dtype=np.float64)
-    gray -= gray.mean()
+    return gray_peak_ratio(np.asarray(Image.open(path).convert("L"), dtype=np.float64), divisor)
+
+
+def gray_peak_ratio(gray: np.ndarray, divisor: int) -> float:
+    """Power at 1/divisor of the sampling rate along each axis of a square gray picture over the median power
+    around it."""
+    gray = gray - gray.mean()
     size = gray.shape[0]
     window = np.hanning(size)
     power = np.abs(np.fft.fft2(gray * window[:, None] * window[None, :])) ** 2

@@ -11,6 +11,7 @@ from deepfake_detector.components.data.demo_video import generate_demo_videos, r
 from deepfake_detector.config.entities import DemoDataConfig
 from deepfake_detector.contracts.labels import FAKE, REAL
 from deepfake_detector.inference.video import VIDEO_CONTAINERS, FrameSampling, open_video, sniff_video
+from tests.unit.test_demo_data import gray_peak_ratio
 
 CONFIG = DemoDataConfig(seed=42, images_per_class=2, image_size=96)
 TINY = {"seconds": 1.0, "fps": 8, "size": 96}
@@ -26,18 +27,7 @@ def decoded(clip: bytes, sampling: FrameSampling = EVERY_FRAME) -> list[np.ndarr
 def nyquist_peak_ratio(pixels: np.ndarray) -> float:
     """Luma power at half the sampling rate along each axis over the median power around it: the peak a
     stride-2 up-sampling checkerboard leaves, absent from a camera's noise."""
-    gray = pixels.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
-    gray -= gray.mean()
-    size = gray.shape[0]
-    window = np.hanning(size)
-    power = np.abs(np.fft.fft2(gray * window[:, None] * window[None, :])) ** 2
-    ring = np.ones((9, 9), dtype=bool)
-    ring[3:6, 3:6] = False
-    ratios = []
-    for row, column in ((0, size // 2), (size // 2, 0)):
-        patch = power[np.ix_((np.arange(-4, 5) + row) % size, (np.arange(-4, 5) + column) % size)]
-        ratios.append(patch[4, 4] / np.median(patch[ring]))
-    return float(np.mean(ratios))
+    return gray_peak_ratio(pixels.astype(np.float64) @ np.array([0.299, 0.587, 0.114]), divisor=2)
 
 
 def test_same_arguments_give_the_same_bytes() -> None:

@@ -51,6 +51,14 @@ class Timings:
                 "total": self.total}
 
 
+def verdict_fields(analysis: Any, kind: str) -> dict[str, Any]:
+    """The fields every results[] entry starts with, image or video."""
+    return {"filename": analysis.filename, "kind": kind, "label": analysis.label,
+            "fake_probability": analysis.fake_probability, "threshold": analysis.threshold,
+            "model_version": analysis.model_version, "backend": analysis.backend, "width": analysis.width,
+            "height": analysis.height}
+
+
 @dataclass(frozen=True)
 class ImageAnalysis:
     """One image's verdict: the decisive P(fake), its label under the served rule, and how it was found."""
@@ -75,15 +83,7 @@ class ImageAnalysis:
 
     def as_api_dict(self) -> dict[str, Any]:
         answer: dict[str, Any] = {
-            "filename": self.filename,
-            "kind": "image",
-            "label": self.label,
-            "fake_probability": self.fake_probability,
-            "threshold": self.threshold,
-            "model_version": self.model_version,
-            "backend": self.backend,
-            "width": self.width,
-            "height": self.height,
+            **verdict_fields(self, "image"),
             "scored_region": self.scored_region,
             "faces": [face.as_api_dict() for face in self.faces],
         }

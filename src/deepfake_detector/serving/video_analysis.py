@@ -25,7 +25,7 @@ from deepfake_detector.inference.images import fit_for_model
 from deepfake_detector.inference.video import FrameSampling, VideoInfo, VideoLimits, open_video
 from deepfake_detector.inference.video_verdict import FaceTrack, aggregate, describe
 from deepfake_detector.serving.admission import check_deadline
-from deepfake_detector.serving.analysis import Timings
+from deepfake_detector.serving.analysis import Timings, verdict_fields
 
 if TYPE_CHECKING:
     from deepfake_detector.serving.service import DetectionService
@@ -88,15 +88,7 @@ class VideoAnalysis:
     def as_api_dict(self) -> dict[str, Any]:
         info = self.info
         answer: dict[str, Any] = {
-            "filename": self.filename,
-            "kind": "video",
-            "label": self.label,
-            "fake_probability": self.fake_probability,
-            "threshold": self.threshold,
-            "model_version": self.model_version,
-            "backend": self.backend,
-            "width": self.width,
-            "height": self.height,
+            **verdict_fields(self, "video"),
             "video": {"container": info.container, "codec": info.codec, "duration_s": info.duration_s,
                       "fps": info.fps},
             "scored_region": self.scored_region,
