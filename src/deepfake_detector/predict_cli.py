@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from deepfake_detector.serving.video_analysis import VideoAnalysis
 
 # The formats the shared decoder reads (inference.images.SUPPORTED_FORMATS), as TensorFlow does, and the video
-# containers inference/video.py reads (a file given by name is judged by its content, whatever its suffix).
+# containers video/decoding.py reads (a file given by name is judged by its content, whatever its suffix).
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp"})
 VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi"})
 MEDIA_EXTENSIONS = IMAGE_EXTENSIONS | VIDEO_EXTENSIONS

@@ -10,7 +10,7 @@ import pytest
 from deepfake_detector.components.data.demo_video import render_demo_video
 from deepfake_detector.config.entities import DemoDataConfig
 from deepfake_detector.contracts.labels import FAKE, REAL
-from deepfake_detector.inference.video_verdict import aggregate
+from deepfake_detector.video.verdict import aggregate
 
 SIDE = 160
 FRAMES = 6

@@ -10,7 +10,7 @@ import pytest
 from deepfake_detector.components.data.demo_video import generate_demo_videos, render_demo_video
 from deepfake_detector.config.entities import DemoDataConfig
 from deepfake_detector.contracts.labels import FAKE, REAL
-from deepfake_detector.inference.video import VIDEO_CONTAINERS, FrameSampling, open_video, sniff_video
+from deepfake_detector.video.decoding import VIDEO_CONTAINERS, FrameSampling, open_video, sniff_video
 from tests.unit.test_demo_data import gray_peak_ratio
 
 CONFIG = DemoDataConfig(seed=42, images_per_class=2, image_size=96)

@@ -3,6 +3,7 @@ files refused with a VideoError, never another exception."""
 from __future__ import annotations
 
 import io
+import struct
 import tracemalloc
 from fractions import Fraction
 from pathlib import Path
@@ -13,8 +14,8 @@ import pytest
 from PIL import Image
 
 from deepfake_detector.contracts.errors import ImageError, ImageTooLargeError, VideoError, VideoTooLargeError
-from deepfake_detector.inference import video
-from deepfake_detector.inference.video import (
+from deepfake_detector.video import decoding as video
+from deepfake_detector.video.decoding import (
     VIDEO_CONTAINERS,
     FrameSampling,
     VideoLimits,
@@ -281,6 +282,28 @@ def test_a_rotated_video_comes_out_upright(rotation: int, white_corner: str) -> 
     corners = {"top-left": red[:8, :8], "top-right": red[:8, -8:], "bottom-left": red[-8:, :8],
                "bottom-right": red[-8:, -8:]}
     assert max(corners, key=lambda name: corners[name].mean()) == white_corner
+
+
+def with_display_matrix(clip: bytes, matrix: tuple[int, ...]) -> bytes:
+    """The mp4 clip with its track header's display matrix replaced (nine big-endian int32)."""
+    data = bytearray(clip)
+    at = data.find(b"tkhd") + 4 + 4 + 20 + 8 + 8  # version and flags, times, ids, reserved, layer and volume
+    data[at:at + 36] = struct.pack(">9i", *matrix)
+    return bytes(data)
+
+
+@pytest.mark.parametrize("matrix, white_corner", [
+    ((-65536, 0, 0, 0, 65536, 0, 0, 0, 0x40000000), "top-right"),      # mirrored left to right
+    ((65536, 0, 0, 0, -65536, 0, 0, 0, 0x40000000), "bottom-left"),    # mirrored top to bottom
+    ((0, 65536, 0, 65536, 0, 0, 0, 0, 0x40000000), "top-left"),        # transposed: turned and mirrored
+], ids=["hflip", "vflip", "transpose"])
+def test_a_mirrored_video_is_shown_as_players_show_it(matrix: tuple[int, ...], white_corner: str) -> None:
+    frame = read_all(with_display_matrix(encode_clip(frames=3), matrix), FrameSampling(count=1))[0]
+    red = frame.pixels[..., 0].astype(float)
+    corners = {"top-left": red[:8, :8], "top-right": red[:8, -8:], "bottom-left": red[-8:, :8],
+               "bottom-right": red[-8:, -8:]}
+    assert max(corners, key=lambda name: corners[name].mean()) == white_corner
+    assert frame.pixels.shape == ((96, 64, 3) if matrix[0] == 0 else (64, 96, 3))
 
 
 def test_seeking_sampler_returns_the_frames_a_full_decode_does(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from deepfake_detector.inference.video import SNIFF_BYTES, sniff_video
 from deepfake_detector.serving.context import ready_service
 from deepfake_detector.serving.errors import ApiError
 from deepfake_detector.serving.openapi import openapi_document
 from deepfake_detector.serving.payloads import read_image_request
+from deepfake_detector.video.decoding import SNIFF_BYTES, sniff_video
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
 # A video takes a second or more to score: one a request keeps a request within its deadline.

@@ -23,7 +23,6 @@ from deepfake_detector.inference.face_crop import crop_face, heatmap_in_box, sel
 from deepfake_detector.inference.face_detection import DETECTOR_MODELS, Face, FaceDetector
 from deepfake_detector.inference.images import fit_for_model, load_model_input
 from deepfake_detector.inference.served_model import ServedModel, load_served_model
-from deepfake_detector.inference.video import SNIFF_BYTES, sniff_video
 from deepfake_detector.serving.admission import check_deadline
 from deepfake_detector.serving.analysis import FaceScore, Heatmap, ImageAnalysis, Timings
 from deepfake_detector.serving.concurrency import plan_threads
@@ -32,6 +31,7 @@ from deepfake_detector.serving.settings import apply_environment
 from deepfake_detector.serving.training_data import TrainingData
 from deepfake_detector.serving.uploads import decode_upload
 from deepfake_detector.serving.video_analysis import VideoAnalysis, analyze_video
+from deepfake_detector.video.decoding import SNIFF_BYTES, sniff_video
 
 logger = logging.getLogger(__name__)
 

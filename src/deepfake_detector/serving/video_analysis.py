@@ -1,7 +1,7 @@
 """A video's verdict: sampled frames scored one by one, the followed face cropped as in an image, and the
 frame scores aggregated by the served rule.
 
-Frames stream out of the decoder (inference/video.py) and are scored in small batches, so the memory an
+Frames stream out of the decoder (video/decoding.py) and are scored in small batches, so the memory an
 analysis holds is one decoded frame, one batch of model inputs and a thumbnail per scored frame, whatever
 the clip's length. The answer lists every scored frame with its timestamp, P(fake) and face box, the
 aggregated P(fake) with the rule that made it, and the most fake frames (with thumbnails when explain=true,
@@ -22,10 +22,10 @@ from deepfake_detector.contracts.labels import CLASS_NAMES, FAKE
 from deepfake_detector.inference.boxes import Box
 from deepfake_detector.inference.face_crop import crop_face, select_faces, whole_image_region
 from deepfake_detector.inference.images import fit_for_model
-from deepfake_detector.inference.video import FrameSampling, VideoInfo, VideoLimits, open_video
-from deepfake_detector.inference.video_verdict import FaceTrack, aggregate, describe
 from deepfake_detector.serving.admission import check_deadline
 from deepfake_detector.serving.analysis import Timings, verdict_fields
+from deepfake_detector.video.decoding import FrameSampling, VideoInfo, VideoLimits, open_video
+from deepfake_detector.video.verdict import FaceTrack, aggregate, describe
 
 if TYPE_CHECKING:
     from deepfake_detector.serving.service import DetectionService

@@ -28,8 +28,8 @@ from deepfake_detector.components.data.demo_data import (
 )
 from deepfake_detector.config.entities import DemoDataConfig
 from deepfake_detector.contracts.labels import CLASS_NAMES, FAKE, REAL
-from deepfake_detector.inference.video import VIDEO_CONTAINERS
 from deepfake_detector.utils.files import atomic_path
+from deepfake_detector.video.decoding import VIDEO_CONTAINERS
 
 logger = logging.getLogger(__name__)
 

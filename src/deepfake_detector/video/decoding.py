@@ -128,6 +128,7 @@ class VideoInfo:
 class VideoFrame:
     """One sampled frame: uint8 (H, W, 3) RGB, C-contiguous, turned upright when the file says so.
 
+    Upright means as a player shows it: turned and mirrored as the display matrix says (upright()).
     index is the frame's number in the clip from 0: counted when every frame before it was decoded,
     round(timestamp_s x fps) after a seek. timestamp_s is seconds from the start of the video stream."""
 
@@ -380,10 +381,7 @@ class OpenedVideo:
                 yield _Decoded(frame, index, max(time, 0.0))
 
     def _converted(self, decoded: _Decoded) -> VideoFrame:
-        pixels = decoded.frame.to_ndarray(format="rgb24")
-        turns = _quarter_turns(decoded.frame.rotation)
-        if turns:
-            pixels = np.rot90(pixels, turns)
+        pixels = upright(decoded.frame.to_ndarray(format="rgb24"), _display_matrix(decoded.frame))
         return VideoFrame(decoded.index, decoded.time, np.ascontiguousarray(pixels))
 
 
@@ -394,12 +392,35 @@ class _Decoded:
     time: float
 
 
-def _quarter_turns(rotation: float) -> int:
-    """Counter-clockwise quarter turns (np.rot90's k) that show a frame upright, from its display matrix
-    rotation (degrees counter-clockwise). Angles that are not a multiple of 90 degrees, and the mirroring a
-    display matrix may add, are not applied (no phone writes them)."""
-    turns = round(rotation / 90)
-    return turns % 4 if abs(rotation - 90 * turns) < 1 else 0
+def _display_matrix(frame: av.VideoFrame) -> tuple[int, ...] | None:
+    """The frame's 3 x 3 display matrix (nine int32, row-major), or None when it has none."""
+    for entry in frame.side_data:  # iterating yields the entries themselves
+        if entry.type.name == "DISPLAYMATRIX":
+            raw = bytes(entry)
+            return tuple(np.frombuffer(raw[:36], dtype="<i4").tolist()) if len(raw) >= 36 else None
+    return None
+
+
+def upright(pixels: np.ndarray, matrix: tuple[int, ...] | None) -> np.ndarray:
+    """The frame as players show it, by FFmpeg's own rule (fftools' autorotate): a clockwise turn of 90, 180 or
+    270 degrees read from the display matrix, with the mirroring a negative determinant adds. Other angles and
+    a singular matrix leave the frame as stored."""
+    if matrix is None:
+        return pixels
+    scale_x, scale_y = math.hypot(matrix[0], matrix[3]), math.hypot(matrix[1], matrix[4])
+    if scale_x == 0 or scale_y == 0:
+        return pixels
+    theta = round(math.degrees(math.atan2(matrix[1] / scale_y, matrix[0] / scale_x)))
+    theta -= 360 * math.floor(theta / 360 + 0.9 / 360)  # clockwise degrees in [0, 360)
+    if abs(theta - 90) < 1:  # transpose: cclock_flip, or clock
+        return np.rot90(pixels, 1)[::-1] if matrix[3] > 0 else np.rot90(pixels, -1)
+    if abs(theta - 180) < 1:  # hflip, vflip as the matrix's diagonal says
+        return pixels[::-1 if matrix[4] < 0 else 1, ::-1 if matrix[0] < 0 else 1]
+    if abs(theta - 270) < 1:  # transpose: clock_flip, or cclock
+        return np.rot90(pixels, -1)[::-1] if matrix[3] < 0 else np.rot90(pixels, 1)
+    if abs(theta) < 1 and matrix[4] < 0:
+        return pixels[::-1]
+    return pixels
 
 
 def _opened_file(source: bytes | str | os.PathLike, max_bytes: int, name: str | None) -> tuple[str, BinaryIO]:
