@@ -14,7 +14,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("deepfake_detector", "deepfake_detector.utils", "deepfake_detector.contracts",
      "deepfake_detector.logging_config"),
     ("deepfake_detector.config",),
-    ("deepfake_detector.inference",),
+    ("deepfake_detector.inference", "deepfake_detector.video"),
     ("deepfake_detector.tracking", "deepfake_detector.components", "deepfake_detector.components.data"),
     ("deepfake_detector.components.model",),
     ("deepfake_detector.components.evaluation",),
