@@ -74,7 +74,6 @@ class VideoAnalysis:
     worst_frames: tuple[int, ...]               # positions in frames, most fake first
     thumbnails: dict[int, str]                  # position in frames -> JPEG data URL (explain only)
     timings: Timings
-    face_detector: bool
     note: str | None = None
 
     @property
@@ -155,7 +154,7 @@ def analyze_video(service: DetectionService, data: bytes, name: str = "uploaded 
     spent["predict"] += time.perf_counter() - mark
 
     rule = service.config.video_aggregation
-    scores = scorer.scores()
+    scores = scorer.done
     p_fake = aggregate([frame.fake_probability for frame in scores], rule)
     order = sorted(range(len(scores)), key=lambda i: scores[i].fake_probability, reverse=True)[:WORST_FRAMES]
     note = None
@@ -169,7 +168,7 @@ def analyze_video(service: DetectionService, data: bytes, name: str = "uploaded 
         model_version=service.model_version, backend=service.backend, info=info, width=width, height=height,
         aggregation=rule, frames=tuple(scores), worst_frames=tuple(order),
         thumbnails={position: _data_url(thumbnails[position]) for position in order} if explain else {},
-        timings=timings, face_detector=service.face_detector is not None, note=note)
+        timings=timings, note=note)
 
 
 class _FrameScorer:
@@ -215,9 +214,6 @@ class _FrameScorer:
                                         None if face_score is None else round(float(face_score), 4)))
         self.pending.clear()
         return True
-
-    def scores(self) -> list[FrameScore]:
-        return list(self.done)
 
 
 def _keep_worst(thumbnails: dict[int, bytes], scored: list[FrameScore]) -> None:
