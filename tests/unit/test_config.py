@@ -46,7 +46,7 @@ def test_all_entities_holds_what_every_getter_builds(repo_copy: Path) -> None:
     manager = ConfigurationManager(root=repo_copy)
     getters = [name for name in dir(manager) if name.startswith("get_") and name.endswith("_config")]
     entities = list(manager.all_entities().values())
-    assert len(entities) == len(getters) == 13
+    assert len(entities) == len(getters) == 14
     assert all(getattr(manager, name)() in entities for name in getters)
 
 

@@ -18,8 +18,10 @@ from urllib.parse import urlsplit
 import pytest
 
 from deepfake_detector.components.data.demo_data import generate_demo_dataset
+from deepfake_detector.components.data.demo_video import render_demo_video
 from deepfake_detector.components.data.ingestion import DataIngestion
 from deepfake_detector.contracts.errors import IngestionError
+from deepfake_detector.contracts.labels import FAKE
 from tests.unit.ingest_fixtures import (
     files_under,
     ingest,
@@ -312,3 +314,25 @@ def test_plain_demo_source_keeps_the_configured_style(tmp_path: Path) -> None:
 def test_unknown_demo_style_names_the_value_and_the_known_styles(tmp_path: Path) -> None:
     message = expect_failure(tmp_path, "demo:z")
     assert "'z'" in message and "a, b" in message and "data.source" in message
+
+
+@pytest.mark.parametrize("source, style", [("demo-video", "a"), ("demo-video:b", "b"), (" Demo-Video:B ", "b")])
+def test_demo_video_source_writes_clips_in_class_folders(tmp_path: Path, source: str, style: str) -> None:
+    config = make_config(tmp_path, source)
+    config = replace(config, demo=replace(config.demo, videos_per_class=3, video_seconds=0.5))
+    result = DataIngestion(config).run()
+    rows = read_index(result.index_file)
+    assert sorted(row["path"] for row in rows) == [f"{name}/{name}_{i}.mp4" for name in ("fake", "real")
+                                                  for i in (1, 2, 3)]
+    assert result.class_counts == {"fake": 3, "real": 3}
+    report = read_report(result.report_file)
+    assert report["kind"] == "demo_video" and report["source"] == ("demo-video" if style == "a" else "demo-video:b")
+    clip = (result.dataset_dir / "fake/fake_1.mp4").read_bytes()
+    assert clip[4:8] == b"ftyp"
+    expected = render_demo_video(replace(config.demo, style=style), FAKE, 1, seconds=0.5)
+    assert clip == expected
+
+
+def test_unknown_demo_video_style_names_the_source_form(tmp_path: Path) -> None:
+    message = expect_failure(tmp_path, "demo-video:z")
+    assert "'z'" in message and "demo-video or demo-video:<style>" in message

@@ -23,6 +23,7 @@ from deepfake_detector.config.entities import (
     ExportConfig,
     ExtraSetConfig,
     FacesConfig,
+    FramesConfig,
     ModelConfig,
     ReportConfig,
     RobustnessConfig,
@@ -122,7 +123,8 @@ class ConfigurationManager:
     def _data_source(self, source: str) -> str:
         """A local path in data.source is relative to the repo root, like every other path."""
         lowered = source.lower()
-        if lowered == "demo" or lowered.startswith(("demo:", "kaggle:")) or "://" in source:
+        if lowered in ("demo", "demo-video") or lowered.startswith(("demo:", "demo-video:", "kaggle:")) \
+                or "://" in source:
             return source
         return str(self._resolved(Path(source).expanduser()))
 
@@ -148,11 +150,11 @@ class ConfigurationManager:
 
     def _model_inputs(self) -> dict[str, Path]:
         """The manifest the model trains and is scored on, and the folder its paths are in: the faces stage's
-        crops with data.faces.enabled, else the validated whole images."""
+        crops with data.faces.enabled, else the validated whole images (stills and video frames)."""
         paths = self.paths
         if self.params.data.faces.enabled:
             return {"manifest_file": paths.faces.manifest_file, "dataset_dir": paths.faces.crops_dir}
-        return {"manifest_file": paths.data_validation.manifest_file, "dataset_dir": paths.data_ingestion.dataset_dir}
+        return {"manifest_file": paths.data_validation.manifest_file, "dataset_dir": paths.frames.dataset_dir}
 
     def _scoring_inputs(self) -> dict[str, Any]:
         """What every stage that scores the data set with the trained model reads."""
@@ -168,16 +170,21 @@ class ConfigurationManager:
         return self._entity(DataIngestionConfig, self.paths.data_ingestion, self.params.data, **self._data_values(),
                             source_names=names)
 
-    def get_data_validation_config(self) -> DataValidationConfig:
+    def get_frames_config(self) -> FramesConfig:
         ingestion = self.paths.data_ingestion
+        return self._entity(FramesConfig, self.paths.frames, video=self.params.data.video,
+                            ingest_index_file=ingestion.index_file, ingest_dataset_dir=ingestion.dataset_dir)
+
+    def get_data_validation_config(self) -> DataValidationConfig:
+        frames = self.paths.frames
         return self._entity(DataValidationConfig, self.paths.data_validation, self.params.data,
-                            **self._data_values(), dataset_dir=ingestion.dataset_dir, index_file=ingestion.index_file)
+                            **self._data_values(), dataset_dir=frames.dataset_dir, index_file=frames.index_file)
 
     def get_faces_config(self) -> FacesConfig:
         paths = self.paths
         return self._entity(FacesConfig, paths.faces, faces=self.params.data.faces,
                             manifest_in=paths.data_validation.manifest_file,
-                            dataset_dir=paths.data_ingestion.dataset_dir,
+                            dataset_dir=paths.frames.dataset_dir,
                             quarantine_file=paths.data_validation.quarantine_file,
                             image_size=self.params.model.image_size, input_fit=self.params.model.input_fit)
 
@@ -242,6 +249,7 @@ class ConfigurationManager:
         """Every stage's entity by name, in pipeline order (what `check-config` shows)."""
         return {
             "data_ingestion": self.get_data_ingestion_config(),
+            "frames": self.get_frames_config(),
             "data_validation": self.get_data_validation_config(),
             "faces": self.get_faces_config(),
             "model": self.get_model_config(),

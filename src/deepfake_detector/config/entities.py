@@ -25,6 +25,7 @@ from deepfake_detector.config.params import (
     ServeParams,
     SplitParams,
     TrainParams,
+    VideoParams,
 )
 from deepfake_detector.config.paths import (
     CrossDatasetPaths,
@@ -33,6 +34,7 @@ from deepfake_detector.config.paths import (
     EvaluationPaths,
     ExportPaths,
     FacesPaths,
+    FramesPaths,
     PrepareModelPaths,
     ReportPaths,
     RobustnessPaths,
@@ -72,10 +74,15 @@ class FaceCropSettings(FacesParams):
     """How the faces stage finds and crops faces (data.faces), as serving does with the same settings."""
 
 
+@dataclass(frozen=True)
+class VideoSettings(VideoParams):
+    """How the frames stage samples each video of the dataset (data.video)."""
+
+
 # Section model -> its entity class: the manager hands components these, never the validating models.
 NESTED_ENTITIES: Mapping[type, type] = {DemoParams: DemoDataConfig, SplitParams: SplitFractions,
                                         AugmentParams: AugmentationConfig, ExtraSetParams: ExtraSetConfig,
-                                        FacesParams: FaceCropSettings}
+                                        FacesParams: FaceCropSettings, VideoParams: VideoSettings}
 
 
 # ---- one entity per stage ------------------------------------------------------------------------------
@@ -87,6 +94,15 @@ class DataIngestionConfig(DataParams, DataIngestionPaths):
     # How index.csv's source column names each data.source entry (a list only): as written in params.yaml,
     # URLs redacted, since the resolved paths differ between checkouts. Empty: named by the entries as held.
     source_names: tuple[str, ...] = ()
+
+
+@entity
+class FramesConfig(FramesPaths):
+    """The frames stage: ingest's index with every video replaced by its sampled frames."""
+
+    video: VideoSettings
+    ingest_index_file: Path            # the ingest stage's index
+    ingest_dataset_dir: Path           # where its paths point
 
 
 @entity

@@ -38,6 +38,7 @@ from deepfake_detector.config.fields import (
 )
 from deepfake_detector.contracts.export_layout import BACKENDS, TFLITE_VARIANTS, VARIANT_FILES
 from deepfake_detector.contracts.faces import FACE_CROPS, FACE_DETECTORS, FACE_FALLBACKS, SERVED_FACE_DETECTORS
+from deepfake_detector.contracts.video_aggregation import SERVED_AGGREGATIONS
 from deepfake_detector.utils.redaction import displayable_source
 
 ExportVariant = Literal[tuple(VARIANT_FILES)]  # type: ignore[valid-type]
@@ -92,6 +93,10 @@ class DemoParams:
     jpeg_quality_max: Annotated[Integer, Ge(1), Le(100), Field(description="highest JPEG quality")] = 95
     style: Annotated[DemoStyle, Field(
         description="a: checkerboard fakes, studio scenes; b: another fingerprint family and scenes")] = "a"
+    videos_per_class: Annotated[Integer, Ge(3), Field(
+        description="data.source demo-video: clips of each class (each moving and turning; the class's trace on "
+                    "every frame; H.264)")] = 60
+    video_seconds: Annotated[Number, Gt(0), Le(60), Field(description="demo-video: each clip's length")] = 2.0
 
     @model_validator(mode="after")
     def _jpeg_range(self) -> Self:
@@ -119,6 +124,19 @@ class FacesParams:
     no_face: Annotated[Literal[*FACE_FALLBACKS], Field(
         description="an image without a face: quarantine (left out, listed with the reason) or whole_image "
                     "(kept, scored whole as serving scores an upload without a face)")] = "quarantine"
+
+
+@dataclass(frozen=True, config=MODEL_CONFIG)
+class VideoParams:
+    """data.video: how the frames stage turns each video of the dataset into the frames the model learns from."""
+
+    frames_per_video: Annotated[Integer, Ge(1), Le(256), Field(
+        description="frames taken from each video, spread evenly over its duration (the middle of equal spans)")
+                                ] = 8
+    max_duration_s: Annotated[Number, Gt(0), Field(
+        description="a longer video is quarantined with the reason, like an undecodable image")] = 600.0
+    max_frame_pixels: Annotated[Integer, Ge(1), Field(
+        description="width x height of a frame; a video with larger frames is quarantined")] = 3840 * 2160
 
 
 SplitShare = Annotated[Number, Gt(0.0), Le(1.0)]
@@ -176,8 +194,9 @@ class DataParams:
                                        Field(json_schema_extra={"uniqueItems": True})],
                       BeforeValidator(_check_sources), Expect("a source, or a non-empty list of distinct sources"),
                       Field(description=(
-                          "demo | demo:<family> | a folder | a .zip/.tar/.tar.gz | file://... | http(s)://... | "
-                          "kaggle:<owner>/<dataset>; or a list of them, trained on together"))] = "demo"
+                          "demo | demo:<family> | demo-video[:<family>] | a folder | a .zip/.tar/.tar.gz | "
+                          "file://... | http(s)://... | kaggle:<owner>/<dataset>; or a list of them, trained on "
+                          "together"))] = "demo"
     sha256: Annotated[Checksum | tuple[Checksum | None, ...] | None,
                       Expect("a 64-character hex SHA-256 (or null); with a list in data.source, a list of them "
                              "(or nulls), one per source"),
@@ -201,6 +220,7 @@ class DataParams:
         description="also download from plain http:// URLs (https only when false; a redirect from https "
                     "to http is always refused)")] = False
     demo: DemoParams = field(default_factory=DemoParams)
+    video: VideoParams = field(default_factory=VideoParams)
     faces: FacesParams = field(default_factory=FacesParams)
     min_image_size: Annotated[Integer, Ge(1), Field(description="smaller images are quarantined")] = 64
     max_bad_fraction: Annotated[Fraction, Field(description="fail validation above this share of bad files")] = 0.05
@@ -505,9 +525,10 @@ class ServeParams:
     video_fps: Annotated[Annotated[Number, Gt(0), Le(30)] | None, Field(
         description="instead of video_frames: score at most this many frames per second of video; null = off")
                          ] = None
-    video_aggregation: Annotated[Literal["mean", "median", "max", "top_k_mean"], Field(
-        description="how frame scores make the video's P(fake): mean, median, max, or top_k_mean (the mean of the "
-                    "most fake quarter of the frames)")] = "mean"
+    video_aggregation: Annotated[Literal[*SERVED_AGGREGATIONS], Field(
+        description="how frame scores make the video's P(fake): auto (the rule evaluate chose on validation "
+                    "videos, from the model card; mean without one), mean, median, max, or top_k_mean (the mean "
+                    "of the most fake quarter of the frames)")] = "auto"
     video_max_duration_s: Annotated[Number, Gt(0), Field(
         description="longer videos are refused (413), by their header and again while decoding")] = 120.0
     video_max_frame_pixels: Annotated[Integer, Ge(1), Field(

@@ -19,8 +19,17 @@ from deepfake_detector.config.fields import MODEL_CONFIG, Text
 class DataIngestionPaths:
     root_dir: Path
     dataset_dir: Annotated[Path, Field(description="the raw dataset tree, as delivered")]
-    index_file: Annotated[Path, Field(description="every image found: path,class_name,split")]
+    index_file: Annotated[Path, Field(description="every image or video found: path,class_name,split")]
     report_file: Annotated[Path, Field(description="source, layout, counts")]
+
+
+@dataclass(frozen=True, kw_only=True, config=MODEL_CONFIG)
+class FramesPaths:
+    root_dir: Path
+    dataset_dir: Annotated[Path, Field(description="the image tree the pipeline learns from: every still image "
+                                                   "(linked, not copied) and the sampled frames of every video")]
+    index_file: Annotated[Path, Field(description="path,class_name,split,video,time_s,problem")]
+    report_file: Annotated[Path, Field(description="videos, frames per class, every video left out and why")]
 
 
 @dataclass(frozen=True, kw_only=True, config=MODEL_CONFIG)
@@ -113,6 +122,7 @@ class ConfigFile:
 
     logs_dir: Path
     data_ingestion: DataIngestionPaths
+    frames: FramesPaths
     data_validation: DataValidationPaths
     faces: FacesPaths
     prepare_model: PrepareModelPaths

@@ -4,6 +4,7 @@ from deepfake_detector.pipeline import (
     evaluate,
     export,
     faces,
+    frames,
     ingest,
     prepare_model,
     report,
@@ -16,6 +17,7 @@ from deepfake_detector.pipeline.runner import StageFunction
 
 STAGES: dict[str, StageFunction] = {
     "ingest": ingest.run,
+    "frames": frames.run,
     "validate": validate.run,
     "faces": faces.run,
     "prepare_model": prepare_model.run,

@@ -16,6 +16,8 @@ from deepfake_detector.inference.images import FITS as FITS  # re-exported: the 
 from deepfake_detector.inference.images import JPEG_SCALE_DENOMINATORS, REDUCED_DECODE_MIN_SCALE, check_fit
 
 MANIFEST_COLUMNS = ("path", "label", "split", "sha256", "group")
+# Present when the dataset had videos: a frame's video (its path under the ingested dataset), "" for a still.
+VIDEO_COLUMN = "video"
 SPLITS = ("train", "val", "test")
 
 
@@ -35,6 +37,8 @@ def read_manifest(manifest_file: Path) -> pd.DataFrame:
         raise DataValidationError(f"{manifest_file}: unknown split names {bad_splits}")
     if not set(frame["label"].unique()) <= {0, 1}:
         raise DataValidationError(f"{manifest_file}: labels must be 0 (real) or 1 (fake)")
+    if VIDEO_COLUMN in frame.columns:  # a still's empty cell reads as NaN
+        frame[VIDEO_COLUMN] = frame[VIDEO_COLUMN].fillna("").astype(str)
     return frame
 
 

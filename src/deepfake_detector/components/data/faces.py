@@ -24,7 +24,7 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
-from deepfake_detector.components.data.datasets import MANIFEST_COLUMNS, SPLITS, read_manifest
+from deepfake_detector.components.data.datasets import MANIFEST_COLUMNS, SPLITS, VIDEO_COLUMN, read_manifest
 from deepfake_detector.config.entities import FaceCropSettings, FacesConfig
 from deepfake_detector.contracts.errors import DataValidationError, ImageError
 from deepfake_detector.contracts.labels import CLASS_NAMES, FAKE, REAL
@@ -172,7 +172,7 @@ class FaceCropping:
         crops = {outcome.path: outcome.crop for outcome in outcomes if outcome.crop is not None}
         kept = manifest[manifest["path"].isin(crops)].copy()
         kept["path"] = kept["path"].map(crops)
-        columns = [column for column in manifest.columns if column in (*MANIFEST_COLUMNS, "source")]
+        columns = [column for column in manifest.columns if column in (*MANIFEST_COLUMNS, "source", VIDEO_COLUMN)]
         return kept.loc[:, columns]
 
     def _write_report(self, manifest: pd.DataFrame, outcomes: list[FaceCropOutcome], kept: pd.DataFrame) -> None:

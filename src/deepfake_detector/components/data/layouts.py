@@ -1,7 +1,9 @@
-"""Recognize how a dataset tree is organized and list one record per candidate image file.
+"""Recognize how a dataset tree is organized and list one record per candidate image or video file.
 
 Three layouts are understood, under any number of single-folder wrappers: HardFake's data.csv
-beside its label folders, trees already split into train/val(id)/test, and plain class folders.
+beside its label folders, trees already split into train/val(id)/test, and plain class folders
+(files at any depth below a class folder belong to it: FaceForensics++'s `original/` and method folders
+are class folders once data.class_names maps them).
 """
 from __future__ import annotations
 
@@ -32,6 +34,8 @@ SPLIT_FOLDERS = {"train": "train", "val": "val", "valid": "val", "validation": "
 IGNORED_NAMES = frozenset({"thumbs.db", "desktop.ini", "__macosx"})
 # Extensions tried when a data.csv id has none; ".jpg" first, as HardFake ships.
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
+# A data.csv id with one of these is a video, named as written (the frames stage tells videos by content).
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi")
 EXAMPLES_SHOWN = 5
 
 
@@ -287,7 +291,7 @@ def _image_path(folder: str, image_id: str, on_disk: set[str], by_stem: Mapping[
     """Where a data.csv id lives: as written if it has an image extension, else the file on disk
     with that stem, else `<id>.jpg` (HardFake's ids carry no extension)."""
     prefix = "" if folder == "." else f"{folder}/"
-    if PurePosixPath(image_id).suffix.lower() in IMAGE_SUFFIXES:
+    if PurePosixPath(image_id).suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES:
         return prefix + image_id
     with_jpg = f"{prefix}{image_id}.jpg"
     if with_jpg in on_disk:

@@ -1,8 +1,8 @@
 """Resolve params.yaml's data.source and fetch it into a staging folder.
 
-A source is the built-in demo generator (demo, or demo:<style> for one of its styles), a local
-folder or archive (also as a file:// URL), an http(s):// URL to an archive, or a Kaggle dataset
-(kaggle:<owner>/<dataset>).
+A source is the built-in demo generator (demo, or demo:<style> for one of its styles; demo-video or
+demo-video:<style> for the same scenes as video clips), a local folder or archive (also as a file://
+URL), an http(s):// URL to an archive, or a Kaggle dataset (kaggle:<owner>/<dataset>).
 """
 from __future__ import annotations
 
@@ -33,11 +33,13 @@ from deepfake_detector.utils.redaction import redact_url
 
 logger = logging.getLogger(__name__)
 
-SourceKind = Literal["demo", "folder", "archive", "url", "kaggle"]
+SourceKind = Literal["demo", "demo_video", "folder", "archive", "url", "kaggle"]
+DEMO_VIDEO = "demo-video"
 
 FOLDER_NAME_LENGTH = 40  # characters of an entry's name kept in its sub-folder's name
-ACCEPTED_SOURCES = ("demo (or demo:<style>), a folder, a " + "/".join(ARCHIVE_SUFFIXES) + " archive, a file:// "
-                    "or http(s):// URL to one, or kaggle:<owner>/<dataset>")
+ACCEPTED_SOURCES = ("demo (or demo:<style>), demo-video (or demo-video:<style>), a folder, a "
+                    + "/".join(ARCHIVE_SUFFIXES) + " archive, a file:// or http(s):// URL to one, or "
+                    "kaggle:<owner>/<dataset>")
 _KAGGLE_HANDLE = re.compile(r"^[\w.-]+/[\w.-]+(/versions/\d+)?$")
 KAGGLE_CREDENTIALS_HELP = (
     "{source} needs Kaggle credentials and none were found. Set KAGGLE_API_TOKEN (or KAGGLE_USERNAME "
@@ -68,6 +70,11 @@ def resolve_source(source: str, setting: str = "data.source") -> Source:
         return Source("demo", "", "demo")
     if text.lower().startswith("demo:"):
         return _demo_source(text, setting)
+    if text.lower() == DEMO_VIDEO:
+        return Source("demo_video", "", DEMO_VIDEO)
+    if text.lower().startswith(f"{DEMO_VIDEO}:"):
+        style = _demo_style(text, text[len(DEMO_VIDEO) + 1:], setting)
+        return Source("demo_video", style, f"{DEMO_VIDEO}:{style}")
     if text.lower().startswith("kaggle:"):
         handle = text[len("kaggle:"):].strip().strip("/")
         if not _KAGGLE_HANDLE.match(handle):
@@ -92,14 +99,20 @@ def resolve_source(source: str, setting: str = "data.source") -> Source:
 
 
 def _demo_source(text: str, setting: str) -> Source:
-    # Imported here: only the demo source needs the generator (and its image dependencies).
+    style = _demo_style(text, text[len("demo:"):], setting)
+    return Source("demo", style, f"demo:{style}")
+
+
+def _demo_style(text: str, style: str, setting: str) -> str:
+    # Imported here: only the demo sources need the generator (and its image dependencies).
     from deepfake_detector.components.data.demo_data import DEMO_STYLES
 
-    style = text[len("demo:"):].strip().lower()
+    style = style.strip().lower()
     if style not in DEMO_STYLES:
+        kind = text.split(":", 1)[0].lower()
         raise IngestionError(f"params.yaml: {setting} {text!r}: unknown demo style {style!r}; expected "
-                             f"demo or demo:<style> with a style among {', '.join(DEMO_STYLES)}")
-    return Source("demo", style, f"demo:{style}")
+                             f"{kind} or {kind}:<style> with a style among {', '.join(DEMO_STYLES)}")
+    return style
 
 
 def _local_source(path: Path, display: str, setting: str) -> Source:
@@ -118,8 +131,9 @@ def source_folder(index: int, source: Source) -> str:
     """The sub-folder of the dataset that entry index of a data.source list is fetched into, e.g.
     `00-demo`, `01-demo-b`, `02-hardfake`: its position keeps it unique, the entry's name readable, and it
     depends on nothing but the entry, so the paths in index.csv and the manifest are stable."""
-    if source.kind == "demo":
-        name = f"demo-{source.location}" if source.location else "demo"
+    if source.kind in ("demo", "demo_video"):
+        kind = "demo" if source.kind == "demo" else DEMO_VIDEO
+        name = f"{kind}-{source.location}" if source.location else kind
     elif source.kind == "kaggle":
         name = source.location
     else:
@@ -142,6 +156,10 @@ def fetch_source(source: Source, staging: Path, work_dir: Path, config: DataInge
         demo = replace(config.demo, style=source.location) if source.location else config.demo
         generate_demo(demo, staging)
         return FetchResult("demo")
+    if source.kind == "demo_video":
+        demo = replace(config.demo, style=source.location) if source.location else config.demo
+        generate_demo_clips(demo, staging)
+        return FetchResult("demo_video")
     if source.kind == "folder":
         copy_folder(Path(source.location), staging)
         return FetchResult("folder")
@@ -179,6 +197,15 @@ def generate_demo(config: DemoDataConfig, staging: Path) -> None:
     logger.info("Generating the built-in demo dataset (style %s, %d images per class)", config.style,
                 config.images_per_class)
     generate_demo_dataset(config, staging)
+
+
+def generate_demo_clips(config: DemoDataConfig, staging: Path) -> None:
+    # Imported here: only this source needs the video encoder.
+    from deepfake_detector.components.data.demo_video import generate_demo_videos
+
+    logger.info("Generating the built-in demo video dataset (style %s, %d clips of %g s per class)", config.style,
+                config.videos_per_class, config.video_seconds)
+    generate_demo_videos(config, staging, config.videos_per_class, seconds=config.video_seconds)
 
 
 def copy_folder(source_dir: Path, target: Path) -> None:

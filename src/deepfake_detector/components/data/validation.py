@@ -1,5 +1,10 @@
 """The validate stage: decode every indexed image, quarantine the unusable ones, group duplicates
-and write the split manifest that training and evaluation read."""
+and write the split manifest that training and evaluation read.
+
+The index is the frames stage's: still images, and the frames of each video with the video's path in
+a `video` column. The frames of one video form one group with every duplicate of any of them, so a
+video never straddles two splits; the manifest keeps the column. A row with a `problem` (a video that
+could not be decoded) is quarantined with that reason."""
 from __future__ import annotations
 
 import logging
@@ -14,8 +19,8 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from deepfake_detector.components.data.datasets import MANIFEST_COLUMNS, SPLITS
-from deepfake_detector.components.data.duplicates import group_duplicates
+from deepfake_detector.components.data.datasets import MANIFEST_COLUMNS, SPLITS, VIDEO_COLUMN
+from deepfake_detector.components.data.duplicates import DisjointSets, group_duplicates
 from deepfake_detector.components.data.image_checks import ImageCheck, inspect_image
 from deepfake_detector.components.data.layouts import SOURCE_COLUMN
 from deepfake_detector.components.data.splitting import (
@@ -31,6 +36,7 @@ from deepfake_detector.utils.files import atomic_path, write_json_atomic
 logger = logging.getLogger(__name__)
 
 INDEX_COLUMNS = ("path", "class_name", "split")
+PROBLEM_COLUMN = "problem"  # the frames stage's reason a video gave no frames
 LABEL_CONFLICT = "label conflict"
 MAX_DECODE_THREADS = 8  # Pillow and hashlib release the GIL, so threads decode in parallel
 
@@ -58,15 +64,21 @@ class DataValidation:
     def run(self) -> ValidationResult:
         config = self.config
         index = self._read_index()
-        checks = self._inspect(index)
-        index["sha256"] = [check.sha256 for check in checks]
-        index["phash"] = [check.phash for check in checks]
-        problems = {path: check.problem for path, check in zip(index["path"], checks, strict=True)
-                    if not check.is_usable}
+        problems = dict(zip(index["path"], index["problem"], strict=True))
+        problems = {path: problem for path, problem in problems.items() if problem}
+        checks = self._inspect(index[~index["path"].isin(problems)])
+        checked = index[~index["path"].isin(problems)].copy()
+        checked["sha256"] = [check.sha256 for check in checks]
+        checked["phash"] = [check.phash for check in checks]
+        problems.update({path: check.problem for path, check in zip(checked["path"], checks, strict=True)
+                         if not check.is_usable})
 
-        usable = index[[check.is_usable for check in checks]].copy()
+        usable = checked[[check.is_usable for check in checks]].copy()
         usable["group"] = group_duplicates(usable["sha256"].tolist(), usable["phash"].tolist(),
                                            config.near_duplicate_hamming)
+        has_videos = bool((index[VIDEO_COLUMN] != "").any())
+        if has_videos:
+            usable["group"] = group_by_video(usable["group"].tolist(), usable[VIDEO_COLUMN].tolist())
         problems.update(self._label_conflicts(usable))
         kept = usable[~usable["path"].isin(problems)].copy()
 
@@ -77,15 +89,17 @@ class DataValidation:
 
         is_multi_source = SOURCE_COLUMN in kept.columns
         columns = [*MANIFEST_COLUMNS, SOURCE_COLUMN] if is_multi_source else list(MANIFEST_COLUMNS)
+        columns += [VIDEO_COLUMN] if has_videos else []
         manifest = kept.loc[:, columns].sort_values("path", kind="stable")
         with atomic_path(config.manifest_file) as tmp:
             manifest.to_csv(tmp, index=False, lineterminator="\n")
         counts = {split: self._class_counts(kept[kept["split"] == split]) for split in SPLITS}
         duplicate_groups = int((kept["group"].value_counts() > 1).sum())
         per_source = {"per_source": self._source_counts(kept)} if is_multi_source else {}
+        videos = {"videos": self._video_counts(kept)} if has_videos else {}
         write_json_atomic(config.split_summary_file, {
             **counts, "total": len(kept), "quarantined": len(problems), "duplicate_groups": duplicate_groups,
-            **per_source,
+            **per_source, **videos,
         })
         logger.info("Validated %d images: %s; %d quarantined, %d duplicate groups kept together",
                     len(index), ", ".join(f"{s} {counts[s]['total']}" for s in SPLITS), len(problems),
@@ -113,10 +127,11 @@ class DataValidation:
             raise DataValidationError(f"{index_file}: missing columns {missing} (expected {list(INDEX_COLUMNS)})")
         if index.empty:
             raise DataValidationError(f"{index_file}: the index lists no images")
-        if "split" not in index.columns:
-            index["split"] = ""
+        for column in ("split", VIDEO_COLUMN, PROBLEM_COLUMN):
+            if column not in index.columns:
+                index[column] = ""
         has_source = SOURCE_COLUMN in index.columns
-        index = index.loc[:, [*INDEX_COLUMNS, SOURCE_COLUMN] if has_source else list(INDEX_COLUMNS)]
+        index = index.loc[:, [*INDEX_COLUMNS, *([SOURCE_COLUMN] if has_source else []), VIDEO_COLUMN, PROBLEM_COLUMN]]
         if has_source and (index[SOURCE_COLUMN].str.strip() == "").any():
             first = index.loc[index[SOURCE_COLUMN].str.strip() == "", "path"].iloc[0]
             raise DataValidationError(f"{index_file}: the {SOURCE_COLUMN} column is empty for some images, "
@@ -207,7 +222,31 @@ class DataValidation:
         return {source: {split: cls._class_counts(rows[rows["split"] == split]) for split in SPLITS}
                 for source, rows in kept.groupby(SOURCE_COLUMN, sort=True)}
 
+    @classmethod
+    def _video_counts(cls, kept: pd.DataFrame) -> dict[str, dict[str, int]]:
+        """{split: class counts} of videos (a still counts as its own): what video-level metrics are made of."""
+        units = kept.assign(unit=kept[VIDEO_COLUMN].where(kept[VIDEO_COLUMN] != "", kept["path"]))
+        units = units.drop_duplicates("unit")
+        return {split: cls._class_counts(units[units["split"] == split]) for split in SPLITS}
+
     @staticmethod
     def _class_counts(rows: pd.DataFrame) -> dict[str, int]:
         fake, real = int((rows["label"] == FAKE).sum()), int((rows["label"] == REAL).sum())
         return {"fake": fake, "real": real, "total": fake + real}
+
+
+def group_by_video(groups: list[str], videos: list[str]) -> list[str]:
+    """Each row's group joined with every other group holding a frame of its video (transitively), so that a
+    video's frames, and any duplicate of one of them, share a split. A joined group is named by its smallest
+    member; a still (empty video) keeps its own."""
+    names = sorted(set(groups))
+    position = {name: at for at, name in enumerate(names)}
+    forest = DisjointSets(len(names))
+    first_group_of: dict[str, str] = {}
+    for group, video in zip(groups, videos, strict=True):
+        if video:
+            forest.union(position[first_group_of.setdefault(video, group)], position[group])
+    smallest: dict[int, str] = {}
+    for name in names:  # sorted: the first name met for a root is its smallest
+        smallest.setdefault(forest.find(position[name]), name)
+    return [smallest[forest.find(position[group])] for group in groups]
