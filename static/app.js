@@ -385,15 +385,18 @@
       x2: box.right, y1: y(entry.threshold), y2: y(entry.threshold), "data-value": entry.threshold }));
     const points = frames.map((frame) => `${x(frame.timestamp_s).toFixed(1)},${y(frame.fake_probability).toFixed(1)}`);
     chart.appendChild(svgElement("polyline", { class: "timeline-line", points: points.join(" ") }));
+    // Frames are marked against the line drawn, the video's threshold (chosen on validation videos when the model
+    // card has one; each frame's own label uses the image threshold).
+    const aboveThreshold = (frame) => frame.fake_probability >= entry.threshold;
     frames.forEach((frame) => {
-      const dot = svgElement("circle", { class: `timeline-point ${frame.label === "fake" ? "is-fake" : "is-real"}`,
+      const dot = svgElement("circle", { class: `timeline-point ${aboveThreshold(frame) ? "is-fake" : "is-real"}`,
         cx: x(frame.timestamp_s), cy: y(frame.fake_probability), r: 3.5,
         "data-timestamp": frame.timestamp_s, "data-probability": frame.fake_probability });
       dot.appendChild(svgElement("title", {}, `${clock(frame.timestamp_s)}: ${percent(frame.fake_probability)}` +
         (frame.face ? "" : " (no face)")));
       chart.appendChild(dot);
     });
-    const fakeFrames = frames.filter((frame) => frame.label === "fake").length;
+    const fakeFrames = frames.filter(aboveThreshold).length;
     $("timeline-summary").textContent = `${frames.length} frames scored, ${fakeFrames} above the threshold; ` +
       `video P(fake) = ${entry.aggregation.description}.`;
   }

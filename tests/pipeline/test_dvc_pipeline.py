@@ -167,3 +167,35 @@ def test_turning_faces_on_trains_evaluates_and_exports_on_face_crops(reproduced:
     assert (reproduced / "artifacts/faces/crops" / predictions["path"].iloc[0]).is_file()
     card = json.loads((reproduced / "artifacts/export/model_card.json").read_text())
     assert card["input"]["faces"] == {"detector": "blazeface", "crop": "native", "margin": 0.2, "min_size": 16}
+
+
+def test_a_video_dataset_with_faces_on_trains_on_face_crops_of_frames_grouped_by_video(reproduced: Path,
+                                                                                       tmp_path: Path) -> None:
+    """data.source demo-video: the frames stage turns each clip into frames, validate keeps a clip's frames in one
+    split, the faces stage crops them, and evaluation reports the video-level metrics and the aggregation rule it
+    chose on the val videos, which the model card hands to serving."""
+    reproduced = copy_repo(reproduced, tmp_path / "repo")
+    params_path = reproduced / "params.yaml"
+    params = yaml.safe_load(params_path.read_text())
+    params["data"]["source"] = "demo-video"
+    params["data"]["demo"].update(videos_per_class=8, video_seconds=1.0)
+    params["data"]["video"]["frames_per_video"] = 4
+    params["data"]["faces"].update(enabled=True, min_size=16)
+    params["export"]["variants"] = ["float32"]
+    params_path.write_text(yaml.safe_dump(params, sort_keys=False))
+    result = run(["dvc", "repro", "export"], reproduced)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    assert {"ingest", "frames", "validate", "faces", "train", "evaluate", "export"} <= set(stages_run(result.stdout))
+    frames = json.loads((reproduced / "artifacts/frames/frames.json").read_text())
+    assert (frames["n_videos"], frames["n_frames"], frames["n_stills"]) == (16, 64, 0)
+    manifest = pd.read_csv(reproduced / "artifacts/faces/manifest.csv", keep_default_na=False)
+    assert manifest["video"].str.endswith(".mp4").all()
+    assert (manifest.groupby("video")["split"].nunique() == 1).all()
+    assert manifest["path"].str.contains(r"\.mp4/frame_\d{6}\.png\.png$").all()
+    scores = json.loads((reproduced / "scores.json").read_text())
+    video = scores["video"]
+    assert video["aggregation"] in ("mean", "median", "max", "top_k_mean")
+    assert video["n_test_videos"] == int(manifest.loc[manifest["split"] == "test", "video"].nunique())
+    assert {"roc_auc", "accuracy", "roc_auc_ci_low", "roc_auc_ci_high"} <= video.keys()
+    card = json.loads((reproduced / "artifacts/export/model_card.json").read_text())
+    assert card["video"]["aggregation"] == video["aggregation"]

@@ -263,7 +263,8 @@ def train_stage_as(tmp_path, monkeypatch):
             def run(self, callbacks=()):
                 trained.append(self.config)
                 return SimpleNamespace(best_val_auc=0.9, best_epoch=0, epochs_run=1, history_file=tmp_path / "h.csv",
-                                       val_labels=np.array([0, 1, 0, 1]), val_probs=np.array([0.1, 0.9, 0.2, 0.8]))
+                                       val_labels=np.array([0, 1, 0, 1]), val_probs=np.array([0.1, 0.9, 0.2, 0.8]),
+                                       val_videos=None)
 
         monkeypatch.setattr(trainer, "Trainer", StandInTrainer)
         monkeypatch.setenv("TF_CONFIG", tf_config({"worker": WORKERS[:2]}, "worker", index))

@@ -48,3 +48,21 @@ def test_the_check_reads_back_from_scores_json_keys():
 def test_the_interval_is_reproducible_from_its_seed(seed):
     scores = np.random.default_rng(5).random(60)
     assert check_learning(LABELS, scores, seed=seed, stage="x") == check_learning(LABELS, scores, seed=seed, stage="x")
+
+
+def test_frames_of_few_videos_get_the_wider_interval_their_videos_allow():
+    """Ten videos of eight near-identical frames each are ten pieces of evidence, not eighty: resampled by video,
+    the interval of a middling model is wider, and can reach chance where the frame-by-frame one does not."""
+    rng = np.random.default_rng(3)
+    labels, probs, videos = [], [], []
+    for video in range(10):
+        label = video % 2
+        score = rng.uniform(0.3, 0.9) if label else rng.uniform(0.1, 0.7)  # one score per clip, frames jitter
+        for _ in range(8):
+            labels.append(label)
+            probs.append(float(np.clip(score + rng.normal(0, 0.01), 0, 1)))
+            videos.append(f"v{video}.mp4")
+    by_frame = check_learning(labels, probs, seed=0, stage="test")
+    by_video = check_learning(labels, probs, seed=0, stage="test", videos=videos)
+    assert by_video.roc_auc == by_frame.roc_auc
+    assert by_video.ci_high - by_video.ci_low > 1.5 * (by_frame.ci_high - by_frame.ci_low)

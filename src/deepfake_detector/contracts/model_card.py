@@ -17,6 +17,7 @@ from deepfake_detector.contracts.export_layout import MODEL_CARD_NAME, TFLITE_VA
 from deepfake_detector.contracts.faces import FACE_CROPS, FACE_DETECTORS
 from deepfake_detector.contracts.input_fit import INPUT_FITS, LEGACY_INPUT_FIT
 from deepfake_detector.contracts.json_files import read_json_object
+from deepfake_detector.contracts.video_aggregation import AGGREGATIONS
 from deepfake_detector.utils.files import sha256_file
 
 MADE_BY = "export"
@@ -59,6 +60,13 @@ class ModelCard:
         block = self.content.get("input")
         faces = block.get("faces") if isinstance(block, Mapping) else None
         return faces if isinstance(faces, Mapping) and faces.get("detector") else None
+
+    @property
+    def video(self) -> Mapping[str, Any] | None:
+        """The video rule chosen on validation videos (video: aggregation, threshold, chosen_on, val_roc_auc), or
+        None: the model was evaluated on still images only (or the card predates video evaluation)."""
+        video = self.content.get("video")
+        return video if isinstance(video, Mapping) else None
 
     @property
     def dataset(self) -> Mapping[str, Any]:
@@ -106,6 +114,7 @@ def read_model_card(export_dir: Path) -> ModelCard:
     if _input_fit(content) not in INPUT_FITS:
         problems.append(f"input.fit must be one of {', '.join(INPUT_FITS)}")
     _check_faces(content, problems)
+    _check_video(content.get("video"), problems)
     metrics = content.get("test_metrics")
     if metrics is not None and not isinstance(metrics, Mapping):
         problems.append("test_metrics must be an object")
@@ -133,6 +142,27 @@ def _check_faces(content: Mapping[str, Any], problems: list[str]) -> None:
         problems.append("input.faces.margin must be a number from 0 to 1")
     if isinstance(min_size, bool) or not isinstance(min_size, int) or min_size < 8:
         problems.append("input.faces.min_size must be a whole number of pixels, at least 8")
+
+
+def _check_video(video: Any, problems: list[str]) -> None:
+    """video, when set, must name a rule and a threshold serving can apply to a video's frame scores."""
+    if video is None:
+        return
+    if not isinstance(video, Mapping):
+        problems.append("video must be an object or null")
+        return
+    if video.get("aggregation") not in AGGREGATIONS:
+        problems.append(f"video.aggregation must be one of {', '.join(AGGREGATIONS)}")
+    threshold = video.get("threshold")
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold < 1:
+        problems.append("video.threshold must be a number strictly between 0 and 1")
+    aucs = video.get("val_roc_auc", {})
+    if not (isinstance(aucs, Mapping) and all(
+            rule in AGGREGATIONS and isinstance(auc, (int, float)) and not isinstance(auc, bool) and 0 <= auc <= 1
+            for rule, auc in aucs.items())):
+        problems.append(f"video.val_roc_auc must map rules ({', '.join(AGGREGATIONS)}) to numbers from 0 to 1")
+    if not isinstance(video.get("chosen_on", ""), str):
+        problems.append("video.chosen_on must be a string")
 
 
 def _input_fit(content: Mapping[str, Any]) -> Any:

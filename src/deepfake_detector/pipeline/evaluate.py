@@ -17,8 +17,13 @@ def run(context: StageContext) -> None:
         # Test metrics under test_; the validation check and counts under their own names, not as "test".
         scores = dict(result.scores)
         per_source = scores.pop("per_source", {})
+        video = scores.pop("video", None) or {}
         tracker.log_metrics({(name if name.startswith(("val_", "n_")) else f"test_{name}"): value
                              for name, value in scores.items()})
+        # Video-level test metrics and each rule's val AUC (a video dataset); the rule chosen is a tag.
+        tracker.log_metrics({f"test_video/{name}": value for name, value in video.items()})
+        if video:
+            tracker.set_tags({"video_aggregation": video["aggregation"]})
         tracker.log_metrics({f"test_source/{metric_safe(source)}/{name}": value
                              for source, metrics in per_source.items() for name, value in metrics.items()})
         tracker.log_artifact(result.scores_file)

@@ -36,7 +36,8 @@ def run(context: StageContext) -> None:
                             if section not in ("evaluate", "export")})
         result = Trainer(config).run(callbacks=[tracker.epoch_logger()])
         # Logs a loud warning when the saved model's validation AUC interval reaches 0.5 (chance).
-        learning = check_learning(result.val_labels, result.val_probs, seed=config.seed, stage="train")
+        learning = check_learning(result.val_labels, result.val_probs, seed=config.seed, stage="train",
+                                  videos=result.val_videos)
         tracker.log_metrics({"best_val_auc": result.best_val_auc, "best_epoch": result.best_epoch,
                              "epochs_run": result.epochs_run, **(learning.as_scores() if learning else {})})
         tracker.log_artifact(result.history_file, artifact_path="training")

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from deepfake_detector import __version__
+from deepfake_detector.contracts.video_aggregation import AGGREGATIONS
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -94,7 +95,8 @@ _SCHEMAS: dict[str, Any] = {
         "type": "object",
         "description": "one video: its frames sampled (serve.video_frames or video_fps), each scored as an image "
                        "(the followed face, or the whole frame), and their scores aggregated by "
-                       "serve.video_aggregation",
+                       "serve.video_aggregation (auto: the rule and threshold chosen on validation videos, from the "
+                       "model card; else mean at the image threshold)",
         "required": ["filename", "kind", "label", "fake_probability", "threshold", "aggregation", "frames",
                      "worst_frames", "timings_ms"],
         "properties": {
@@ -109,9 +111,14 @@ _SCHEMAS: dict[str, Any] = {
                 "duration_s": {"type": "number", "nullable": True}, "fps": {"type": "number", "nullable": True}}},
             "scored_region": {"type": "string", "enum": ["faces", "whole_frames"]},
             "aggregation": {"type": "object", "properties": {
-                "rule": {"type": "string", "enum": ["mean", "median", "max", "top_k_mean"]},
+                "rule": {"type": "string", "enum": list(AGGREGATIONS)},
                 "description": {"type": "string", "example": "mean of 16 frames"},
-                "frames": {"type": "integer"}}},
+                "frames": {"type": "integer"},
+                "source": {"type": "string", "example": "model_card.json video.aggregation",
+                           "description": "where the rule came from: the model card (chosen on validation videos), "
+                                          "params.yaml serve.video_aggregation, or default (mean)"},
+                "threshold_source": {"type": "string", "example": "model_card.json video.threshold",
+                                     "description": "where the threshold the video is judged at came from"}}},
             "frames_with_face": {"type": "integer"},
             "frames": {"type": "array", "items": {"$ref": "#/components/schemas/FrameScore"}},
             "worst_frames": {"type": "array", "description": "the most fake frames, most fake first; with "
@@ -173,6 +180,16 @@ _SCHEMAS: dict[str, Any] = {
             "dataset": {"type": "object", "nullable": True,
                         "description": "the model card's dataset block: source (credentials removed), images, "
                                        "images_per_split, manifest_sha256"},
+            "video": {
+                "type": "object", "description": "how a video's frame scores become its verdict in this process",
+                "properties": {
+                    "aggregation": {"type": "string", "enum": list(AGGREGATIONS)},
+                    "aggregation_source": {"type": "string", "example": "model_card.json video.aggregation"},
+                    "threshold": {"type": "number"},
+                    "threshold_source": {"type": "string", "example": "model_card.json video.threshold"},
+                    "chosen_on": {"type": "string", "nullable": True, "example": "val videos"},
+                    "val_roc_auc": {"type": "object", "nullable": True, "additionalProperties": {"type": "number"},
+                                    "description": "each rule's ROC AUC on the validation videos (card only)"}}},
         },
     },
     "Notice": {"type": "string", "nullable": True,

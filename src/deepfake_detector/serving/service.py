@@ -31,6 +31,7 @@ from deepfake_detector.serving.settings import apply_environment
 from deepfake_detector.serving.training_data import TrainingData
 from deepfake_detector.serving.uploads import decode_upload
 from deepfake_detector.serving.video_analysis import VideoAnalysis, analyze_video
+from deepfake_detector.serving.video_rule import VideoRule, video_rule_as_evaluated
 from deepfake_detector.video.decoding import SNIFF_BYTES, sniff_video
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class DetectionService:
         self.model_version: str = model.version
         self.image_size: int = int(self.predictor.image_size)
         self.training_data = TrainingData.of(model.card)
+        self.video_rule: VideoRule = video_rule_as_evaluated(config, model)
 
     @property
     def rule(self) -> DecisionRule:
@@ -208,6 +210,7 @@ class DetectionService:
             "face_detector": {"detector": config.face_detector, "crop": config.face_crop,
                               "policy": config.face_policy, "min_size": config.face_min_size,
                               "margin": config.face_margin},
+            "video": self.video_rule.as_api_dict(),
         }
 
     def _find_faces(self, image: np.ndarray) -> list[Face]:

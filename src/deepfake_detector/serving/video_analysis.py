@@ -4,8 +4,8 @@ frame scores aggregated by the served rule.
 Frames stream out of the decoder (video/decoding.py) and are scored in small batches, so the memory an
 analysis holds is one decoded frame, one batch of model inputs and a thumbnail per scored frame, whatever
 the clip's length. The answer lists every scored frame with its timestamp, P(fake) and face box, the
-aggregated P(fake) with the rule that made it, and the most fake frames (with thumbnails when explain=true,
-for the page to show).
+aggregated P(fake) with the rule that made it and where the rule and its threshold came from (video_rule.py),
+and the most fake frames (with thumbnails when explain=true, for the page to show).
 """
 from __future__ import annotations
 
@@ -70,6 +70,8 @@ class VideoAnalysis:
     width: int              # of the frames as scored (upright)
     height: int
     aggregation: str
+    aggregation_source: str
+    threshold_source: str
     frames: tuple[FrameScore, ...]
     worst_frames: tuple[int, ...]               # positions in frames, most fake first
     thumbnails: dict[int, str]                  # position in frames -> JPEG data URL (explain only)
@@ -92,7 +94,8 @@ class VideoAnalysis:
                       "fps": info.fps},
             "scored_region": self.scored_region,
             "aggregation": {"rule": self.aggregation, "description": describe(self.aggregation, len(self.frames)),
-                            "frames": len(self.frames)},
+                            "frames": len(self.frames), "source": self.aggregation_source,
+                            "threshold_source": self.threshold_source},
             "frames_with_face": self.frames_with_face,
             "frames": [frame.as_api_dict() for frame in self.frames],
             "worst_frames": [{**self.frames[position].as_api_dict(),
@@ -153,9 +156,9 @@ def analyze_video(service: DetectionService, data: bytes, name: str = "uploaded 
     scorer.flush(full_only=False)
     spent["predict"] += time.perf_counter() - mark
 
-    rule = service.config.video_aggregation
+    rule = service.video_rule
     scores = scorer.done
-    p_fake = aggregate([frame.fake_probability for frame in scores], rule)
+    p_fake = aggregate([frame.fake_probability for frame in scores], rule.aggregation)
     order = sorted(range(len(scores)), key=lambda i: scores[i].fake_probability, reverse=True)[:WORST_FRAMES]
     note = None
     if service.face_detector is not None and not any(frame.face is not None for frame in scores):
@@ -164,9 +167,10 @@ def analyze_video(service: DetectionService, data: bytes, name: str = "uploaded 
     milliseconds = {step: round(1000 * seconds, 2) for step, seconds in spent.items()}
     timings = Timings(**milliseconds, explain=0.0, total=round(1000 * (time.perf_counter() - started), 2))
     return VideoAnalysis(
-        filename=name, label=service.rule.label(p_fake), fake_probability=p_fake, threshold=service.rule.threshold,
+        filename=name, label=rule.label(p_fake), fake_probability=p_fake, threshold=rule.threshold,
         model_version=service.model_version, backend=service.backend, info=info, width=width, height=height,
-        aggregation=rule, frames=tuple(scores), worst_frames=tuple(order),
+        aggregation=rule.aggregation, aggregation_source=rule.aggregation_source,
+        threshold_source=rule.threshold_source, frames=tuple(scores), worst_frames=tuple(order),
         thumbnails={position: _data_url(thumbnails[position]) for position in order} if explain else {},
         timings=timings, note=note)
 

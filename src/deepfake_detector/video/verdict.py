@@ -1,9 +1,10 @@
 """From frames to one verdict: which face to follow from frame to frame, and how frame scores become the video's.
 
 A face swap or a generated face usually covers most of a clip, but not every frame shows it equally well
-(motion blur, a turned head, a cut). The aggregation rules below are the ones video deepfake benchmarks
-compare; `top_k_mean` (the mean of the most fake quarter of the frames) keeps a clip whose fake shows in a
-few frames from being averaged away, at the price of more false alarms than `mean` on clean clips.
+(motion blur, a turned head, a cut). The aggregation rules below (named in contracts/video_aggregation.py) are the
+ones video deepfake benchmarks compare; `top_k_mean` (the mean of the most fake quarter of the frames) keeps a clip
+whose fake shows in a few frames from being averaged away, at the price of more false alarms than `mean` on clean
+clips. The evaluate stage picks one on the validation videos (components/evaluation/video_metrics.py).
 """
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from deepfake_detector.contracts.video_aggregation import AGGREGATIONS
 from deepfake_detector.inference.boxes import Box
 
-AGGREGATIONS = ("mean", "median", "max", "top_k_mean")
 TOP_K_SHARE = 0.25      # top_k_mean: the most fake quarter of the frames, at least one
 TRACK_MIN_IOU = 0.3     # a face overlapping the followed one this much is the same face in the next frame
 

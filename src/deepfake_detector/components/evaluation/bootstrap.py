@@ -1,13 +1,16 @@
 """Percentile-bootstrap confidence intervals for the headline test metrics.
 
 A test split of a hundred images gives an accuracy that could easily move by several points on
-another draw of images; the interval says how far. Pure NumPy plus metrics.py, no TensorFlow.
+another draw of images; the interval says how far. Images are resampled one by one; frames sampled
+from videos are resampled by video (cluster_bootstrap_intervals), since frames of one clip are not
+independent draws. Pure NumPy plus metrics.py, no TensorFlow.
 """
 from __future__ import annotations
 
 import logging
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -85,6 +88,17 @@ def _ranking_metric_samples(labels: np.ndarray, values: np.ndarray, indices: np.
     resamples, size = indices.shape
     rows = np.arange(resamples)[:, None] * size
     counts = np.bincount((indices + rows).ravel(), minlength=resamples * size).reshape(resamples, size)
+    # Every resample keeps the split's class counts, so the rates share one denominator.
+    return _ranking_samples_from_counts(labels, values, counts, names, np.count_nonzero(labels == FAKE),
+                                        np.count_nonzero(labels == REAL))
+
+
+def _ranking_samples_from_counts(labels: np.ndarray, values: np.ndarray, counts: np.ndarray, names: Sequence[str],
+                                 fakes_drawn: int | np.ndarray, reals_drawn: int | np.ndarray
+                                 ) -> dict[str, np.ndarray]:
+    """_ranking_metric_samples from counts (resamples, items): how often each resample drew each item, of which
+    fakes_drawn are fakes and reals_drawn reals (one number for all resamples, or a column of one per resample)."""
+    resamples = counts.shape[0]
     order = np.argsort(-values, kind="stable")
     ordered = values[order]
     last_of_each_score = np.flatnonzero(np.append(ordered[1:] != ordered[:-1], True))
@@ -92,10 +106,9 @@ def _ranking_metric_samples(labels: np.ndarray, values: np.ndarray, indices: np.
     drawn = counts[:, order]
     true_positives = np.cumsum(drawn * is_fake, axis=1)[:, last_of_each_score]
     false_positives = np.cumsum(drawn * ~is_fake, axis=1)[:, last_of_each_score]
-    # Every resample keeps the split's class counts, so the rates share one denominator.
     start = np.zeros((resamples, 1))
-    tpr = np.concatenate([start, true_positives / np.count_nonzero(labels == FAKE)], axis=1)
-    fpr = np.concatenate([start, false_positives / np.count_nonzero(labels == REAL)], axis=1)
+    tpr = np.concatenate([start, true_positives / fakes_drawn], axis=1)
+    fpr = np.concatenate([start, false_positives / reals_drawn], axis=1)
 
     samples = {}
     if "roc_auc" in names:
@@ -164,6 +177,69 @@ def mean_intervals(sets: Sequence[tuple[Sequence[int], Sequence[float]]], thresh
     logger.info("Bootstrap %.0f%% intervals of the mean over %d sets from %d joint resamples",
                 100 * confidence, len(sets), resamples)
     return _intervals(means, metrics, confidence)
+
+
+def cluster_bootstrap_intervals(labels: Sequence[int], probs: Sequence[float], clusters: Sequence[Any],
+                                threshold: float, *, resamples: int, seed: int, confidence: float = 0.95,
+                                metrics: Sequence[str] = HEADLINE_METRICS) -> dict[str, float]:
+    """bootstrap_intervals with whole clusters as the unit: each resample draws, with replacement, as many fake
+    clusters among the fake ones and real clusters among the real ones as there are (stratified_resamples on the
+    clusters, seeded with default_rng(seed)), and takes every item of each cluster drawn.
+
+    For frames sampled from videos (a cluster is a video): frames of one clip look alike, so resampling them one
+    by one would pretend to far more independent evidence than there is, and give intervals too narrow. Items
+    with distinct cluster keys are independent, so a still image is a cluster of its own. Every item of a cluster
+    must share its label (ValueError otherwise); the threshold stays fixed, as in bootstrap_intervals.
+    """
+    _check_settings(resamples, confidence, threshold, metrics)
+    if resamples == 0:
+        return {}
+    label_array, values = check_binary_inputs(labels, probs)
+    check_probabilities(values)
+    keys = np.asarray(clusters).ravel()
+    if keys.size != label_array.size:
+        raise ValueError(f"{keys.size} cluster keys for {label_array.size} labels")
+    _, cluster_of_item = np.unique(keys, return_inverse=True)
+    cluster_labels = np.zeros(int(cluster_of_item.max()) + 1, dtype=np.int64)
+    cluster_labels[cluster_of_item] = label_array
+    if (cluster_labels[cluster_of_item] != label_array).any():
+        mixed = sorted({str(key) for key in keys[cluster_labels[cluster_of_item] != label_array]})
+        raise ValueError(f"every item of a cluster must share its label; mixed in {mixed[:5]}")
+    draws = stratified_resamples(cluster_labels, int(resamples), np.random.default_rng(seed))
+    correct = (values >= threshold).astype(np.int64) == label_array
+    batch = max(1, CELLS_PER_BATCH // label_array.size)
+    parts = [_cluster_samples(label_array, values, correct, cluster_of_item, draws[start:start + batch], metrics)
+             for start in range(0, len(draws), batch)]
+    samples = {name: np.concatenate([part[name] for part in parts]) for name in metrics}
+    logger.info("Bootstrap %.0f%% intervals from %d stratified resamples of %d clusters (%d items)",
+                100 * confidence, resamples, cluster_labels.size, label_array.size)
+    return _intervals(samples, metrics, confidence)
+
+
+def _cluster_samples(labels: np.ndarray, values: np.ndarray, correct: np.ndarray, cluster_of_item: np.ndarray,
+                     draws: np.ndarray, names: Sequence[str]) -> dict[str, np.ndarray]:
+    """Each metric on each resample of clusters in draws (resamples, clusters): an item is drawn as often as its
+    cluster, so a resample holds a varying number of items of each class."""
+    resamples, size = draws.shape
+    rows = np.arange(resamples)[:, None] * size
+    cluster_counts = np.bincount((draws + rows).ravel(), minlength=resamples * size).reshape(resamples, size)
+    counts = cluster_counts[:, cluster_of_item]
+    is_fake = labels == FAKE
+    true_positives = (counts * (correct & is_fake)).sum(axis=1)
+    false_negatives = (counts * (~correct & is_fake)).sum(axis=1)
+    false_positives = (counts * (~correct & ~is_fake)).sum(axis=1)
+    samples = {}
+    if "accuracy" in names:
+        samples["accuracy"] = (counts * correct).sum(axis=1) / counts.sum(axis=1)
+    if "f1" in names:
+        denominator = 2 * true_positives + false_positives + false_negatives
+        samples["f1"] = np.divide(2 * true_positives, denominator, out=np.zeros(resamples), where=denominator > 0)
+    ranking = [name for name in names if name in RANKING_METRICS]
+    if ranking:
+        fakes_drawn = (counts * is_fake).sum(axis=1)[:, None]
+        reals_drawn = (counts * ~is_fake).sum(axis=1)[:, None]
+        samples.update(_ranking_samples_from_counts(labels, values, counts, ranking, fakes_drawn, reals_drawn))
+    return samples
 
 
 def bootstrap_samples(labels: np.ndarray, values: np.ndarray, threshold: float, *, resamples: int,

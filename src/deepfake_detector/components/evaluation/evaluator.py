@@ -10,6 +10,12 @@ scores.json also says how the rule came about, for the model card: `threshold_ru
 or given: a number in evaluate.threshold) and `temperature_status` (fitted, val_separated: kept at
 1.0, or off), and whether the model learned at all (learning.py: val_roc_auc with its interval).
 When data.source was a list, `per_source` holds the test metrics of each source on its own.
+
+When frames were sampled from videos (the manifest's `video` column), scores.json also holds a `video` block
+(video_metrics.py: the aggregation rule and a video threshold chosen on the val videos, the test videos' metrics
+with intervals over videos), and the frame-level *_ci_low/_ci_high come from a stratified bootstrap that resamples
+whole videos (bootstrap.cluster_bootstrap_intervals): frames of one clip are not independent, and resampling them
+one by one would make the intervals too narrow. predictions.csv then carries the `video` column too.
 """
 from __future__ import annotations
 
@@ -22,9 +28,9 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from deepfake_detector.components.data.datasets import build_dataset, read_manifest, split_rows
+from deepfake_detector.components.data.datasets import VIDEO_COLUMN, build_dataset, read_manifest, split_rows
 from deepfake_detector.components.data.layouts import SOURCE_COLUMN
-from deepfake_detector.components.evaluation.bootstrap import bootstrap_intervals
+from deepfake_detector.components.evaluation.bootstrap import bootstrap_intervals, cluster_bootstrap_intervals
 from deepfake_detector.components.evaluation.calibration import (
     CALIBRATION_OFF,
     TemperatureFit,
@@ -41,6 +47,14 @@ from deepfake_detector.components.evaluation.metrics import (
     predict_labels,
 )
 from deepfake_detector.components.evaluation.plots import write_plots
+from deepfake_detector.components.evaluation.video_metrics import (
+    SplitVideos,
+    check_video_splits,
+    evaluate_videos,
+    frame_clusters,
+    frame_videos,
+    has_videos,
+)
 from deepfake_detector.config.entities import EvaluationConfig
 from deepfake_detector.contracts.errors import DataValidationError, ModelError
 from deepfake_detector.contracts.labels import CLASS_NAMES, FAKE, REAL
@@ -80,6 +94,11 @@ class SplitPredictions:
         return SplitPredictions(self.rows, self.labels, self.raw_probs,
                                 apply_temperature(self.raw_probs, temperature))
 
+    @property
+    def videos(self) -> np.ndarray:
+        """The video of each row ("" for a still image)."""
+        return frame_videos(self.rows)
+
 
 class Evaluator:
     """Predicts P(fake) for the val and test splits, picks the threshold on val, and writes
@@ -93,11 +112,15 @@ class Evaluator:
         manifest = read_manifest(config.manifest_file)
         for split in EVALUATED_SPLITS:
             self._check_split(manifest, split)
+        is_video = has_videos(manifest)
+        if is_video:
+            check_video_splits(manifest, config.manifest_file, EVALUATED_SPLITS)
 
         model = load_keras_model(config.model_file, config.image_size)
         model_sha256 = sha256_file(config.model_file)
         val = self._predict(model, manifest, "val")
-        learning = check_learning(val.labels, val.raw_probs, seed=config.seed, stage="evaluate")  # both classes
+        learning = check_learning(val.labels, val.raw_probs, seed=config.seed, stage="evaluate",  # both classes
+                                  videos=val.videos if is_video else None)
         fit = self._fit_temperature(val)
         temperature = fit.temperature
         val = val.calibrated(temperature)
@@ -126,15 +149,16 @@ class Evaluator:
                             metrics["accuracy"], "n/a (one class)" if metrics["roc_auc"] is None
                             else f"{metrics['roc_auc']:.4f}")
         if config.bootstrap:
-            scores.update(bootstrap_intervals(test.labels, test.raw_probs, raw_threshold,
-                                              resamples=config.bootstrap, seed=config.seed))
+            scores.update(self._frame_intervals(test, raw_threshold, is_video))
         logger.info("Test: accuracy %.4f, balanced accuracy %.4f, ROC AUC %.4f, EER %.4f on %d images",
                     scores["accuracy"], scores["balanced_accuracy"], scores["roc_auc"], scores["eer"],
                     scores["n_test"])
         if config.bootstrap:
-            logger.info("95 %% bootstrap intervals (%d resamples): accuracy %.4f-%.4f, ROC AUC %.4f-%.4f",
-                        config.bootstrap, scores["accuracy_ci_low"], scores["accuracy_ci_high"],
-                        scores["roc_auc_ci_low"], scores["roc_auc_ci_high"])
+            logger.info("95 %% bootstrap intervals (%d resamples%s): accuracy %.4f-%.4f, ROC AUC %.4f-%.4f",
+                        config.bootstrap, ", by video" if is_video else "", scores["accuracy_ci_low"],
+                        scores["accuracy_ci_high"], scores["roc_auc_ci_low"], scores["roc_auc_ci_high"])
+        if is_video:
+            scores["video"] = self._video_scores(val, test)
 
         self._write_predictions([val, test], raw_threshold)
         plot_files = write_plots(config.plots_dir, test.labels, test.probs, threshold,
@@ -150,6 +174,33 @@ class Evaluator:
         return EvaluationResult(scores=scores, model_sha256=model_sha256, scores_file=config.scores_file,
                                 predictions_file=config.predictions_file, plot_files=plot_files,
                                 threshold=threshold)
+
+    def _frame_intervals(self, test: SplitPredictions, raw_threshold: float, is_video: bool) -> dict[str, float]:
+        """The frame-level intervals: per image for still images, by video when frames came from videos."""
+        config = self.config
+        if not is_video:
+            return bootstrap_intervals(test.labels, test.raw_probs, raw_threshold, resamples=config.bootstrap,
+                                       seed=config.seed)
+        return cluster_bootstrap_intervals(test.labels, test.raw_probs, frame_clusters(test.videos), raw_threshold,
+                                           resamples=config.bootstrap, seed=config.seed)
+
+    def _video_scores(self, val: SplitPredictions, test: SplitPredictions) -> dict[str, Any]:
+        """scores.json's `video` block, from the calibrated frame P(fake): what serving aggregates."""
+        config = self.config
+        video = evaluate_videos(SplitVideos.of(val.videos, val.labels, val.probs),
+                                SplitVideos.of(test.videos, test.labels, test.probs), threshold=config.threshold,
+                                threshold_rule=self._threshold_rule(), n_bins=config.calibration_bins,
+                                resamples=config.bootstrap, seed=config.seed)
+        logger.info("Video aggregation %s chosen on %d val videos (val ROC AUC %s); video threshold %.4f (%s)",
+                    video["aggregation"], video["n_val_videos"],
+                    ", ".join(f"{rule} {auc:.4f}" for rule, auc in video["aggregation_val_roc_auc"].items()),
+                    video["threshold"], self._threshold_label())
+        interval = (f" (95 % interval {video['roc_auc_ci_low']:.4f}-{video['roc_auc_ci_high']:.4f})"
+                    if "roc_auc_ci_low" in video else "")
+        logger.info("Test on %d videos (median %g frames each): accuracy %.4f, balanced accuracy %.4f, ROC AUC "
+                    "%.4f%s, EER %.4f", video["n_test_videos"], video["frames_per_video"], video["accuracy"],
+                    video["balanced_accuracy"], video["roc_auc"], interval, video["eer"])
+        return video
 
     def _raw_threshold(self, val: SplitPredictions, temperature: float) -> float:
         """The decision threshold on the model's own output: chosen there for eer/youden; a number
@@ -196,6 +247,8 @@ class Evaluator:
                                 probs=probs)
 
     def _write_predictions(self, splits: list[SplitPredictions], raw_threshold: float) -> None:
+        """Per image of val and test; with the manifest's video column last when it has one."""
+        has_video_column = VIDEO_COLUMN in splits[0].rows.columns
         frames = [
             pd.DataFrame({
                 "path": split.rows["path"].to_numpy(),
@@ -204,10 +257,12 @@ class Evaluator:
                 "p_fake": split.probs,
                 "p_fake_uncalibrated": split.raw_probs,
                 "predicted": predict_labels(split.raw_probs, raw_threshold),
+                **({VIDEO_COLUMN: split.videos} if has_video_column else {}),
             })
             for split in splits
         ]
-        table = pd.concat(frames, ignore_index=True)[list(PREDICTION_COLUMNS)]
+        columns = [*PREDICTION_COLUMNS, *([VIDEO_COLUMN] if has_video_column else [])]
+        table = pd.concat(frames, ignore_index=True)[columns]
         with atomic_path(self.config.predictions_file) as tmp:
             table.to_csv(tmp, index=False)
 

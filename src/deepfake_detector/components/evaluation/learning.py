@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from deepfake_detector.components.evaluation.bootstrap import bootstrap_intervals
+from deepfake_detector.components.evaluation.bootstrap import bootstrap_intervals, cluster_bootstrap_intervals
 from deepfake_detector.components.evaluation.metrics import check_binary_inputs
+from deepfake_detector.components.evaluation.video_metrics import frame_clusters
 
 logger = logging.getLogger(__name__)
 
@@ -59,16 +60,25 @@ class LearningCheck:
         return dict(zip(SCORE_KEYS, (self.roc_auc, self.ci_low, self.ci_high, self.is_above_chance), strict=True))
 
 
-def check_learning(labels: Sequence[int], probs: Sequence[float], *, seed: int, stage: str) -> LearningCheck | None:
+def check_learning(labels: Sequence[int], probs: Sequence[float], *, seed: int, stage: str,
+                   videos: Sequence[str] | None = None) -> LearningCheck | None:
     """The validation AUC of these predictions with its interval; logs a warning from `stage` when the
-    interval does not lie above chance. None (logged) when validation lacks a class: no AUC exists."""
+    interval does not lie above chance. None (logged) when validation lacks a class: no AUC exists.
+
+    With `videos` (each row's video, "" for a still), the interval resamples whole videos: a clip's frames
+    look alike, and resampling them one by one would give an interval too narrow to trust."""
     if len(set(np.asarray(labels).tolist())) < 2:
         logger.warning("%s: cannot tell whether the model learned: the validation split holds one class only", stage)
         return None
     label_array, values = check_binary_inputs(labels, probs)
     # ROC AUC needs no threshold; the bootstrap's is for threshold metrics, of which none is asked.
-    interval = bootstrap_intervals(label_array, values, threshold=0.5, resamples=RESAMPLES, seed=seed,
-                                   confidence=CONFIDENCE, metrics=("roc_auc",))
+    if videos is None:
+        interval = bootstrap_intervals(label_array, values, threshold=0.5, resamples=RESAMPLES, seed=seed,
+                                       confidence=CONFIDENCE, metrics=("roc_auc",))
+    else:
+        interval = cluster_bootstrap_intervals(label_array, values, frame_clusters(np.asarray(videos, dtype=object)),
+                                               threshold=0.5, resamples=RESAMPLES, seed=seed, confidence=CONFIDENCE,
+                                               metrics=("roc_auc",))
     check = LearningCheck(roc_auc=float(roc_auc_score(label_array, values)), ci_low=interval["roc_auc_ci_low"],
                           ci_high=interval["roc_auc_ci_high"], n=int(label_array.size))
     message = check.warning()

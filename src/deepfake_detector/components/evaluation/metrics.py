@@ -174,15 +174,15 @@ def tpr_at_fpr(y_true: Sequence[int], scores: Sequence[float], max_fpr: float) -
     return float(tpr[fpr <= max_fpr].max())
 
 
-def low_fpr_scores(y_true: Sequence[int], scores: Sequence[float]) -> dict[str, Any]:
+def low_fpr_scores(y_true: Sequence[int], scores: Sequence[float], unit: str = "images") -> dict[str, Any]:
     """TPR at 1 % FPR with its resolution: n real images resolve false positive rates in steps of 1/n,
     so with fewer than 100 the "1 %" would really be 0 %. Then tpr_at_fpr_1pct is None and
-    tpr_at_fpr_1pct_note says why (None when there is a number)."""
+    tpr_at_fpr_1pct_note says why, counting real `unit` (None when there is a number)."""
     labels, values = check_binary_inputs(y_true, scores)
     n_real = int(np.count_nonzero(labels == REAL))
     resolution = 1.0 / n_real
     if resolution > LOW_FPR + TIE_TOLERANCE:
-        note = (f"not resolvable: {n_real} real images resolve false positive rates in steps of "
+        note = (f"not resolvable: {n_real} real {unit} resolve false positive rates in steps of "
                 f"1/{n_real} = {resolution:.3f}; 1 % needs at least {math.ceil(1 / LOW_FPR)}")
         return {"tpr_at_fpr_1pct": None, "tpr_at_fpr_1pct_note": note, "fpr_resolution": resolution}
     return {"tpr_at_fpr_1pct": tpr_at_fpr(labels, values, LOW_FPR), "tpr_at_fpr_1pct_note": None,
@@ -254,13 +254,14 @@ def predict_labels(probs: Sequence[float], threshold: float) -> np.ndarray:
 
 
 def compute_scores(y_true: Sequence[int], probs: Sequence[float], threshold: float,
-                   n_bins: int) -> dict[str, Any]:
+                   n_bins: int, unit: str = "images") -> dict[str, Any]:
     """Every number the evaluate stage reports for one split: plain floats, never NaN, except
     tpr_at_fpr_1pct, which is None (and tpr_at_fpr_1pct_note says why) when the split has too few
     real images to resolve a 1 % false positive rate.
 
     Threshold metrics use P(fake) >= threshold; ranking metrics (roc_auc, average_precision,
-    eer, tpr_at_fpr_1pct) use the raw scores. Precision is 0 when nothing is called fake.
+    eer, tpr_at_fpr_1pct) use the raw scores. Precision is 0 when nothing is called fake. unit names what
+    was scored ("videos" for video-level scores) in tpr_at_fpr_1pct_note.
     """
     labels, values = check_binary_inputs(y_true, probs)
     check_probabilities(values)
@@ -274,7 +275,7 @@ def compute_scores(y_true: Sequence[int], probs: Sequence[float], threshold: flo
         "roc_auc": float(roc_auc_score(labels, values)),
         "average_precision": float(average_precision_score(labels, values, pos_label=FAKE)),
         "eer": equal_error_rate(labels, values)[0],
-        **low_fpr_scores(labels, values),
+        **low_fpr_scores(labels, values, unit),
         "log_loss": float(log_loss(labels, values, labels=[REAL, FAKE])),
         "ece_positive_class": positive_class_ece(labels, values, n_bins),
         "ece_top_label": top_label_ece(labels, values, n_bins),

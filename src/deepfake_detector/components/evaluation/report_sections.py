@@ -70,6 +70,8 @@ CALIBRATION_KEYS = ("temperature", "ece_top_label_uncalibrated", "ece_top_label"
                     "ece_positive_class", "log_loss_uncalibrated", "log_loss")
 THRESHOLD_DIGITS = 4  # a calibrated threshold can sit at 0.9997, which three digits would show as 1.000
 SUMMARY_KEYS = ("roc_auc", "accuracy", "eer", "f1")
+# scores.json's `video` block (frames sampled from videos): the test videos' metrics the report lists.
+VIDEO_METRICS = ("roc_auc", "accuracy", "balanced_accuracy", "eer", "f1", "average_precision")
 CI_SUFFIXES = ("_ci_low", "_ci_high")
 
 # (plot name, i.e. the PNG's stem in the plots folder, and its caption) per section.
@@ -127,6 +129,7 @@ def report_context(inputs: ReportInputs) -> dict[str, Any]:
         "summary": _summary(scores, threshold, inputs.shortcut_audit),
         "learning_warning": _learning_warning(inputs.scores),
         "metrics": _metric_rows(scores),
+        "video": _video_level(scores.get("video")),
         "confusion_figures": _figures(inputs.plots, CONFUSION_PLOTS),
         "confusion_counts": _confusion_counts(test_predictions, threshold),
         "curve_figures": _figures(inputs.plots, CURVE_PLOTS),
@@ -212,6 +215,26 @@ def _metric_rows(scores: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [{"label": METRIC_LABELS.get(key, key.replace("_", " ")), "key": key,
              "value": _number(scores[key], THRESHOLD_DIGITS if key.startswith("threshold") else 3),
              "ci": _ci(scores, key)} for key in known + others]
+
+
+def _video_level(video: Any) -> dict[str, Any] | None:
+    """The video-level view (None for still images): which aggregation rule won on the validation videos, each
+    rule's validation AUC, and the test videos' metrics at the video threshold."""
+    if not isinstance(video, Mapping):
+        return None
+    chosen = video.get("aggregation")
+    aucs = video.get("aggregation_val_roc_auc")
+    summary = (f"Frame scores (calibrated P(fake)) are aggregated per video by {chosen}, the rule with the highest "
+               f"ROC AUC on {_number(video.get('n_val_videos'))} validation videos; a video is fake at "
+               f"{_number(video.get('threshold'), THRESHOLD_DIGITS)} or above ({video.get('threshold_rule')}). "
+               f"Test: {_number(video.get('n_test_videos'))} videos, median "
+               f"{_number(video.get('frames_per_video'), 1)} frames each. The frame-level intervals above resample "
+               "whole videos, since frames of one video are not independent.")
+    return {"summary": summary,
+            "rules": [{"rule": str(rule), "auc": _number(auc), "chosen": rule == chosen}
+                      for rule, auc in (aucs.items() if isinstance(aucs, Mapping) else ())],
+            "metrics": [{"label": METRIC_LABELS[key], "key": key, "value": _number(video[key]), "ci": _ci(video, key)}
+                        for key in VIDEO_METRICS if key in video]}
 
 
 def _calibration_rows(scores: Mapping[str, Any]) -> list[dict[str, str]]:

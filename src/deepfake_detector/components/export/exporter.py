@@ -112,7 +112,8 @@ class Exporter:
                 params=config.params, image_size=config.image_size, total_parameters=int(model.count_params()),
                 rule=scores.rule, rule_origin=_rule_origin(scores), test_metrics=_card_test_metrics(scores),
                 learning=learning, exports=metrics, source=self._source(),
-                dataset=self._dataset_fingerprint(manifest), git=git_commit(config.project_root))
+                dataset=self._dataset_fingerprint(manifest), git=git_commit(config.project_root),
+                video=scores.get("video"))
             write_json_atomic(staging / MODEL_CARD_NAME, card)
             write_text_atomic(staging / MODEL_CARD_MARKDOWN, render_markdown(card))
         write_json_atomic(config.metrics_file, metrics)
@@ -216,8 +217,8 @@ class Exporter:
 
 
 # scores.json keys the card states elsewhere: the model in `source`, the rule's origin in `output`,
-# the validation check in `validation`.
-NOT_TEST_METRICS = ("model_sha256", *RULE_ORIGIN_KEYS, *LEARNING_KEYS)
+# the validation check in `validation`, the video rule and the video-level metrics in `video`.
+NOT_TEST_METRICS = ("model_sha256", *RULE_ORIGIN_KEYS, *LEARNING_KEYS, "video")
 
 
 def _card_test_metrics(scores: Scores) -> dict[str, Any]:

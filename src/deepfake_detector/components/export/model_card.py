@@ -23,6 +23,14 @@ RULE_ORIGIN_KEYS = ("threshold_rule", "temperature_status")
 CHOSEN_RULES = {"eer": "the equal error rate", "youden": "Youden's J"}
 GIVEN_RULE = "given"
 NOT_RECORDED = "not recorded in scores.json; rerun the evaluate stage"
+# scores.json's `video` block keys the card's `video` block carries as they are; the rest are its test_metrics.
+VIDEO_RULE_KEYS = ("aggregation", "threshold", "threshold_rule", "chosen_on")
+VIDEO_COUNT_KEYS = ("n_val_videos", "n_test_videos", "frames_per_video", "frame_intervals")
+VIDEO_TEST_ROWS = ("roc_auc", "accuracy", "balanced_accuracy", "eer", "f1", "average_precision")
+AGGREGATION_WORDS = {"mean": "the mean of its frames' calibrated P(fake)",
+                     "median": "the median of its frames' calibrated P(fake)",
+                     "max": "its most fake frame's calibrated P(fake)",
+                     "top_k_mean": "the mean of its most fake quarter of frames (calibrated P(fake))"}
 TEST_METRIC_ROWS = ("accuracy", "balanced_accuracy", "roc_auc", "eer", "average_precision", "precision", "recall",
                     "f1", "tpr_at_fpr_1pct", "ece_top_label", "ece_positive_class", "ece_top_label_uncalibrated",
                     "ece_positive_class_uncalibrated", "n_test")
@@ -59,11 +67,13 @@ def build_model_card(*, params: Mapping[str, Any], image_size: int, total_parame
                      rule: DecisionRule, rule_origin: Mapping[str, Any], test_metrics: Mapping[str, Any],
                      learning: LearningCheck | None, exports: Mapping[str, Mapping[str, Any]],
                      source: Mapping[str, Any], dataset: Mapping[str, Any],
-                     git: Mapping[str, Any]) -> dict[str, Any]:
+                     git: Mapping[str, Any], video: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Assemble the card from facts the evaluate and export stages measured; nothing here is computed anew.
 
     rule_origin holds scores.json's RULE_ORIGIN_KEYS (None where an older file lacks them); learning is
-    the evaluate stage's validation check (None for older files), whose warning heads the card.
+    the evaluate stage's validation check (None for older files), whose warning heads the card. video is
+    scores.json's `video` block (None for still images): the card's `video` states the aggregation rule and
+    threshold chosen on the val videos, which serve.video_aggregation auto serves.
     """
     model = params.get("model", {})
     return {
@@ -109,6 +119,7 @@ def build_model_card(*, params: Mapping[str, Any], image_size: int, total_parame
             "temperature": rule.temperature,
             "temperature_status": rule_origin.get("temperature_status"),
         },
+        "video": video_rule(video),
         "validation": None if learning is None else {
             "roc_auc": learning.roc_auc, "roc_auc_ci_low": learning.ci_low, "roc_auc_ci_high": learning.ci_high,
             "n": learning.n, "above_chance": learning.is_above_chance},
@@ -121,6 +132,19 @@ def build_model_card(*, params: Mapping[str, Any], image_size: int, total_parame
         "intended_use": INTENDED_USE,
         "limitations": list(LIMITATIONS),
     }
+
+
+def video_rule(video: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The card's `video` block from scores.json's: the rule and threshold as serving reads them, each rule's
+    val ROC AUC, the counts, and the test videos' metrics; None when the model was evaluated on still images."""
+    if not video:
+        return None
+    block = {key: video.get(key) for key in VIDEO_RULE_KEYS}
+    block["val_roc_auc"] = dict(video.get("aggregation_val_roc_auc") or {})
+    block.update({key: video.get(key) for key in VIDEO_COUNT_KEYS})
+    known = {*VIDEO_RULE_KEYS, *VIDEO_COUNT_KEYS, "aggregation_val_roc_auc"}
+    block["test_metrics"] = {key: value for key, value in video.items() if key not in known}
+    return block
 
 
 def _face_settings(faces: Any) -> dict[str, Any] | None:
@@ -160,6 +184,46 @@ def threshold_sentence(threshold: float, rule: str | None) -> str:
     return f"{threshold:.4f} on the calibrated P(fake), {how}; P(fake) at or above it means fake."
 
 
+def video_sentence(video: Mapping[str, Any]) -> str:
+    """How a video's verdict is made, as evaluate chose it: the rule in words and where the threshold came from."""
+    rule = video["aggregation"]
+    aucs = ", ".join(f"{name} {_number(auc)}" for name, auc in (video.get("val_roc_auc") or {}).items())
+    threshold_rule = video.get("threshold_rule")
+    if threshold_rule in CHOSEN_RULES:
+        how = f"chosen on the validation videos by {CHOSEN_RULES[threshold_rule]}"
+    elif threshold_rule == GIVEN_RULE:
+        how = "given in params.yaml (`evaluate.threshold`), as for images"
+    else:
+        how = f"how it was chosen is {NOT_RECORDED}"
+    return (f"a video's P(fake) is {AGGREGATION_WORDS.get(rule, rule)} (rule `{rule}`), the rule with the highest "
+            f"ROC AUC on the {video.get('n_val_videos')} validation videos ({aucs}); a video is fake at "
+            f"{video['threshold']:.4f} or above, {how}. `serve.video_aggregation: auto` serves this rule and "
+            "threshold.")
+
+
+def _video_lines(video: Mapping[str, Any] | None) -> list[str]:
+    if not video:
+        return []
+    metrics = video.get("test_metrics") or {}
+    rows = []
+    for name in VIDEO_TEST_ROWS:
+        if name in metrics:
+            low, high = metrics.get(f"{name}_ci_low"), metrics.get(f"{name}_ci_high")
+            interval = f"{_number(low)} – {_number(high)}" if low is not None and high is not None else ""
+            rows.append(f"| {name} | {_metric_value(metrics, name)} | {interval} |")
+    return [
+        "## Videos",
+        f"- Verdict: {video_sentence(video)}",
+        f"- Test: {video.get('n_test_videos')} videos, median {_number(video.get('frames_per_video'), 1)} frames "
+        "each; the frame-level intervals above resample whole videos (frames of one video are not independent).",
+        "",
+        "| metric (per test video) | value | 95 % interval |",
+        "| --- | --- | --- |",
+        *rows,
+        "",
+    ]
+
+
 def _metric_value(metrics: Mapping[str, Any], name: str) -> str:
     note = metrics.get(f"{name}_note")
     return note if metrics.get(name) is None and isinstance(note, str) else _number(metrics[name])
@@ -177,7 +241,7 @@ def _validation_lines(validation: Mapping[str, Any] | None) -> list[str]:
 def render_markdown(card: Mapping[str, Any]) -> str:
     """The card as a page a reviewer reads top to bottom; a model that did not learn says so first."""
     arch, inp, out = card["architecture"], card["input"], card["output"]
-    metrics, dataset, git = card["test_metrics"], card["dataset"], card["git"]
+    metrics, dataset, git, video = card["test_metrics"], card["dataset"], card["git"], card.get("video")
     lines = [f"# Model card: {card['name']}", ""]
     for warning in card.get("warnings", []):
         lines += [f"> **Warning:** {warning}", ""]
@@ -202,7 +266,8 @@ def render_markdown(card: Mapping[str, Any]) -> str:
         "## Did it learn? (validation split)",
         *_validation_lines(card.get("validation")),
         "",
-        "## Test metrics (held-out test split, Keras model, 95 % stratified bootstrap intervals)",
+        f"## Test metrics{' per frame' if video else ''} (held-out test split, Keras model, 95 % stratified "
+        f"bootstrap intervals{' over videos' if video else ''})",
         "| metric | value | 95 % interval |",
         "| --- | --- | --- |",
     ]
@@ -213,6 +278,7 @@ def render_markdown(card: Mapping[str, Any]) -> str:
             lines.append(f"| {name} | {_metric_value(metrics, name)} | {interval} |")
     lines += [
         "",
+        *_video_lines(video),
         "## Exports",
         "The ROC AUC gate (`export.max_auc_drop`) decides on the validation split; test figures are reported only.",
         "",

@@ -30,7 +30,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from deepfake_detector.components.data.datasets import build_dataset, read_manifest, split_rows
+from deepfake_detector.components.data.datasets import VIDEO_COLUMN, build_dataset, read_manifest, split_rows
 from deepfake_detector.components.model.augmentation import build_augmentation
 from deepfake_detector.components.model.distribution import (
     LOCAL_ROLE,
@@ -77,6 +77,7 @@ class TrainingResult:
     resumed: bool  # a previous, interrupted run's progress was picked up
     val_labels: np.ndarray  # the validation split, in manifest order...
     val_probs: np.ndarray  # ...and the saved model's P(fake) for it, to judge whether it learned
+    val_videos: list[str] | None = None  # each of its frames' video, when the dataset had videos
 
 
 @dataclass(frozen=True)
@@ -179,6 +180,7 @@ class TrainingData:
     class_weight: dict[int, float]     # the weights applied; 1.0 each when class_weights is off
     train_images: int
     val_labels: list[int]
+    val_videos: list[str] | None = None  # each val frame's video ("" for a still); None without videos
 
 
 def training_datasets(config: TrainingConfig, batch_size: int | None = None) -> TrainingData:
@@ -205,8 +207,10 @@ def training_datasets(config: TrainingConfig, batch_size: int | None = None) -> 
                                fit=config.input_fit)
     val_data = build_dataset(val_paths, val_labels, config.image_size, batch_size, cache=config.cache,
                              fit=config.input_fit)
+    val_videos = (manifest.loc[manifest["split"] == "val", VIDEO_COLUMN].tolist()
+                  if VIDEO_COLUMN in manifest.columns else None)
     return TrainingData(_shard_by_data(train_data), _shard_by_data(val_data), class_weight, len(train_paths),
-                        list(val_labels))
+                        list(val_labels), val_videos)
 
 
 def with_min_steps(phases: Sequence[Phase], steps_per_epoch: int, min_steps: int) -> list[Phase]:
@@ -311,7 +315,8 @@ class Trainer:
         return TrainingResult(model_file=config.model_file, history_file=config.history_file,
                               best_epoch=checkpoint.best_epoch, best_val_auc=checkpoint.best,
                               epochs_run=epochs_run, class_weight=data.class_weight, resumed=resumed,
-                              val_labels=np.asarray(data.val_labels, dtype=np.int64), val_probs=val_probs)
+                              val_labels=np.asarray(data.val_labels, dtype=np.int64), val_probs=val_probs,
+                              val_videos=data.val_videos)
 
     # Distribution ---------------------------------------------------------------------------
 
