@@ -191,7 +191,7 @@ def test_a_video_dataset_with_faces_on_trains_on_face_crops_of_frames_grouped_by
     manifest = pd.read_csv(reproduced / "artifacts/faces/manifest.csv", keep_default_na=False)
     assert manifest["video"].str.endswith(".mp4").all()
     assert (manifest.groupby("video")["split"].nunique() == 1).all()
-    assert manifest["path"].str.contains(r"\.mp4/frame_\d{6}\.png\.png$").all()
+    assert manifest["path"].str.contains(r"\.mp4/frame_\d{3}\.png\.png$").all()
     scores = json.loads((reproduced / "scores.json").read_text())
     video = scores["video"]
     assert video["aggregation"] in ("mean", "median", "max", "top_k_mean")

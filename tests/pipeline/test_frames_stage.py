@@ -26,6 +26,7 @@ from deepfake_detector.config.entities import (
     SplitFractions,
     VideoSettings,
 )
+from deepfake_detector.contracts.errors import DataValidationError
 from deepfake_detector.contracts.labels import FAKE, REAL
 from deepfake_detector.video.decoding import FrameSampling, open_video
 
@@ -165,6 +166,44 @@ def test_a_killed_run_resumes_from_the_videos_it_finished(tmp_path, monkeypatch)
     assert len(calls) == 6
 
 
+def test_a_resumed_run_decodes_again_a_video_replaced_since_the_kill(tmp_path, monkeypatch):
+    write_video_dataset(tmp_path, videos_per_class=2)
+    stage = frames_config(tmp_path)
+    real_extract = frames_module.extract_frames
+    done = []
+
+    def killed_after_two(source, relative, target_dir, settings):
+        if len(done) >= 2:
+            raise KeyboardInterrupt
+        done.append(relative)
+        return real_extract(source, relative, target_dir, settings)
+
+    monkeypatch.setattr(frames_module, "MAX_THREADS", 1)
+    monkeypatch.setattr(frames_module, "extract_frames", killed_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        FrameExtraction(stage).run()
+    replaced = tmp_path / "dataset" / done[0]
+    replaced.write_bytes(render_demo_video(DEMO, FAKE if done[0].startswith("fake") else REAL, 9, seconds=1.0))
+    monkeypatch.setattr(frames_module, "extract_frames", real_extract)
+    FrameExtraction(stage).run()
+    index = pd.read_csv(stage.index_file, dtype=str, keep_default_na=False)
+    first = index[index["video"] == done[0]]["path"].iloc[0]
+    with open_video(replaced.read_bytes()) as video:
+        expected = next(iter(video.frames(FrameSampling(count=FRAMES))))
+    assert np.array_equal(np.asarray(Image.open(stage.dataset_dir / first).convert("RGB")), expected.pixels)
+
+
+def test_more_samples_than_asked_are_thinned_evenly_keeping_the_ends(tmp_path):
+    frames = [(f"v.mp4/frame_{order:03d}.png", float(order)) for order in range(10)]
+    (tmp_path / "v.mp4").mkdir()
+    for name, _ in frames:
+        (tmp_path / name).write_bytes(b"png")
+    kept = frames_module._thinned(frames, 4, tmp_path)
+    assert [seconds for _, seconds in kept] == [0.0, 3.0, 6.0, 9.0]
+    assert sorted(path.name for path in (tmp_path / "v.mp4").iterdir()) == [
+        "frame_000.png", "frame_003.png", "frame_006.png", "frame_009.png"]
+
+
 def test_faceforensics_layout_maps_original_to_real_and_each_method_to_fake(tmp_path):
     for folder, label, count in (("original", REAL, 3), ("Deepfakes", FAKE, 2), ("FaceSwap", FAKE, 2)):
         target = tmp_path / "dataset" / folder / "c23" / "videos"
@@ -178,3 +217,16 @@ def test_faceforensics_layout_maps_original_to_real_and_each_method_to_fake(tmp_
     (tmp_path / "index.csv").write_text(render_index(listing.records))
     result = FrameExtraction(frames_config(tmp_path, frames_per_video=2)).run()
     assert (result.n_videos, result.n_frames) == (7, 14)
+
+
+def test_the_bad_file_limit_counts_a_broken_video_as_one_file_not_as_one_frame(tmp_path):
+    write_video_dataset(tmp_path, videos_per_class=4)
+    clip = tmp_path / "dataset/real/real_4.mp4"
+    clip.write_bytes(clip.read_bytes()[:100])
+    write_index(tmp_path)
+    stage = frames_config(tmp_path)
+    FrameExtraction(stage).run()
+    # 1 of 8 videos (12.5 %) is lost; as rows it would be 1 of 29 (3.4 %), under the limit.
+    strict = dataclasses.replace(validation_config(tmp_path, stage), max_bad_fraction=0.1)
+    with pytest.raises(DataValidationError, match=r"1 of 8 files \(12\.5%\) are unusable.*1 unusable video"):
+        DataValidation(strict).run()

@@ -47,7 +47,7 @@ def test_the_page_shows_the_demo_banner_and_the_training_data(client):
     assert "Trained on" in page and "demo, 140 images (train 100, val 20, test 20)" in page
 
 
-@pytest.mark.parametrize("source", ["demo:b", "DEMO"])
+@pytest.mark.parametrize("source", ["demo:b", "DEMO", "demo-video", "demo-video:b + demo"])
 def test_every_demo_style_carries_the_notice(project, templates_dir, tmp_path, source):
     client = client_for_source(project, templates_dir, tmp_path, source)
     assert client.get("/api/v1/model").get_json()["notice"] == DEMO_NOTICE

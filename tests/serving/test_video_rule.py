@@ -86,6 +86,27 @@ def test_an_explicit_rule_is_served_as_given_at_the_image_threshold_with_a_warni
     assert "serve.video_aggregation median differs from the rule chosen on validation videos (max" in caplog.text
 
 
+def test_an_explicit_rule_equal_to_the_cards_is_served_at_the_cards_video_threshold(card_with_video):
+    service = DetectionService.from_config(serving_config(card_with_video, video_aggregation="max"), environ={})
+    rule = service.video_rule
+    assert (rule.aggregation, rule.aggregation_source) == ("max", "params.yaml serve.video_aggregation")
+    assert (rule.threshold, rule.threshold_source) == (0.8125, "model_card.json video.threshold")
+
+
+def test_a_rule_chosen_on_other_frame_counts_warns_that_its_threshold_is_off(card_with_video, tmp_path, caplog):
+    root = tmp_path / "project"
+    shutil.copytree(card_with_video, root)
+    card_path = root / "export" / "model_card.json"
+    card = json.loads(card_path.read_text())
+    card["video"]["frames_per_video"] = 8
+    card_path.write_text(json.dumps(card))
+    with caplog.at_level(logging.WARNING, logger="deepfake_detector.serving.video_rule"):
+        DetectionService.from_config(serving_config(root, video_frames=8), environ={})
+        assert "another number" not in caplog.text
+        DetectionService.from_config(serving_config(root, video_frames=16), environ={})
+    assert "max was chosen on videos of 8 frames, and serve.video_frames 16 scores another number" in caplog.text
+
+
 def test_serve_threshold_judges_videos_too(card_with_video):
     service = DetectionService.from_config(serving_config(card_with_video, threshold=0.3), environ={})
     rule = service.video_rule

@@ -9,11 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deepfake_detector.components.evaluation.bootstrap import cluster_bootstrap_intervals
+from deepfake_detector.components.evaluation.bootstrap import cluster_bootstrap_intervals, frame_clusters
 from deepfake_detector.components.evaluation.evaluator import Evaluator
-from deepfake_detector.components.evaluation.video_metrics import frame_clusters
 from deepfake_detector.config.entities import EvaluationConfig
-from deepfake_detector.contracts.errors import DataValidationError
 from tests.pipeline.flat_color_model import IMAGE_SIZE, p_fake, write_flat_image, write_red_is_fake_model
 
 # Each fake video shows its fake in one frame of four: averaged it drowns, its most fake frame gives it away.
@@ -109,15 +107,18 @@ def test_predictions_name_each_frames_video_and_leave_it_empty_for_a_still(evalu
     assert by_path["fake/v1.mp4/frame_000003.png"] == "fake/v1.mp4" and by_path[STILL[0]] == ""
 
 
-def test_a_split_without_a_fake_video_is_refused_before_predicting(tmp_path, model_file):
+def test_stills_and_videos_without_a_fake_video_in_val_get_frame_metrics_and_no_video_block(tmp_path, model_file,
+                                                                                          caplog):
     val = {name: entry for name, entry in VAL.items() if name.startswith("real/")}
     val["fake/as_stills"] = (1, [200])
     write_video_dataset(tmp_path, {"val": val, "test": TEST})
     manifest = pd.read_csv(tmp_path / "manifest.csv", keep_default_na=False)
     manifest.loc[manifest["video"] == "fake/as_stills", "video"] = ""  # a fake still, no fake video
     manifest.to_csv(tmp_path / "manifest.csv", index=False)
-    with pytest.raises(DataValidationError, match=r"manifest\.csv: the val split has no fake videos"):
-        Evaluator(make_config(tmp_path, model_file)).run()
+    with caplog.at_level("WARNING"):
+        scores = Evaluator(make_config(tmp_path, model_file)).run().scores
+    assert "video" not in scores and "roc_auc_ci_low" in scores
+    assert "the val split has no fake videos" in caplog.text
 
 
 def test_without_intervals_the_video_block_has_none(tmp_path, model_file):

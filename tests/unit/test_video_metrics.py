@@ -8,6 +8,7 @@ from deepfake_detector.components.evaluation.bootstrap import (
     HEADLINE_METRICS,
     bootstrap_intervals,
     cluster_bootstrap_intervals,
+    frame_clusters,
 )
 from deepfake_detector.components.evaluation.metrics import choose_threshold, compute_scores
 from deepfake_detector.components.evaluation.video_metrics import (
@@ -15,9 +16,9 @@ from deepfake_detector.components.evaluation.video_metrics import (
     check_video_splits,
     choose_aggregation,
     evaluate_videos,
-    frame_clusters,
     frame_videos,
     has_videos,
+    missing_video_classes,
 )
 from deepfake_detector.contracts.errors import DataValidationError
 from deepfake_detector.contracts.video_aggregation import AGGREGATIONS
@@ -151,26 +152,26 @@ VALID = manifest([
 
 
 def test_a_manifest_with_a_video_of_each_class_in_val_and_test_passes():
-    check_video_splits(VALID, "manifest.csv", ("val", "test"))
+    check_video_splits(VALID, "manifest.csv")
+    assert missing_video_classes(VALID, ("val", "test")) == []
     assert has_videos(VALID) and not has_videos(VALID.drop(columns="video"))
 
 
-def test_a_split_without_a_real_video_is_refused_naming_the_manifest():
+def test_a_split_without_a_real_video_says_what_is_missing():
     stills_only = VALID.assign(video=lambda frame: np.where(frame["path"] == "real/d.mp4/0.png", "", frame["video"]))
-    with pytest.raises(DataValidationError, match=r"manifest\.csv: the test split has no real videos \(1 fake, 0 real"):
-        check_video_splits(stills_only, "manifest.csv", ("val", "test"))
+    assert missing_video_classes(stills_only, ("val", "test")) == ["the test split has no real videos"]
 
 
 def test_a_video_across_two_splits_is_refused():
     leaking = pd.concat([VALID, manifest([("fake/a.mp4/1.png", 1, "test", "fake/a.mp4")])])
     with pytest.raises(DataValidationError, match="different splits .*fake/a.mp4"):
-        check_video_splits(leaking, "manifest.csv", ("val", "test"))
+        check_video_splits(leaking, "manifest.csv")
 
 
 def test_a_video_with_two_labels_is_refused():
     mixed = pd.concat([VALID, manifest([("real/a.mp4/1.png", 0, "val", "fake/a.mp4")])])
     with pytest.raises(DataValidationError, match="different labels .*fake/a.mp4"):
-        check_video_splits(mixed, "manifest.csv", ("val", "test"))
+        check_video_splits(mixed, "manifest.csv")
 
 
 def test_still_images_are_clusters_of_their_own_and_no_video_of_their_own():

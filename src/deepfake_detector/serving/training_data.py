@@ -45,10 +45,10 @@ class TrainingData:
 
     @property
     def is_demo(self) -> bool:
-        """Trained on the built-in generator only: data.source `demo`, `demo:<family>`, or a list of
-        those (recorded as the entries joined by " + ")."""
+        """Trained on the built-in generator only: data.source `demo`, `demo:<family>`, `demo-video[:<family>]`,
+        or a list of those (recorded as the entries joined by " + ")."""
         entries = [entry.strip() for entry in (self.source or "").lower().split(" + ")]
-        return all(entry == "demo" or entry.startswith("demo:") for entry in entries)
+        return all(entry in ("demo", "demo-video") or entry.startswith(("demo:", "demo-video:")) for entry in entries)
 
     @property
     def notice(self) -> str | None:

@@ -20,6 +20,7 @@ from deepfake_detector.inference.served_model import ServedModel
 logger = logging.getLogger(__name__)
 
 CONFIGURED_SOURCE = "params.yaml serve.video_aggregation"
+RULES_THAT_MOVE_WITH_FRAMES = ("max", "top_k_mean")  # a clip's most fake frame is more extreme among more frames
 DEFAULT_SOURCE = "default"      # auto, and nothing chosen on validation videos speaks for the served model
 CARD_AGGREGATION_SOURCE = f"{MODEL_CARD_NAME} video.aggregation"
 CARD_THRESHOLD_SOURCE = f"{MODEL_CARD_NAME} video.threshold"
@@ -51,8 +52,9 @@ def video_rule_as_evaluated(config: ServingConfig, model: ServedModel) -> VideoR
     differs from the one chosen on validation videos."""
     image_rule = model.rule
     chosen = model.card.video if model.card is not None else None
-    if config.video_aggregation != AUTO_AGGREGATION:
-        if chosen is not None and chosen["aggregation"] != config.video_aggregation:
+    is_card_rule = chosen is not None and chosen["aggregation"] == config.video_aggregation
+    if config.video_aggregation != AUTO_AGGREGATION and not is_card_rule:
+        if chosen is not None:
             logger.warning("serve.video_aggregation %s differs from the rule chosen on validation videos (%s, in %s), "
                            "and videos are judged at the image threshold; serve.video_aggregation auto follows the "
                            "evaluation", config.video_aggregation, chosen["aggregation"], model.card.path)
@@ -62,6 +64,7 @@ def video_rule_as_evaluated(config: ServingConfig, model: ServedModel) -> VideoR
                     DEFAULT_AGGREGATION, "no model card speaks for the served model" if model.card is None
                     else f"{model.card.path} records no rule chosen on validation videos")
         return VideoRule(DEFAULT_AGGREGATION, DEFAULT_SOURCE, image_rule.threshold, image_rule.source)
+    _warn_if_sampled_otherwise(config, chosen)
     if config.threshold is not None:  # the operator's threshold wins, for videos as for images
         threshold, threshold_source = image_rule.threshold, image_rule.source
     else:
@@ -69,5 +72,20 @@ def video_rule_as_evaluated(config: ServingConfig, model: ServedModel) -> VideoR
     logger.info("videos: %s of the frame scores, as chosen on %s (%s); fake at %.4f (%s)", chosen["aggregation"],
                 chosen.get("chosen_on") or "validation videos", model.card.path, threshold, threshold_source)
     val_roc_auc = chosen.get("val_roc_auc")
-    return VideoRule(chosen["aggregation"], CARD_AGGREGATION_SOURCE, threshold, threshold_source,
+    source = CARD_AGGREGATION_SOURCE if config.video_aggregation == AUTO_AGGREGATION else CONFIGURED_SOURCE
+    return VideoRule(chosen["aggregation"], source, threshold, threshold_source,
                      chosen_on=chosen.get("chosen_on"), val_roc_auc=dict(val_roc_auc) if val_roc_auc else None)
+
+
+def _warn_if_sampled_otherwise(config: ServingConfig, chosen: dict[str, Any]) -> None:
+    """max and top_k_mean move with the number of frames scored: the video threshold holds for as many frames as
+    evaluate aggregated (the card's frames_per_video, data.video.frames_per_video)."""
+    evaluated = chosen.get("frames_per_video")
+    if chosen["aggregation"] not in RULES_THAT_MOVE_WITH_FRAMES or evaluated is None:
+        return
+    if config.video_fps is not None or config.video_frames != round(evaluated):
+        served = f"serve.video_fps {config.video_fps:g}" if config.video_fps is not None \
+            else f"serve.video_frames {config.video_frames}"
+        logger.warning("videos: %s was chosen on videos of %g frames, and %s scores another number: its video "
+                       "threshold is then off (set serve.video_frames: %d to serve as evaluated)",
+                       chosen["aggregation"], evaluated, served, round(evaluated))

@@ -12,12 +12,12 @@ from pathlib import Path
 import pandas as pd
 
 from deepfake_detector.contracts.errors import DataValidationError
+from deepfake_detector.contracts.frames_index import VIDEO_COLUMN  # the manifest's, when there were videos
 from deepfake_detector.inference.images import FITS as FITS  # re-exported: the fits build_dataset accepts
 from deepfake_detector.inference.images import JPEG_SCALE_DENOMINATORS, REDUCED_DECODE_MIN_SCALE, check_fit
 
 MANIFEST_COLUMNS = ("path", "label", "split", "sha256", "group")
-# Present when the dataset had videos: a frame's video (its path under the ingested dataset), "" for a still.
-VIDEO_COLUMN = "video"
+
 SPLITS = ("train", "val", "test")
 
 

@@ -1,15 +1,8 @@
 """The frames stage: the image tree the pipeline learns from, with every video of the dataset turned into frames.
 
-A video, told by its bytes as the server tells uploads, gives data.video.frames_per_video frames spread over
-its duration the way serving samples an upload (video.decoding: the frame nearest the middle of each of K
-equal spans, turned upright). Each frame is stored as a lossless PNG at `<video path>/frame_<number>.png`, so
-the model learns from the pixels serving decodes. Every frame's row names its video, and validate keeps the
-frames of one video in one split. Still images are hard-linked (copied where the file system cannot link), so
-a dataset without videos costs no space. A video that cannot be decoded, or that breaks a cap, keeps one row
-with the reason in `problem`, and validate quarantines it with that reason.
-
-A killed run resumes: the tree is built in a fixed staging folder with a journal of the videos done, and a
-rerun with the same settings keeps them.
+A video (told by its bytes) gives data.video.frames_per_video frames, decoded and sampled as serving samples an
+upload and stored as lossless PNGs, so the model learns from the pixels serving decodes; stills are hard-linked.
+docs/data.md#video-datasets-the-frames-stage says what happens to broken videos and how a killed run resumes.
 """
 from __future__ import annotations
 
@@ -25,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import av
 import numpy as np
 import pandas as pd
 from PIL import Image
@@ -32,15 +26,13 @@ from tqdm import tqdm
 
 from deepfake_detector.config.entities import FramesConfig, VideoSettings
 from deepfake_detector.contracts.errors import DataValidationError, VideoError
-from deepfake_detector.utils.files import write_json_atomic, write_text_atomic
+from deepfake_detector.contracts.frames_index import PROBLEM_COLUMN, TIME_COLUMN, VIDEO_COLUMN
+from deepfake_detector.utils.files import sha256_file, write_json_atomic, write_text_atomic
 from deepfake_detector.video.decoding import SNIFF_BYTES, FrameSampling, VideoLimits, open_video, sniff_video
 
 logger = logging.getLogger(__name__)
 
-VIDEO_COLUMN = "video"
-TIME_COLUMN = "time_s"
-PROBLEM_COLUMN = "problem"
-FRAME_NAME = "frame_{number:06d}.png"
+FRAME_NAME = "frame_{order:03d}.png"  # by order of sampling: a variable frame rate may repeat a frame number
 JOURNAL = ".frames-done.jsonl"      # in the staging folder: one line per video finished
 SETTINGS_FILE = ".frames-settings.json"
 # Caps that guard a server against uploads; a dataset's own files are trusted further, but a clip must still
@@ -53,16 +45,20 @@ MAX_THREADS = 8
 @dataclass(frozen=True)
 class VideoOutcome:
     """One video's result: its frames as (path under the tree, seconds from the start), what its header says, or
-    why it was left out."""
+    why it was left out; `source` is the file's (size, mtime_ns) when it was read, so a resumed run can tell a
+    file replaced since."""
 
     path: str
     frames: tuple[tuple[str, float], ...]
     info: dict[str, Any] | None
     problem: str | None = None
+    source: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
 class FramesResult:
+    """What the stage wrote, and its counts."""
+
     index_file: Path
     report_file: Path
     n_stills: int
@@ -87,26 +83,49 @@ def video_limits(settings: VideoSettings) -> VideoLimits:
                        max_frames_decoded=max(1, int(settings.max_duration_s * MAX_DECODED_FPS)))
 
 
+def file_state(path: Path) -> tuple[int, int]:
+    """(size, mtime_ns): enough to tell that a file was replaced since a journal line was written."""
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns
+
+
 def extract_frames(source: Path, relative: str, target_dir: Path, settings: VideoSettings) -> VideoOutcome:
-    """The sampled frames of one video written under target_dir/relative/, or the reason there are none."""
+    """The sampled frames of one video written under target_dir/relative/, or the reason there are none.
+
+    A clip that declares no duration is sampled once a second to its end (as serving does); its samples are then
+    thinned to frames_per_video spread evenly, so no clip weighs more than another. A write error (a full disk)
+    is raised, not taken for a bad video."""
     folder = target_dir / relative
+    shutil.rmtree(folder, ignore_errors=True)  # what an earlier, interrupted attempt left
+    state = file_state(source) if source.is_file() else None
     try:
         with open_video(source, video_limits(settings), name=relative, threads=1) as video:
             info = {"container": video.info.container, "codec": video.info.codec, "width": video.info.width,
                     "height": video.info.height, "duration_s": video.info.duration_s, "fps": video.info.fps}
             frames = []
-            for frame in video.frames(FrameSampling(count=settings.frames_per_video)):
-                name = f"{relative}/{FRAME_NAME.format(number=frame.index)}"
+            for order, frame in enumerate(video.frames(FrameSampling(count=settings.frames_per_video))):
+                name = f"{relative}/{FRAME_NAME.format(order=order)}"
                 folder.mkdir(parents=True, exist_ok=True)
                 Image.fromarray(np.ascontiguousarray(frame.pixels), "RGB").save(target_dir / name, "PNG",
                                                                                  compress_level=1)
                 frames.append((name, round(frame.timestamp_s, 3)))
-    except (VideoError, OSError) as error:
+    except VideoError as error:
         shutil.rmtree(folder, ignore_errors=True)
-        return VideoOutcome(relative, (), None, f"unusable video: {error}")
+        return VideoOutcome(relative, (), None, f"unusable video: {error}", state)
     if not frames:
-        return VideoOutcome(relative, (), info, "unusable video: no frames decoded")
-    return VideoOutcome(relative, tuple(frames), info)
+        return VideoOutcome(relative, (), info, "unusable video: no frames decoded", state)
+    return VideoOutcome(relative, _thinned(frames, settings.frames_per_video, target_dir), info, None, state)
+
+
+def _thinned(frames: list[tuple[str, float]], count: int, target_dir: Path) -> tuple[tuple[str, float], ...]:
+    """count of the frames spread evenly (first and last kept), the others' files removed."""
+    if len(frames) <= count:
+        return tuple(frames)
+    keep = set(np.linspace(0, len(frames) - 1, count).round().astype(int).tolist())
+    for position, (name, _) in enumerate(frames):
+        if position not in keep:
+            (target_dir / name).unlink()
+    return tuple(frame for position, frame in enumerate(frames) if position in keep)
 
 
 class FrameExtraction:
@@ -126,9 +145,9 @@ class FrameExtraction:
         for path in tqdm(stills, desc="linking stills", unit="file", leave=False, disable=not stills):
             _link(config.ingest_dataset_dir / path, staging / path)
         rows = self._rows(index, outcomes)
-        (staging / JOURNAL).unlink(missing_ok=True)
-        (staging / SETTINGS_FILE).unlink(missing_ok=True)
         self._swap_in(staging)
+        for name in (JOURNAL, SETTINGS_FILE):  # only now: a kill before the swap keeps what was done
+            (config.dataset_dir / name).unlink(missing_ok=True)
         write_text_atomic(config.index_file, rows.to_csv(index=False, lineterminator="\n"))
         result = self._write_report(index, outcomes, rows)
         logger.info("Frames: %d video(s) gave %d frames (%d per video asked), %d still image(s) kept as they are; "
@@ -152,11 +171,12 @@ class FrameExtraction:
         return index
 
     def _staging(self) -> Path:
-        """The fixed staging folder beside the tree: kept as it is when a killed run left it with the same
-        settings, else started empty."""
+        """The fixed staging folder beside the tree: kept as it is when a killed run left it for the same settings,
+        the same ingest index and the same decoder, else started empty."""
         config = self.config
         staging = config.dataset_dir.with_name(f".{config.dataset_dir.name}.partial")
-        settings = json.dumps(asdict(config.video), sort_keys=True)
+        settings = json.dumps({"video": asdict(config.video), "index_sha256": sha256_file(config.ingest_index_file),
+                               "decoder": f"PyAV {av.__version__}, FFmpeg {av.ffmpeg_version_info}"}, sort_keys=True)
         settings_file = staging / SETTINGS_FILE
         if staging.exists() and not (settings_file.is_file() and settings_file.read_text() == settings):
             shutil.rmtree(staging)
@@ -168,8 +188,10 @@ class FrameExtraction:
         """Every video's outcome, those of an interrupted run taken from its journal; videos decode in parallel
         threads (FFmpeg and zlib release the GIL), one decoder thread each."""
         config = self.config
+        wanted = set(videos)
         done = {outcome.path: outcome for outcome in _read_journal(staging)
-                if outcome.path in videos and all((staging / name).is_file() for name, _ in outcome.frames)}
+                if outcome.path in wanted and outcome.source == file_state(config.ingest_dataset_dir / outcome.path)
+                and all((staging / name).is_file() for name, _ in outcome.frames)}
         if done:
             logger.info("Frames: resuming, %d of %d video(s) done by an earlier run", len(done), len(videos))
         todo = [path for path in videos if path not in done]
@@ -261,7 +283,7 @@ def _read_journal(staging: Path) -> Iterator[VideoOutcome]:
         try:
             entry = json.loads(line)
             yield VideoOutcome(entry["path"], tuple((name, float(seconds)) for name, seconds in entry["frames"]),
-                               entry["info"], entry["problem"])
+                               entry["info"], entry["problem"], tuple(entry["source"]) if entry["source"] else None)
         except (ValueError, KeyError, TypeError):
             continue
 
@@ -271,6 +293,8 @@ def _link(source: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f".{target.name}.link")
     temporary.unlink(missing_ok=True)
+    if target.is_dir() and not target.is_symlink():  # an earlier run's frames folder of a video by this name
+        shutil.rmtree(target)
     if not source.is_file():
         return  # listed but missing (a data.csv row): validate quarantines it, naming the file
     try:

@@ -30,13 +30,13 @@ from deepfake_detector.components.data.splitting import (
 )
 from deepfake_detector.config.entities import DataValidationConfig
 from deepfake_detector.contracts.errors import DataValidationError
+from deepfake_detector.contracts.frames_index import PROBLEM_COLUMN
 from deepfake_detector.contracts.labels import CLASS_NAMES, FAKE, LABELS_BY_NAME, REAL
 from deepfake_detector.utils.files import atomic_path, write_json_atomic
 
 logger = logging.getLogger(__name__)
 
 INDEX_COLUMNS = ("path", "class_name", "split")
-PROBLEM_COLUMN = "problem"  # the frames stage's reason a video gave no frames
 LABEL_CONFLICT = "label conflict"
 MAX_DECODE_THREADS = 8  # Pillow and hashlib release the GIL, so threads decode in parallel
 
@@ -83,7 +83,7 @@ class DataValidation:
         kept = usable[~usable["path"].isin(problems)].copy()
 
         self._write_quarantine(len(index), problems)
-        self._check_enough_good(len(index), problems, kept)
+        self._check_enough_good(index, problems, kept)
         kept["split"] = self._assign_splits(kept, presplit=(index["split"] != "").all(),
                                             partly_split=(index["split"] != "").any())
 
@@ -186,13 +186,19 @@ class DataValidation:
             logger.warning("%d file(s) quarantined: %s (e.g. %s); see %s", count, reason, example,
                            self.config.quarantine_file)
 
-    def _check_enough_good(self, n_checked: int, problems: Mapping[str, str], kept: pd.DataFrame) -> None:
+    def _check_enough_good(self, index: pd.DataFrame, problems: Mapping[str, str], kept: pd.DataFrame) -> None:
+        """data.max_bad_fraction counts files: a still image, or a video, lost whole (every frame of it)."""
         config = self.config
-        if len(problems) > config.max_bad_fraction * n_checked:
-            reasons = Counter(reason.split(":")[0] for reason in problems.values())
+        units = index[VIDEO_COLUMN].where(index[VIDEO_COLUMN] != "", index["path"])
+        lost = set(units) - set(kept[VIDEO_COLUMN].where(kept[VIDEO_COLUMN] != "", kept["path"]))
+        n_checked = units.nunique()
+        if len(lost) > config.max_bad_fraction * n_checked:
+            unit_of = dict(zip(index["path"], units, strict=True))
+            reasons = Counter(reason.split(":")[0] for reason in
+                              {unit_of[path]: reason for path, reason in problems.items()}.values())
             breakdown = ", ".join(f"{count} {reason}" for reason, count in reasons.most_common())
             raise DataValidationError(
-                f"{len(problems)} of {n_checked} files ({len(problems) / n_checked:.1%}) are unusable, more "
+                f"{len(lost)} of {n_checked} files ({len(lost) / n_checked:.1%}) are unusable, more "
                 f"than params.yaml data.max_bad_fraction ({config.max_bad_fraction:g}): {breakdown}. "
                 f"The list with reasons is in {config.quarantine_file}")
         for label in (FAKE, REAL):

@@ -179,6 +179,16 @@ def mean_intervals(sets: Sequence[tuple[Sequence[int], Sequence[float]]], thresh
     return _intervals(means, metrics, confidence)
 
 
+def frame_clusters(videos: np.ndarray) -> np.ndarray:
+    """The unit each row is resampled with: frames of one video share a number; a still image has its own."""
+    videos = np.asarray(videos, dtype=object)
+    _, clusters = np.unique(videos.astype(str), return_inverse=True)
+    stills = videos == ""
+    clusters = clusters.astype(np.int64)
+    clusters[stills] = clusters.max(initial=0) + 1 + np.arange(int(stills.sum()))
+    return clusters
+
+
 def cluster_bootstrap_intervals(labels: Sequence[int], probs: Sequence[float], clusters: Sequence[Any],
                                 threshold: float, *, resamples: int, seed: int, confidence: float = 0.95,
                                 metrics: Sequence[str] = HEADLINE_METRICS) -> dict[str, float]:

@@ -30,7 +30,11 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from deepfake_detector.components.data.datasets import VIDEO_COLUMN, build_dataset, read_manifest, split_rows
 from deepfake_detector.components.data.layouts import SOURCE_COLUMN
-from deepfake_detector.components.evaluation.bootstrap import bootstrap_intervals, cluster_bootstrap_intervals
+from deepfake_detector.components.evaluation.bootstrap import (
+    bootstrap_intervals,
+    cluster_bootstrap_intervals,
+    frame_clusters,
+)
 from deepfake_detector.components.evaluation.calibration import (
     CALIBRATION_OFF,
     TemperatureFit,
@@ -51,9 +55,9 @@ from deepfake_detector.components.evaluation.video_metrics import (
     SplitVideos,
     check_video_splits,
     evaluate_videos,
-    frame_clusters,
     frame_videos,
     has_videos,
+    missing_video_classes,
 )
 from deepfake_detector.config.entities import EvaluationConfig
 from deepfake_detector.contracts.errors import DataValidationError, ModelError
@@ -114,7 +118,11 @@ class Evaluator:
             self._check_split(manifest, split)
         is_video = has_videos(manifest)
         if is_video:
-            check_video_splits(manifest, config.manifest_file, EVALUATED_SPLITS)
+            check_video_splits(manifest, config.manifest_file)
+        missing_videos = missing_video_classes(manifest, EVALUATED_SPLITS) if is_video else []
+        if missing_videos:
+            logger.warning("No video-level evaluation (so no aggregation rule in the model card; serving's auto uses "
+                           "mean): %s. Frame-level intervals still resample whole videos", "; ".join(missing_videos))
 
         model = load_keras_model(config.model_file, config.image_size)
         model_sha256 = sha256_file(config.model_file)
@@ -157,7 +165,7 @@ class Evaluator:
             logger.info("95 %% bootstrap intervals (%d resamples%s): accuracy %.4f-%.4f, ROC AUC %.4f-%.4f",
                         config.bootstrap, ", by video" if is_video else "", scores["accuracy_ci_low"],
                         scores["accuracy_ci_high"], scores["roc_auc_ci_low"], scores["roc_auc_ci_high"])
-        if is_video:
+        if is_video and not missing_videos:
             scores["video"] = self._video_scores(val, test)
 
         self._write_predictions([val, test], raw_threshold)

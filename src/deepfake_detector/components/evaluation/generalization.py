@@ -31,14 +31,14 @@ class TrainingSources:
 
 
 def source_key(source: str, demo_style: str) -> str:
-    """source in one spelling per dataset, for comparison only: demo families and Kaggle handles
+    """source in one spelling per dataset, for comparison only: demo families (stills or clips) and Kaggle handles
     lower-cased, local paths (and file:// URLs) absolute and normalized, other URLs as written."""
     text = source.strip()
     lowered = text.lower()
-    if lowered == "demo":
+    if lowered in ("demo", "demo-video"):  # clips carry the same family's trace as stills
         return f"demo:{demo_style.strip().lower()}"
-    if lowered.startswith("demo:"):
-        return f"demo:{lowered[len('demo:'):].strip()}"
+    if lowered.startswith(("demo:", "demo-video:")):
+        return f"demo:{lowered.split(':', 1)[1].strip()}"
     if lowered.startswith("kaggle:"):
         return f"kaggle:{lowered[len('kaggle:'):].strip().strip('/')}"
     if "://" in text:

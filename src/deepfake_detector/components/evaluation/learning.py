@@ -15,9 +15,12 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from deepfake_detector.components.evaluation.bootstrap import bootstrap_intervals, cluster_bootstrap_intervals
+from deepfake_detector.components.evaluation.bootstrap import (
+    bootstrap_intervals,
+    cluster_bootstrap_intervals,
+    frame_clusters,
+)
 from deepfake_detector.components.evaluation.metrics import check_binary_inputs
-from deepfake_detector.components.evaluation.video_metrics import frame_clusters
 
 logger = logging.getLogger(__name__)
 

@@ -47,20 +47,9 @@ def has_videos(manifest: pd.DataFrame) -> bool:
     return bool((frame_videos(manifest) != "").any())
 
 
-def frame_clusters(videos: np.ndarray) -> np.ndarray:
-    """The unit each row is resampled with: frames of one video share a number; a still image has its own."""
-    videos = np.asarray(videos, dtype=object)
-    _, clusters = np.unique(videos.astype(str), return_inverse=True)
-    stills = videos == ""
-    clusters = clusters.astype(np.int64)
-    clusters[stills] = clusters.max(initial=0) + 1 + np.arange(int(stills.sum()))
-    return clusters
-
-
-def check_video_splits(manifest: pd.DataFrame, manifest_file: Path, splits: Sequence[str]) -> None:
-    """Fail before any prediction when the videos cannot be scored: a video whose frames carry two labels or lie
-    in two splits (which would leak it between them), or one of splits without a video of each class (no rule or
-    threshold can be chosen, and no test score means anything, without both)."""
+def check_video_splits(manifest: pd.DataFrame, manifest_file: Path) -> None:
+    """Fail before any prediction on a video whose frames carry two labels or lie in two splits (which would leak
+    it between them): the frames stage and validate never write one."""
     videos = frame_videos(manifest)
     frames = manifest.assign(**{VIDEO_COLUMN: videos})[videos != ""]
     per_video = frames.groupby(VIDEO_COLUMN).agg(labels=("label", "nunique"), splits=("split", "nunique"))
@@ -71,15 +60,20 @@ def check_video_splits(manifest: pd.DataFrame, manifest_file: Path, splits: Sequ
                 f"{manifest_file}: frames of one video carry different {what} ({', '.join(map(str, broken[:5]))}"
                 f"{' ...' if len(broken) > 5 else ''}); every frame of a video must share its label and split, as "
                 "the frames stage writes them: rerun it")
+
+
+def missing_video_classes(manifest: pd.DataFrame, splits: Sequence[str]) -> list[str]:
+    """What keeps video-level evaluation from running, e.g. "the test split has no real videos": without videos of
+    both classes in val and test no rule or threshold can be chosen and no test score means anything. Empty when
+    it can run. (A dataset of videos only always can: validate gives every split both classes.)"""
+    videos = frame_videos(manifest)
+    frames = manifest.assign(**{VIDEO_COLUMN: videos})[videos != ""]
+    missing = []
     for split in splits:
         labels = frames[frames["split"] == split].groupby(VIDEO_COLUMN)["label"].first()
-        counts = {label: int((labels == label).sum()) for label in (FAKE, REAL)}
-        missing = [CLASS_NAMES[label] for label in (REAL, FAKE) if counts[label] == 0]
-        if missing:
-            raise DataValidationError(
-                f"{manifest_file}: the {split} split has no {' and no '.join(missing)} videos ({counts[FAKE]} fake, "
-                f"{counts[REAL]} real); video-level evaluation needs videos of both classes in val and test, so add "
-                "videos or change data.split in params.yaml")
+        missing += [f"the {split} split has no {CLASS_NAMES[label]} videos" for label in (REAL, FAKE)
+                    if not (labels == label).any()]
+    return missing
 
 
 @dataclass(frozen=True)
