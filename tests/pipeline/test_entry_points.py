@@ -48,7 +48,7 @@ def test_cli_refuses_an_unknown_stage(tmp_path: Path) -> None:
     root = make_tiny_repo(tmp_path)
     result = run(["python", "-m", "deepfake_detector.cli", "run", "deploy"], root)
     assert result.returncode == 2
-    assert "unknown stage 'deploy'" in result.stderr and "stages: ingest, validate" in result.stderr
+    assert "unknown stage 'deploy'" in result.stderr and "stages: ingest, frames, validate" in result.stderr
 
 
 @pytest.mark.parametrize(("module", "options"), [

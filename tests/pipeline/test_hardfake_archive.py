@@ -36,8 +36,8 @@ def pipeline_run(hardfake_zip: Path, tmp_path_factory) -> Path:
     root = make_tiny_repo(tmp_path_factory.mktemp("repo"), {"data.source": hardfake_zip.as_uri()})
     # Up to evaluate: what follows it reads only the trained model and the manifest, which
     # test_dvc_pipeline.py covers on the demo data.
-    result = run(["python", "-m", "deepfake_detector.cli", "run", "ingest", "validate", "prepare_model", "train",
-                  "evaluate"], root)
+    result = run(["python", "-m", "deepfake_detector.cli", "run", "ingest", "frames", "validate", "prepare_model",
+                  "train", "evaluate"], root)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     return root
 

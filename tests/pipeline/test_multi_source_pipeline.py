@@ -63,7 +63,7 @@ def test_the_same_pictures_from_two_sources_never_straddle_splits(tmp_path: Path
 def test_the_stages_record_the_sources_as_one_line(tmp_path: Path) -> None:
     root = make_tiny_repo(tmp_path, {"data.source": ["demo", "demo:b"], "data.demo.images_per_class": 12,
                                      "data.demo.image_size": 64})
-    result = run(["python", "-m", "deepfake_detector.cli", "run", "ingest", "validate"], root)
+    result = run(["python", "-m", "deepfake_detector.cli", "run", "ingest", "frames", "validate"], root)
     assert result.returncode == 0, result.stderr[-3000:]
     with sqlite3.connect(root / "mlflow.db") as connection:
         recorded = dict(connection.execute(

@@ -129,7 +129,7 @@ def test_class_name_aliases_from_params_map_to_labels(tmp_path: Path) -> None:
 
 
 def test_missing_index_asks_for_the_ingest_stage(tmp_path: Path) -> None:
-    with pytest.raises(DataValidationError, match="run the ingest stage first"):
+    with pytest.raises(DataValidationError, match="run the ingest and frames stages first"):
         DataValidation(make_config(tmp_path)).run()
 
 

@@ -119,7 +119,8 @@ class DataValidation:
         try:
             index = pd.read_csv(index_file, dtype=str, keep_default_na=False)
         except FileNotFoundError:
-            raise DataValidationError(f"{index_file}: index not found; run the ingest stage first") from None
+            raise DataValidationError(f"{index_file}: index not found; run the ingest and frames stages first"
+                                      ) from None
         except pd.errors.EmptyDataError:
             raise DataValidationError(f"{index_file}: the index is empty") from None
         missing = [column for column in INDEX_COLUMNS[:2] if column not in index.columns]
