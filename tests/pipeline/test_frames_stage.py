@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from deepfake_detector.components.data import demo_video
 from deepfake_detector.components.data import frames as frames_module
 from deepfake_detector.components.data.datasets import read_manifest
 from deepfake_detector.components.data.demo_data import render_demo_image
@@ -230,3 +231,32 @@ def test_the_bad_file_limit_counts_a_broken_video_as_one_file_not_as_one_frame(t
     strict = dataclasses.replace(validation_config(tmp_path, stage), max_bad_fraction=0.1)
     with pytest.raises(DataValidationError, match=r"1 of 8 files \(12\.5%\) are unusable.*1 unusable video"):
         DataValidation(strict).run()
+
+
+def test_a_fake_video_made_from_a_real_ones_footage_is_kept_with_it_in_one_split(tmp_path):
+    """FaceForensics++'s fakes keep their original's frames but for the face: their near-duplicate frames make one
+    group with both labels. Both videos are kept, whole, in one split; a still labeled both ways is not."""
+    write_video_dataset(tmp_path, videos_per_class=4)
+    original = tmp_path / "dataset/real/real_1.mp4"
+    with open_video(original.read_bytes()) as video:
+        frames = [frame.pixels.copy() for frame in video.frames(FrameSampling(count=12))]
+    for pixels in frames:  # "the swapped face": a change too small for the perceptual hash
+        pixels[44:48, 44:48] = np.clip(pixels[44:48, 44:48].astype(int) + 40, 0, 255)
+    (tmp_path / "dataset/fake/swap_of_real_1.mp4").write_bytes(demo_video._encode(iter(frames), 96, 12, "mp4",
+                                                                                    1_500_000))
+    still = render_demo_image(DEMO, REAL, 3)
+    (tmp_path / "dataset/real/still.jpg").write_bytes(still)
+    (tmp_path / "dataset/fake/still_copy.jpg").write_bytes(still)
+    write_index(tmp_path)
+    stage = frames_config(tmp_path)
+    FrameExtraction(stage).run()
+    validation = validation_config(tmp_path, stage)
+    DataValidation(validation).run()
+    manifest = read_manifest(validation.manifest_file)
+    pair = manifest[manifest["video"].isin(["real/real_1.mp4", "fake/swap_of_real_1.mp4"])]
+    assert set(pair["video"]) == {"real/real_1.mp4", "fake/swap_of_real_1.mp4"}
+    assert pair["split"].nunique() == 1 and pair["group"].nunique() == 1
+    quarantined = {entry["path"]: entry["reason"] for entry in
+                   json.loads(validation.quarantine_file.read_text())["files"]}
+    assert set(quarantined) == {"real/still.jpg", "fake/still_copy.jpg"}
+    assert all(reason.startswith("label conflict") for reason in quarantined.values())

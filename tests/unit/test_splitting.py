@@ -186,3 +186,11 @@ def test_partly_split_index_is_split_afresh_with_a_warning(tmp_path: Path, caplo
         manifest = read_manifest(DataValidation(make_config(tmp_path)).run().manifest_file)
     assert manifest["split"].value_counts().to_dict() == {"train": 28, "val": 6, "test": 6}
     assert any("Only some images" in message for message in caplog.messages)
+
+
+def test_a_group_holding_both_labels_lands_whole_in_one_split() -> None:
+    """validate's one exception: a fake video and the real footage it was made from."""
+    labels = [1] * 6 + [0] * 6 + [1, 1, 0, 0]
+    groups = [f"f{i}" for i in range(6)] + [f"r{i}" for i in range(6)] + ["pair"] * 4
+    splits = split_by_group(labels, groups, FRACTIONS, seed=0)
+    assert len({split for split, group in zip(splits, groups, strict=True) if group == "pair"}) == 1

@@ -10,12 +10,12 @@ import pandas as pd
 from deepfake_detector.components.data.datasets import SPLITS
 from deepfake_detector.config.entities import SplitFractions
 from deepfake_detector.contracts.errors import DataValidationError
-from deepfake_detector.contracts.labels import CLASS_NAMES
+from deepfake_detector.contracts.labels import CLASS_NAMES, FAKE, REAL
 
 
 def split_by_group(labels: Sequence[int], groups: Sequence[str], fractions: SplitFractions,
                    seed: int, sources: Sequence[str] | None = None) -> list[str]:
-    """The split of each image, given its label and duplicate group (one label per group).
+    """The split of each image, given its label and duplicate group; every group lands whole in one split.
 
     Per label, groups are shuffled with the seed, placed largest first, each into the split
     furthest below its target image count; with single-image groups the counts hit the
@@ -28,13 +28,14 @@ def split_by_group(labels: Sequence[int], groups: Sequence[str], fractions: Spli
     sources is placed with the first of them by name, and moves whole.
     """
     frame = pd.DataFrame({"label": np.asarray(labels, dtype=int), "group": list(groups)})
-    mixed = frame.groupby("group")["label"].nunique()
-    if (mixed > 1).any():
-        raise ValueError(f"groups with both labels cannot be split by label: {list(mixed[mixed > 1].index)[:5]}")
+    # A group holding both labels (a fake video and its original footage, validate's one exception) is placed
+    # whole with the label most of its images have (fake on a tie).
+    majority = frame.groupby("group")["label"].mean()
+    frame["stratum"] = frame["group"].map((majority >= 0.5).map({True: FAKE, False: REAL}))
     frame["source"] = "" if sources is None else pd.Series(list(sources)).groupby(frame["group"]).transform("min")
     names = sorted(frame["source"].unique())
     group_split: dict[str, str] = {}
-    for (source, label), rows in frame.groupby(["source", "label"])["group"]:
+    for (source, label), rows in frame.groupby(["source", "stratum"])["group"]:
         # One source keeps the seeds (and so the splits) the single-source pipeline has always drawn.
         streams = [seed, int(label)] if sources is None else [seed, names.index(source), int(label)]
         where = f"source {source!r}: " if sources is not None else ""

@@ -171,9 +171,22 @@ class DataValidation:
 
     @staticmethod
     def _label_conflicts(usable: pd.DataFrame) -> dict[str, str]:
-        """Members of groups holding both labels: the same picture cannot be fake and real."""
+        """Members of groups holding both labels: the same picture cannot be fake and real.
+
+        One exception: a group made only of video frames, none of whose files is itself labeled both ways, is a
+        manipulated video and the footage it was made from (FaceForensics++'s fakes keep their original's
+        background, so their frames are near-duplicates). Both are kept, and split_by_group puts the group in one
+        split, so neither the footage nor the face leaks across splits."""
         labels_per_group = usable.groupby("group")["label"].transform("nunique")
-        conflicted = usable[labels_per_group > 1]
+        labels_per_file = usable.groupby("sha256")["label"].transform("nunique")
+        is_frame = usable[VIDEO_COLUMN] != ""
+        only_frames = is_frame.groupby(usable["group"]).transform("all")
+        derived_video = only_frames & (labels_per_group > 1) & (labels_per_file == 1)
+        derived_video = derived_video.groupby(usable["group"]).transform("all")
+        if derived_video.any():
+            logger.info("%d group(s) join a fake video and a real one made of the same footage; each is kept whole "
+                        "in one split", usable.loc[derived_video, "group"].nunique())
+        conflicted = usable[(labels_per_group > 1) & ~derived_video]
         return {row.path: f"{LABEL_CONFLICT}: the same or a near-identical image is labeled both fake "
                           f"and real (group {row.group})" for row in conflicted.itertuples()}
 
