@@ -140,24 +140,32 @@ def test_a_group_spanning_two_videos_joins_them():
     assert group_by_video(["a", "c", "c", "d"], ["v1", "v1", "v2", "v2"]) == ["a", "a", "a", "a"]
 
 
+def kill_after(monkeypatch, finished: int) -> list[str]:
+    """The frames stage, one video at a time, killed once `finished` videos are done; returns those videos."""
+    real_extract = frames_module.extract_frames
+    done: list[str] = []
+
+    def extract(source, relative, target_dir, settings):
+        if len(done) >= finished:
+            raise KeyboardInterrupt  # the kill: nothing after it finishes
+        outcome = real_extract(source, relative, target_dir, settings)
+        done.append(relative)
+        return outcome
+
+    monkeypatch.setattr(frames_module, "MAX_THREADS", 1)
+    monkeypatch.setattr(frames_module, "extract_frames", extract)
+    return done
+
+
 def test_a_killed_run_resumes_from_the_videos_it_finished(tmp_path, monkeypatch):
     write_video_dataset(tmp_path, videos_per_class=3)
     stage = frames_config(tmp_path)
     real_extract = frames_module.extract_frames
-    calls = []
-
-    def dies_on_the_fourth(source, relative, target_dir, settings):
-        calls.append(relative)
-        if len(calls) >= 4:
-            raise KeyboardInterrupt  # the kill: nothing after the third finishes
-        return real_extract(source, relative, target_dir, settings)
-
-    monkeypatch.setattr(frames_module, "MAX_THREADS", 1)
-    monkeypatch.setattr(frames_module, "extract_frames", dies_on_the_fourth)
+    kill_after(monkeypatch, 3)
     with pytest.raises(KeyboardInterrupt):
         FrameExtraction(stage).run()
     assert not stage.index_file.exists()
-    calls.clear()
+    calls = []
     monkeypatch.setattr(frames_module, "extract_frames", lambda *args: calls.append(args[1]) or real_extract(*args))
     result = FrameExtraction(stage).run()
     assert len(calls) == 3 and result.n_videos == 6   # three done before the kill were kept
@@ -171,16 +179,7 @@ def test_a_resumed_run_decodes_again_a_video_replaced_since_the_kill(tmp_path, m
     write_video_dataset(tmp_path, videos_per_class=2)
     stage = frames_config(tmp_path)
     real_extract = frames_module.extract_frames
-    done = []
-
-    def killed_after_two(source, relative, target_dir, settings):
-        if len(done) >= 2:
-            raise KeyboardInterrupt
-        done.append(relative)
-        return real_extract(source, relative, target_dir, settings)
-
-    monkeypatch.setattr(frames_module, "MAX_THREADS", 1)
-    monkeypatch.setattr(frames_module, "extract_frames", killed_after_two)
+    done = kill_after(monkeypatch, 2)
     with pytest.raises(KeyboardInterrupt):
         FrameExtraction(stage).run()
     replaced = tmp_path / "dataset" / done[0]

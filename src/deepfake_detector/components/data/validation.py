@@ -203,8 +203,8 @@ class DataValidation:
     def _check_enough_good(self, index: pd.DataFrame, problems: Mapping[str, str], kept: pd.DataFrame) -> None:
         """data.max_bad_fraction counts files: a still image, or a video, lost whole (every frame of it)."""
         config = self.config
-        units = index[VIDEO_COLUMN].where(index[VIDEO_COLUMN] != "", index["path"])
-        lost = set(units) - set(kept[VIDEO_COLUMN].where(kept[VIDEO_COLUMN] != "", kept["path"]))
+        units = file_of(index)
+        lost = set(units) - set(file_of(kept))
         n_checked = units.nunique()
         if len(lost) > config.max_bad_fraction * n_checked:
             unit_of = dict(zip(index["path"], units, strict=True))
@@ -245,14 +245,18 @@ class DataValidation:
     @classmethod
     def _video_counts(cls, kept: pd.DataFrame) -> dict[str, dict[str, int]]:
         """{split: class counts} of videos (a still counts as its own): what video-level metrics are made of."""
-        units = kept.assign(unit=kept[VIDEO_COLUMN].where(kept[VIDEO_COLUMN] != "", kept["path"]))
-        units = units.drop_duplicates("unit")
+        units = kept.assign(unit=file_of(kept)).drop_duplicates("unit")
         return {split: cls._class_counts(units[units["split"] == split]) for split in SPLITS}
 
     @staticmethod
     def _class_counts(rows: pd.DataFrame) -> dict[str, int]:
         fake, real = int((rows["label"] == FAKE).sum()), int((rows["label"] == REAL).sum())
         return {"fake": fake, "real": real, "total": fake + real}
+
+
+def file_of(rows: pd.DataFrame) -> pd.Series:
+    """The dataset file each row came from: a frame's video, else the image itself."""
+    return rows[VIDEO_COLUMN].where(rows[VIDEO_COLUMN] != "", rows["path"])
 
 
 def group_by_video(groups: list[str], videos: list[str]) -> list[str]:
