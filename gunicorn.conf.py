@@ -3,8 +3,9 @@
 Sized for a small CPU box: each worker process loads its own model (preload_app is off, so a
 worker never shares TensorFlow/LiteRT state across a fork) and answers with a few threads, since
 inference releases the GIL. Environment: PORT (8080), WEB_CONCURRENCY (workers, 2),
-GUNICORN_THREADS (threads per worker, 4), GUNICORN_TIMEOUT (seconds, 120), GUNICORN_GRACEFUL_TIMEOUT
-(seconds a stopping worker drains, 20), LOG_LEVEL (info).
+GUNICORN_THREADS (threads per worker, 8: 3 run predictions, 4 wait for a slot, 1 answers health checks; see
+serving/concurrency.py), GUNICORN_TIMEOUT (seconds, 120), GUNICORN_GRACEFUL_TIMEOUT (seconds a stopping worker
+drains, 20), LOG_LEVEL (info).
 """
 import os
 from pathlib import Path
@@ -15,7 +16,7 @@ chdir = str(Path(__file__).resolve().parent)
 bind = [f"0.0.0.0:{int(os.environ.get('PORT', '8080'))}"]
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))
 preload_app = False
 # A worker loads its model before it accepts requests; an explain=true request can take seconds.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
@@ -31,8 +32,9 @@ post_worker_init = "deepfake_detector.serving.shutdown.post_worker_init"
 
 def post_fork(server, worker):
     """Tell the app in this worker the server's real shape (command-line --workers and --threads included), read by
-    serving/concurrency.py: serve.max_in_flight null means threads - 1 predictions at once (a thread stays free for
-    /healthz and /readyz), and the interpreter threads are the cores shared out among all those predictions."""
+    serving/concurrency.py: serve.max_in_flight null means threads - 1 - serve.max_queued predictions at once (a
+    thread stays free for /healthz and /readyz), and the interpreter threads are the cores shared out among all those
+    predictions."""
     os.environ["GUNICORN_THREADS"] = str(worker.cfg.threads)
     os.environ["WEB_CONCURRENCY"] = str(worker.cfg.workers)
 

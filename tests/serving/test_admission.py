@@ -1,6 +1,6 @@
-"""Admission control in one app: predictions beyond the worker's slots or past their deadline get 503 with
-Retry-After at once, health checks never wait for a slot, a slot comes back after every answer, and each refusal is
-counted in /metrics by its reason."""
+"""Admission control in one app: predictions beyond the worker's slots wait in its short queue and are answered
+when a slot frees; beyond the queue, or past their deadline, they get 503 with Retry-After; health checks never wait
+for a slot, a slot comes back after every answer, and each refusal is counted in /metrics by its reason."""
 import io
 import threading
 import time
@@ -45,9 +45,9 @@ class SlowService:
 
 @pytest.fixture
 def slow_app(project, templates_dir, service):
-    def make(sleep_s: float = 0.0, **overrides):
+    def make(sleep_s: float = 0.0, environ: dict | None = None, **overrides):
         slow = SlowService(service, sleep_s)
-        app = create_app(serving_config(project, **overrides), root=project, environ={}, service=slow,
+        app = create_app(serving_config(project, **overrides), root=project, environ=environ or {}, service=slow,
                          template_folder=templates_dir, retry_interval_s=None)
         app.testing = True
         return app, slow
@@ -82,6 +82,67 @@ def test_prediction_beyond_the_slots_gets_503_with_retry_after(slow_app):
     assert legacy.status_code == 503 and legacy.json["error"]["code"] == "overloaded"
     assert answers[0].status_code == 200
     assert slow.calls == 1
+
+
+QUEUED = "deepfake_detector_queued_predictions"
+ONE_SLOT_ONE_PLACE = {"GUNICORN_THREADS": "3"}  # with max_in_flight=1: one runs, one waits, one for health checks
+
+
+def queue_one(app, client=None):
+    """Post a prediction in the background and wait until it is waiting in the queue."""
+    answers = []
+    thread = threading.Thread(target=lambda: answers.append(post(app.test_client(), JPEG)))
+    thread.start()
+    deadline = time.monotonic() + 10
+    while value(scrape(client or app.test_client()), QUEUED) != 1:
+        assert time.monotonic() < deadline, "the second prediction never waited in the queue"
+        time.sleep(0.01)
+    return thread, answers
+
+
+def test_a_prediction_beyond_the_slots_waits_in_the_queue_and_is_answered_when_a_slot_frees(slow_app):
+    app, slow = slow_app(max_in_flight=1, environ=ONE_SLOT_ONE_PLACE)
+    first, first_answers = hold_a_slot(app, slow)
+    second, second_answers = queue_one(app)
+    assert slow.calls == 1  # the queued request has not started its work
+    slow.release.set()
+    for thread in (first, second):
+        thread.join(30)
+    assert [answer.status_code for answer in first_answers + second_answers] == [200, 200]
+    assert slow.calls == 2
+    assert value(scrape(app.test_client()), QUEUED) == 0
+
+
+def test_beyond_the_queue_a_prediction_is_refused_at_once(slow_app):
+    app, slow = slow_app(max_in_flight=1, environ=ONE_SLOT_ONE_PLACE)
+    first, _ = hold_a_slot(app, slow)
+    second, second_answers = queue_one(app)
+    try:
+        refused = post(app.test_client(), JPEG)
+        health = app.test_client().get("/healthz")
+    finally:
+        slow.release.set()
+        first.join(30)
+        second.join(30)
+    assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"
+    assert refused.json["error"]["code"] == "overloaded"
+    assert "1 more waiting" in refused.json["error"]["message"]
+    assert health.status_code == 200
+    assert second_answers[0].status_code == 200 and slow.calls == 2
+
+
+def test_a_queued_prediction_is_refused_when_its_deadline_passes_before_a_slot_frees(slow_app):
+    app, slow = slow_app(max_in_flight=1, request_deadline_s=5, environ=ONE_SLOT_ONE_PLACE)
+    first, _ = hold_a_slot(app, slow)
+    try:  # handed over by the proxy 4.5 s ago: half a second left, spent waiting for the slot
+        waited = post(app.test_client(), JPEG, headers={"X-Request-Start": f"t={time.time() - 4.5:.3f}"})
+    finally:
+        slow.release.set()
+        first.join(30)
+    assert waited.status_code == 503 and waited.json["error"]["code"] == "deadline_exceeded"
+    assert slow.calls == 1
+    scraped = scrape(app.test_client())
+    assert value(scraped, QUEUED) == 0 and value(scraped, REJECTED, reason="deadline_exceeded") == 1
 
 
 def test_health_and_readiness_answer_while_every_slot_is_taken(slow_app):
@@ -146,10 +207,7 @@ def test_a_request_start_in_the_future_or_unreadable_never_extends_the_deadline(
     assert admission.deadline_for(header) >= before + 10
 
 
-@pytest.mark.parametrize(("configured", "threads", "expected"),
-                         [(None, "4", 3), (None, "2", 1), (None, "1", 1), (None, None, 1), (5, "2", 5)])
-def test_slots_default_to_the_worker_threads_minus_one(project, configured, threads, expected):
-    environ = {} if threads is None else {"GUNICORN_THREADS": threads}
-    config = serving_config(project, max_in_flight=configured, request_deadline_s=3)
-    admission = Admission.from_config(config, environ)
-    assert (admission.max_in_flight, admission.deadline_s) == (expected, 3)
+def test_the_slots_and_the_queue_follow_the_worker_shape(project):
+    config = serving_config(project, max_in_flight=None, request_deadline_s=3)
+    admission = Admission.from_config(config, {"GUNICORN_THREADS": "8"})
+    assert (admission.max_in_flight, admission.max_queued, admission.deadline_s) == (3, 4, 3)

@@ -496,8 +496,14 @@ class ServeParams:
         description="interpreter threads per inference; null = the cores divided by the inferences one "
                     "worker runs at once, at least 1")] = None
     max_in_flight: Annotated[Annotated[Integer, Ge(1)] | None, Field(
-        description="predictions one worker runs at once; more get 503 with Retry-After. null = the worker's "
-                    "threads minus one (at least 1), so a thread stays free for health checks")] = None
+        description="predictions one worker runs at once; more wait in its queue (serve.max_queued), and beyond "
+                    "that get 503 with Retry-After. null = the worker's threads minus one, minus the queue (at "
+                    "least 1), so a thread stays free for health checks")] = None
+    max_queued: Annotated[Integer, Ge(0), Field(
+        description="prediction requests one worker holds waiting for a slot, each at most until its deadline, "
+                    "instead of refusing them at once; beyond, 503 with Retry-After. Each waits on a thread of its "
+                    "own (its body not yet read), so the worker's threads bound it: one thread always stays free "
+                    "for health checks")] = 4
     request_deadline_s: Annotated[Number, Gt(0), Field(
         description="seconds a prediction request may take from arrival; past it, 503 with Retry-After")] = 10.0
     threshold: Annotated[Annotated[Number, Gt(0), Lt(1)] | None, Field(

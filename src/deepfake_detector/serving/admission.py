@@ -1,7 +1,10 @@
 """Admission control: a worker runs at most max_in_flight predictions at once, each within a deadline counted from
-its arrival; any other prediction request is refused at once with 503 and Retry-After instead of waiting in a
-queue nobody bounds (gunicorn's gthread worker queues accepted connections without limit). Liveness and readiness
-are never subject to it: with max_in_flight below the worker's threads, one thread stays free for them.
+its arrival. A prediction that finds every slot taken waits for one in a short queue (max_queued requests, each at
+most until its deadline), so a burst a little above the slots is answered instead of bounced back to clients that
+would resend it at once; beyond the queue it is refused at once with 503 and Retry-After, instead of waiting in a
+queue nobody bounds (gunicorn's gthread worker queues accepted connections without limit). A waiting request holds a
+thread but not its body, which is read only once it has a slot. Liveness and readiness are never subject to it:
+serving/concurrency.py leaves one of the worker's threads free for them.
 """
 from __future__ import annotations
 
@@ -10,13 +13,13 @@ import logging
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from flask import Flask, current_app, g, has_request_context, request
 
 from deepfake_detector.config.entities import ServingConfig
-from deepfake_detector.serving.concurrency import inferences_per_worker
+from deepfake_detector.serving.concurrency import worker_shape
 from deepfake_detector.serving.errors import ApiError
 
 logger = logging.getLogger(__name__)
@@ -28,6 +31,7 @@ PREDICTION_ENDPOINTS = frozenset({"api.predict", "legacy.predict"})
 REQUEST_START_HEADER = "X-Request-Start"
 RETRY_AFTER_S = 1
 DISCARD_CHUNK_BYTES = 256 * 1024
+DEADLINE_MESSAGE = "the request waited too long to be answered in time; retry later"
 
 
 class OverloadedError(ApiError):
@@ -37,25 +41,57 @@ class OverloadedError(ApiError):
         super().__init__(503, code, message, retry_after_s=RETRY_AFTER_S)
 
 
+class _Waiting(Protocol):
+    """What counts the requests waiting for a slot: a prometheus Gauge."""
+
+    def inc(self) -> None: ...
+
+    def dec(self) -> None: ...
+
+
+class _Uncounted:
+    def inc(self) -> None:
+        pass
+
+    def dec(self) -> None:
+        pass
+
+
 @dataclass
 class Admission:
-    """One worker's slots for predictions and the deadline each one gets."""
+    """One worker's slots for predictions, its queue for a slot, and the deadline each request gets."""
 
     max_in_flight: int
     deadline_s: float
+    max_queued: int = 0
+    waiting: _Waiting = field(default_factory=_Uncounted)
 
     def __post_init__(self):
         self._slots = threading.BoundedSemaphore(self.max_in_flight)
+        self._queue_places = threading.BoundedSemaphore(self.max_queued) if self.max_queued else None
 
     @classmethod
-    def from_config(cls, config: ServingConfig, environ: Mapping[str, str] | None = None) -> Admission:
-        """serve.max_in_flight slots, or for null the worker's threads minus one (concurrency.py, the same number
-        the interpreter threads are sized by); serve.request_deadline_s."""
-        return cls(inferences_per_worker(config, environ), float(config.request_deadline_s))
+    def from_config(cls, config: ServingConfig, environ: Mapping[str, str] | None = None,
+                    waiting: _Waiting | None = None) -> Admission:
+        """The worker's slots and queue (concurrency.worker_shape, the same numbers the interpreter threads are sized
+        by) and serve.request_deadline_s; waiting counts the queue (a metrics gauge)."""
+        shape = worker_shape(config, environ)
+        return cls(shape.max_in_flight, float(config.request_deadline_s), shape.max_queued,
+                   waiting if waiting is not None else _Uncounted())
 
-    def try_enter(self) -> bool:
-        """Take a slot without waiting; False when all are taken."""
-        return self._slots.acquire(blocking=False)
+    def enter(self, deadline: float) -> str | None:
+        """Take a slot, waiting for one in the queue until time.monotonic() reaches deadline; None once a slot is
+        held, else why not: "overloaded" (slots and queue full) or "deadline_exceeded" (no slot came in time)."""
+        if self._slots.acquire(blocking=False):
+            return None
+        if self._queue_places is None or not self._queue_places.acquire(blocking=False):
+            return "overloaded"
+        self.waiting.inc()
+        try:
+            return None if self._slots.acquire(timeout=max(0.0, deadline - time.monotonic())) else "deadline_exceeded"
+        finally:
+            self.waiting.dec()
+            self._queue_places.release()
 
     def leave(self) -> None:
         self._slots.release()
@@ -72,7 +108,8 @@ class Admission:
 
 def register_admission(app: Flask, admission: Admission,
                        endpoints: Iterable[str] = PREDICTION_ENDPOINTS) -> None:
-    """Refuse prediction requests beyond the worker's slots or past their deadline, before their body is read."""
+    """Queue, and refuse, prediction requests beyond the worker's slots or past their deadline, before their body is
+    read."""
     app.extensions[EXTENSION_KEY] = (admission, frozenset(endpoints))
     app.before_request(_admit)
     app.teardown_request(_release)
@@ -87,7 +124,7 @@ def check_deadline() -> None:
         return
     deadline = g.get("admission_deadline")
     if deadline is not None and time.monotonic() > deadline:
-        raise OverloadedError("deadline_exceeded", "the request waited too long to be answered in time; retry later")
+        raise OverloadedError("deadline_exceeded", DEADLINE_MESSAGE)
 
 
 class DeadlineCheckedService:
@@ -116,9 +153,13 @@ def _admit() -> None:
     g.admission_deadline = admission.deadline_for(request.headers.get(REQUEST_START_HEADER))
     try:
         check_deadline()
-        if not admission.try_enter():
+        refusal = admission.enter(g.admission_deadline)
+        if refusal == "overloaded":
             raise OverloadedError("overloaded", f"this server is answering {admission.max_in_flight} prediction "
-                                                "request(s) already; retry later")
+                                                f"request(s) and has {admission.max_queued} more waiting already; "
+                                                "retry later")
+        if refusal is not None:
+            raise OverloadedError(refusal, DEADLINE_MESSAGE)
     except OverloadedError:
         _discard_body()
         raise

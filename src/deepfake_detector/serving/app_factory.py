@@ -68,7 +68,7 @@ def create_app(config: ServingConfig | None = None, *, root: str | Path | None =
     register_request_ids(app)
     register_metrics(app, metrics, environ.get(METRICS_TOKEN_ENV))
     # After the metrics hooks, so that a refusal is timed and counted (rejected_requests_total by its code).
-    register_admission(app, Admission.from_config(config, environ))
+    register_admission(app, Admission.from_config(config, environ, waiting=metrics.queued))
     register_security_headers(app)
     register_error_handlers(app)
     for module in (ui, health, api, legacy):

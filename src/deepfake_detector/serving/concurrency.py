@@ -4,6 +4,9 @@ Every inference in flight has its own interpreter. Giving each of them every cor
 workers x inferences interpreters fight over the same cores; instead the cores are shared out:
 interpreter threads = cores // (workers x inferences per worker), at least 1.
 
+A worker's threads are shared out the same way: one stays free for health checks, up to serve.max_queued wait
+for a prediction slot (each holds a thread, not yet its decoded image), and the rest run predictions.
+
 The server's shape comes from the environment gunicorn.conf.py reads: WEB_CONCURRENCY (workers) and
 GUNICORN_THREADS (threads per worker). Where they are unset (the Flask dev server, the predict command,
 tests) the process is one worker running one inference at a time.
@@ -22,12 +25,29 @@ WORKERS_ENV = "WEB_CONCURRENCY"
 THREADS_ENV = "GUNICORN_THREADS"
 
 
-def inferences_per_worker(config: ServingConfig, environ: Mapping[str, str] | None = None) -> int:
-    """Predictions one worker runs at once: serve.max_in_flight, else its threads minus one (one stays free for
-    health checks), at least 1."""
+@dataclass(frozen=True)
+class WorkerShape:
+    """How one worker's prediction requests are admitted: at most max_in_flight run, at most max_queued wait."""
+
+    max_in_flight: int
+    max_queued: int
+
+
+def worker_shape(config: ServingConfig, environ: Mapping[str, str] | None = None) -> WorkerShape:
+    """The slots and the queue of one worker with GUNICORN_THREADS threads. One thread stays free for health checks
+    and the others are for predictions. The queue gets serve.max_queued of them, but never the last one, which must
+    run; serve.max_in_flight (null: the threads the queue leaves) runs at once."""
+    prediction_threads = max(1, _positive(THREADS_ENV, os.environ if environ is None else environ) - 1)
     if config.max_in_flight is not None:
-        return config.max_in_flight
-    return max(1, _positive(THREADS_ENV, os.environ if environ is None else environ) - 1)
+        return WorkerShape(config.max_in_flight,
+                           min(config.max_queued, max(0, prediction_threads - config.max_in_flight)))
+    queued = min(config.max_queued, prediction_threads - 1)
+    return WorkerShape(prediction_threads - queued, queued)
+
+
+def inferences_per_worker(config: ServingConfig, environ: Mapping[str, str] | None = None) -> int:
+    """Predictions one worker runs at once (worker_shape's slots)."""
+    return worker_shape(config, environ).max_in_flight
 
 
 @dataclass(frozen=True)

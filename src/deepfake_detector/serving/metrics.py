@@ -61,6 +61,8 @@ class ServingMetrics:
             ("route", "status"), buckets=REQUEST_BUCKETS, registry=registry)
         self.in_flight = Gauge(f"{PREFIX}_http_requests_in_flight", "Requests being answered now",
                                multiprocess_mode="livesum", registry=registry)
+        self.queued = Gauge(f"{PREFIX}_queued_predictions", "Prediction requests waiting for a slot now "
+                            "(serve.max_queued)", multiprocess_mode="livesum", registry=registry)
         self.rejected = Counter(f"{PREFIX}_rejected_requests",
                                 "Requests refused for size, item count, readiness or load, by error code",
                                 ("reason",), registry=registry)

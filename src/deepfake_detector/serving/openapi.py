@@ -24,8 +24,9 @@ _BAD_INPUT = {
     "415": _error("unsupported_media_type: neither multipart/form-data, JSON, image/*, video/* nor "
                   "application/octet-stream"),
     "503": _error("model_not_ready: no model is loaded, or its decision rule cannot be applied; overloaded: every "
-                  "prediction slot of the worker is busy (serve.max_in_flight); deadline_exceeded: the request "
-                  "ran past serve.request_deadline_s. The last two carry a Retry-After header (seconds)"),
+                  "prediction slot of the worker is busy (serve.max_in_flight) and its queue is full "
+                  "(serve.max_queued); deadline_exceeded: the request ran past serve.request_deadline_s, waiting "
+                  "for a slot or working. The last two carry a Retry-After header (seconds)"),
 }
 
 _IMAGE_BODY = {
