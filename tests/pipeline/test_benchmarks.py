@@ -124,7 +124,10 @@ def test_api_is_measured_through_gunicorn_beside_the_bare_call(quick_run):
     assert "gunicorn, raw body, one client" in markdown
     full_stack = serving["full_stack"]
     if "skipped" not in full_stack:  # nginx installed (make setup-browser)
-        for crowd in (full_stack["concurrent"], full_stack["concurrent_raw"]):
+        ceiling = full_stack["bare_wsgi"]  # the same stack serving bare_wsgi_app: what any app could get
+        assert ceiling["body"] == "raw" and ceiling["requests"] == ceiling["clients"] * 2
+        assert "The server's ceiling" in markdown and "bare WSGI app (decode + predict only)" in markdown
+        for crowd in (full_stack["concurrent"], full_stack["concurrent_raw"], ceiling):
             assert crowd["requests_per_s"] in crowd["runs_requests_per_s"]
             # Each run is held to the target timed just before it; the reported share is that run's.
             assert crowd["vs_target"] == pytest.approx(crowd["requests_per_s"] / crowd["target_requests_per_s"])

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from deepfake_detector.benchmarks.errors import MissingMarkersError
 from deepfake_detector.benchmarks.latency import batch_throughput
+from deepfake_detector.benchmarks.timing import ratio
 from deepfake_detector.utils.files import write_json_atomic, write_text_atomic
 from deepfake_detector.utils.markdown_markers import MarkerError, Markers, find_block, write_blocks
 
@@ -157,6 +158,10 @@ def _serving(results: dict) -> list[str]:
         if crowd_raw:
             rows.append(row(f"full stack, raw body, {crowd_raw['clients']} clients at once", crowd_raw,
                             crowd_raw["requests_per_s"]))
+        ceiling = full_stack.get("bare_wsgi")
+        if ceiling:
+            rows.append(row(f"full stack serving a bare WSGI app (decode + predict only), raw body, "
+                            f"{ceiling['clients']} clients at once", ceiling, ceiling["requests_per_s"]))
     rows.append(["load the .h5, then predict, per request (the original app)", _number(load_p50, 1), "–",
                  _number(1000.0 / load_p50 if load_p50 else None, 2),
                  _number(load_p50 / bare_p50 if load_p50 else None, 0, "x")])
@@ -248,6 +253,19 @@ def _full_stack_line(full_stack: dict, bare_p50_ms: float) -> str:
                  f"{_number(100 * full_stack['raw_throughput_vs_target'], 0, '%')} of its target "
                  f"{_number(crowd_raw.get('target_requests_per_s'))} ({crowd_raw['refused']} refused and sent again; "
                  f"runs: {_runs(crowd_raw)}).")
+    ceiling = full_stack.get("bare_wsgi")
+    if ceiling:
+        line += ("\n\n**The server's ceiling**: the same gunicorn and nginx serving `benchmarks/bare_wsgi_app.py` "
+                 "instead of the app (it reads the raw body, decodes and predicts, and answers; no Flask, routing, "
+                 f"logging, metrics or admission control), {ceiling['clients']} clients: "
+                 f"{_number(ceiling['requests_per_s'])} requests/s, "
+                 f"{_number(100 * ceiling['vs_target'], 0, '%')} of its target "
+                 f"{_number(ceiling['target_requests_per_s'])} (runs: {_runs(ceiling)}). That is the most this "
+                 "server, proxy and load generator leave any app on these cores; the app gets "
+                 f"{_number(100 * ratio(crowd['requests_per_s'], ceiling['requests_per_s']), 0, '%')} of it with "
+                 "multipart bodies"
+                 + (f" and {_number(100 * ratio(crowd_raw['requests_per_s'], ceiling['requests_per_s']), 0, '%')} "
+                    "with raw bodies" if crowd_raw else "") + ".")
     return line
 
 

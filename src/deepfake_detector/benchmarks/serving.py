@@ -32,13 +32,14 @@ logger = logging.getLogger(__name__)
 
 READY_TIMEOUT_S = 180.0
 WORKERS = 2      # gunicorn.conf.py's defaults on a 2-core machine
-THREADS = 4
+THREADS = 8
 FULL_STACK_CLIENTS = 8
 # The throughput target: this share of what the cores would give if every one ran bare decode + predicts back to back.
 THROUGHPUT_TARGET_SHARE = 0.8
 NGINX_SEARCH_PATH = "/usr/sbin:/usr/local/sbin:/sbin"
 PREDICT_PATH = "/api/v1/predict"
 NO_NGINX = "nginx is not installed (Debian: apt-get install nginx; make setup-browser does it as root)"
+BARE_WSGI_APP = "deepfake_detector.benchmarks.bare_wsgi_app:app"
 
 
 def _free_port() -> int:
@@ -48,8 +49,10 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def gunicorn_server(root: Path, model_file: Path, export_dir: Path, log_file: Path) -> Iterator[str]:
-    """A gunicorn serving app:app with the default backend and face cropping off; yields its base URL."""
+def gunicorn_server(root: Path, model_file: Path, export_dir: Path, log_file: Path,
+                    app: str = "app:app") -> Iterator[str]:
+    """A gunicorn serving app (default app.py's) with the default backend and face cropping off; yields its base
+    URL once GET /readyz answers 200."""
     import requests
 
     port = _free_port()
@@ -58,7 +61,7 @@ def gunicorn_server(root: Path, model_file: Path, export_dir: Path, log_file: Pa
            "GUNICORN_THREADS": str(THREADS), "PORT": str(port), "LOG_LEVEL": "warning"}
     env.pop("DEEPFAKE_DETECTOR_BACKEND", None)
     command = [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
-               "--access-logfile", "-", "app:app"]
+               "--access-logfile", "-", app]
     url = f"http://127.0.0.1:{port}"
     with open(log_file, "wb") as log:
         server = subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -334,10 +337,15 @@ def measure_serving(model_file: Path, export_dir: Path, jpeg_file: Path, scratch
         bare_all_cores = {**summarize_ms(samples["bare all cores"]), "interpreter_threads": all_cores_threads}
         single = {name: client.summary(samples[name], settings.warmup) for name, client in clients.items()}
         concurrent = _concurrent(url, bodies["multipart"], settings.thread_clients, settings.thread_requests)
+        def bare_burst_p50_ms() -> float:
+            return summarize_ms(time_calls(lambda: worker_service.analyze(jpeg, "face.jpg"),
+                                           settings.bare_burst_reps, settings.warmup))["p50_ms"]
+
         full_stack = ({"skipped": NO_NGINX} if proxy_url is None else _full_stack(
-            proxy_url, bodies, single, settings, bare["p50_ms"],
-            lambda: summarize_ms(time_calls(lambda: worker_service.analyze(jpeg, "face.jpg"),
-                                            settings.bare_burst_reps, settings.warmup))["p50_ms"]))
+            proxy_url, bodies, single, settings, bare["p50_ms"], bare_burst_p50_ms))
+    if proxy_url:
+        full_stack["bare_wsgi"] = _bare_wsgi_ceiling(root, model_file, export_dir, scratch, bodies["raw"], settings,
+                                                     bare_burst_p50_ms)
     api, api_raw = single["gunicorn multipart"], single["gunicorn raw"]
     logger.info("API p50 %.2f ms (server-side %.2f ms), raw body %.2f ms, vs bare %.2f ms (%d interpreter threads; "
                 "%.2f ms with %d)", api["p50_ms"], api["server_side"]["p50_ms"], api_raw["p50_ms"], bare["p50_ms"],
@@ -347,6 +355,33 @@ def measure_serving(model_file: Path, export_dir: Path, jpeg_file: Path, scratch
             "bare_all_cores": bare_all_cores, "api_single_client": api, "api_raw_single_client": api_raw,
             "api_server_side": api["server_side"], "api_concurrent": concurrent,
             "api_p50_vs_bare_p50": ratio(api["p50_ms"], bare["p50_ms"]), "full_stack": full_stack}
+
+
+def _throughput_run(url: str, body: RequestBody, settings: BenchSettings, bare_burst_p50_ms: Callable[[], float]
+                    ) -> dict:
+    """FULL_STACK_CLIENTS clients posting body, held to a target from a burst of bare calls timed just before."""
+    adjacent_bare = bare_burst_p50_ms()
+    target = THROUGHPUT_TARGET_SHARE * cpu_count() * 1000.0 / adjacent_bare
+    run = _concurrent(url, body, FULL_STACK_CLIENTS, settings.full_stack_requests)
+    return {**run, "bare_p50_ms": adjacent_bare, "target_requests_per_s": target,
+            "vs_target": ratio(run["requests_per_s"], target)}
+
+
+def _bare_wsgi_ceiling(root: Path, model_file: Path, export_dir: Path, scratch: Path, body: RequestBody,
+                       settings: BenchSettings, bare_burst_p50_ms: Callable[[], float]) -> dict:
+    """The throughput runs again, raw bodies, against the same gunicorn and nginx serving bare_wsgi_app instead of
+    app.py: the most the server, the proxy and the load generator leave for any app on this machine."""
+    with contextlib.ExitStack() as stack:
+        url = stack.enter_context(gunicorn_server(root, model_file, export_dir, scratch / "gunicorn-bare-wsgi.log",
+                                                  app=BARE_WSGI_APP))
+        proxy_url = stack.enter_context(nginx_proxy(root, int(url.rsplit(":", 1)[1]), scratch / "bare-wsgi"))
+        runs = [_throughput_run(proxy_url, body, settings, bare_burst_p50_ms)
+                for _ in range(settings.throughput_runs)]
+    ceiling = _median_run(runs)
+    logger.info("Bare WSGI app behind the same stack, raw body, %d clients: %.1f requests/s, %.0f%% of the target "
+                "%.1f", FULL_STACK_CLIENTS, ceiling["requests_per_s"], 100 * ceiling["vs_target"],
+                ceiling["target_requests_per_s"])
+    return ceiling
 
 
 def _full_stack(url: str, bodies: dict[str, RequestBody], single: dict[str, dict], settings: BenchSettings,
@@ -363,11 +398,7 @@ def _full_stack(url: str, bodies: dict[str, RequestBody], single: dict[str, dict
     runs: dict[str, list[dict]] = {"multipart": [], "raw": []}
     for _ in range(settings.throughput_runs):  # alternated, so that a busy spell does not fall on one body only
         for kind in runs:
-            adjacent_bare = bare_burst_p50_ms()
-            target = THROUGHPUT_TARGET_SHARE * cores * 1000.0 / adjacent_bare
-            run = _concurrent(url, bodies[kind], FULL_STACK_CLIENTS, settings.full_stack_requests)
-            runs[kind].append({**run, "bare_p50_ms": adjacent_bare, "target_requests_per_s": target,
-                               "vs_target": ratio(run["requests_per_s"], target)})
+            runs[kind].append(_throughput_run(url, bodies[kind], settings, bare_burst_p50_ms))
     concurrent, concurrent_raw = _median_run(runs["multipart"]), _median_run(runs["raw"])
     logger.info("Full stack p50 %.2f ms (%.2fx bare), raw body %.2f ms; %d clients: %.1f requests/s, %.0f%% of the "
                 "target %.1f", one["p50_ms"], one["p50_ms"] / bare_p50_ms, one_raw["p50_ms"], FULL_STACK_CLIENTS,
