@@ -165,6 +165,28 @@ def test_concurrent_predictions_equal_sequential_ones(artifacts, keras_predictor
     assert len(results) == len(batches)
 
 
+def test_interpreters_grow_to_the_predictions_run_at_once_not_to_the_threads(artifacts):
+    """A server worker has more threads than prediction slots (the others wait for a slot or answer health
+    checks); each interpreter costs its own arena and packed weights, so only calls running at once may add one."""
+    predictor = TFLitePredictor(artifacts["float32"], num_threads=1)
+    slots = threading.Semaphore(2)
+    barrier = threading.Barrier(8)
+    images = random_pixels(1, seed=3)
+
+    def work() -> None:
+        barrier.wait()
+        for _ in range(5):
+            with slots:
+                predictor.predict(images)
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert 1 <= predictor.interpreters <= 2
+
+
 def test_tflite_backend_never_imports_tensorflow(artifacts):
     script = textwrap.dedent(f"""
         import sys

@@ -129,10 +129,11 @@ class _Session:
 class TFLitePredictor(Predictor):
     """The TFLite runtime (ai-edge-litert): no TensorFlow or Keras is imported.
 
-    Interpreters are not thread-safe. By default each thread gets its own, created on first use:
-    threads never wait for each other, and all interpreters share one in-memory copy of the model
-    file, but each holds its own tensor arena (activations, growing with the batch) and its own
-    packed weights: about 17 MB more per thread for the float32 224 px alpha 1.0 model at batch 1.
+    Interpreters are not thread-safe. By default each prediction running at once gets an interpreter of its own,
+    taken from a pool that grows to the most predictions ever run at once (not the most threads: a server thread
+    that only waited for a slot never adds one): calls never wait for each other, and all interpreters share one
+    in-memory copy of the model file, but each holds its own tensor arena (activations, growing with the batch) and
+    its own packed weights: about 17 MB more each for the float32 224 px alpha 1.0 model at batch 1.
     With per_thread_interpreters=False one interpreter is shared behind a lock: the least memory,
     one prediction at a time. An input tensor is resized only when the batch size changes.
     """
@@ -167,17 +168,20 @@ class TFLitePredictor(Predictor):
         super().__init__(path, shape[1], variant or path.stem, rule, input_fit)
         self._input = inputs[0]
         self._output = outputs[0]
-        self._lock = threading.Lock()
-        self._local = threading.local()
+        self._lock = threading.Lock()  # guards the pool
+        self._shared_lock = threading.Lock()  # held through each call on the one shared interpreter
+        self._idle: list[_Session] = []  # the pool's interpreters no call is using now
         self._shared: _Session | None = None
+        self.interpreters = 1  # how many this predictor has made
         if per_thread_interpreters:
-            self._local.session = first
+            self._idle.append(first)
         else:
             self._shared = first
 
     def close(self) -> None:
-        self._local = threading.local()
-        self._shared = None
+        with self._lock:
+            self._idle = []
+            self._shared = None
 
     def _new_session(self) -> _Session:
         from ai_edge_litert.interpreter import Interpreter
@@ -192,14 +196,21 @@ class TFLitePredictor(Predictor):
 
     def _predict_batch(self, batch: np.ndarray) -> np.ndarray:
         if not self.per_thread_interpreters:
-            with self._lock:
+            with self._shared_lock:
                 if self._shared is None:
                     self._shared = self._new_session()
                 return self._run(self._shared, batch)
-        session = getattr(self._local, "session", None)
+        with self._lock:
+            session = self._idle.pop() if self._idle else None
         if session is None:
-            session = self._local.session = self._new_session()
-        return self._run(session, batch)
+            session = self._new_session()
+            with self._lock:
+                self.interpreters += 1
+        try:
+            return self._run(session, batch)
+        finally:
+            with self._lock:
+                self._idle.append(session)
 
     def _run(self, session: _Session, batch: np.ndarray) -> np.ndarray:
         interpreter, index = session.interpreter, self._input["index"]
