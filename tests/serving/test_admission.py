@@ -134,15 +134,57 @@ def test_beyond_the_queue_a_prediction_is_refused_at_once(slow_app):
 def test_a_queued_prediction_is_refused_when_its_deadline_passes_before_a_slot_frees(slow_app):
     app, slow = slow_app(max_in_flight=1, request_deadline_s=5, environ=ONE_SLOT_ONE_PLACE)
     first, _ = hold_a_slot(app, slow)
-    try:  # handed over by the proxy 4.5 s ago: half a second left, spent waiting for the slot
-        waited = post(app.test_client(), JPEG, headers={"X-Request-Start": f"t={time.time() - 4.5:.3f}"})
+    try:  # handed over by the proxy 3 s ago: 2 s left, spent waiting in the queue for the slot
+        answers = []
+        queued = threading.Thread(target=lambda: answers.append(
+            post(app.test_client(), JPEG, headers={"X-Request-Start": f"t={time.time() - 3:.3f}"})))
+        queued.start()
+        deadline = time.monotonic() + 10
+        while value(scrape(app.test_client()), QUEUED) != 1 and queued.is_alive():
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert queued.is_alive(), "the request was refused before it waited in the queue"
+        queued.join(30)
     finally:
         slow.release.set()
         first.join(30)
+    waited = answers[0]
     assert waited.status_code == 503 and waited.json["error"]["code"] == "deadline_exceeded"
     assert slow.calls == 1
     scraped = scrape(app.test_client())
     assert value(scraped, QUEUED) == 0 and value(scraped, REJECTED, reason="deadline_exceeded") == 1
+
+
+class CountingGauge:
+    def __init__(self):
+        self.value = 0
+
+    def inc(self):
+        self.value += 1
+
+    def dec(self):
+        self.value -= 1
+
+
+def test_a_slot_given_back_goes_to_the_oldest_waiting_request_not_to_a_newcomer():
+    waiting = CountingGauge()
+    admission = Admission(max_in_flight=1, deadline_s=10, max_queued=1, waiting=waiting)
+    assert admission.enter(time.monotonic() + 10) is None  # the one slot
+    outcome = []
+    queued = threading.Thread(target=lambda: outcome.append(admission.enter(time.monotonic() + 10)))
+    queued.start()
+    deadline = time.monotonic() + 10
+    while waiting.value != 1:
+        assert time.monotonic() < deadline, "the second request never queued"
+        time.sleep(0.005)
+    admission.leave()
+    # A newcomer arriving as the slot frees finds it already handed over: it queues, and times out.
+    assert admission.enter(time.monotonic() + 0.2) == "deadline_exceeded"
+    queued.join(10)
+    assert outcome == [None] and waiting.value == 0
+    admission.leave()
+    with pytest.raises(RuntimeError, match="never taken"):
+        admission.leave()
 
 
 def test_health_and_readiness_answer_while_every_slot_is_taken(slow_app):
@@ -211,3 +253,12 @@ def test_the_slots_and_the_queue_follow_the_worker_shape(project):
     config = serving_config(project, max_in_flight=None, request_deadline_s=3)
     admission = Admission.from_config(config, {"GUNICORN_THREADS": "8"})
     assert (admission.max_in_flight, admission.max_queued, admission.deadline_s) == (3, 4, 3)
+
+
+def test_slots_that_leave_no_thread_for_health_checks_are_warned_about(project, caplog):
+    config = serving_config(project, max_in_flight=4)
+    with caplog.at_level("WARNING", logger="deepfake_detector.serving.admission"):
+        Admission.from_config(config, {"GUNICORN_THREADS": "5"})
+        assert not caplog.records
+        Admission.from_config(config, {"GUNICORN_THREADS": "4"})
+    assert "leaves none of this worker's 4 thread(s) for health checks" in caplog.text

@@ -28,7 +28,8 @@ GOOD = {
     "e.jpg": sample_images.cmyk_jpeg(),
     "f.png": sample_images.rgba_png(),
 }
-# One fewer than a worker's prediction threads (3 slots + 4 queue places): even all on one worker, none is refused.
+# A worker's 3 slots + 4 queue places (8 threads, one kept for health checks): even all on one worker, none is
+# refused.
 CLIENTS = 7
 BAD = {"cut.jpg": sample_images.truncated_jpeg(), "bomb.png": sample_images.decompression_bomb_png()}
 
@@ -44,7 +45,7 @@ def server(project, tmp_path_factory):
     environment = {**os.environ, "DEEPFAKE_DETECTOR_MODEL": str(project / "model.h5"),
                    "DEEPFAKE_DETECTOR_EXPORT_DIR": str(project / "export"), "DEEPFAKE_DETECTOR_BACKEND": "tflite"}
     command = [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "--bind", "127.0.0.1:0",
-               "--workers", "2"]
+               "--workers", "2", "--threads", "8"]
     if supports_no_control_socket():
         command.append("--no-control-socket")
     running = start_server(command, log_path, env=environment, cwd=repository_root())

@@ -159,7 +159,7 @@ def _serving(results: dict) -> list[str]:
             rows.append(row(f"full stack, raw body, {crowd_raw['clients']} clients at once", crowd_raw,
                             crowd_raw["requests_per_s"]))
         ceiling = full_stack.get("bare_wsgi")
-        if ceiling:
+        if ceiling and "skipped" not in ceiling:
             rows.append(row(f"full stack serving a bare WSGI app (decode + predict only), raw body, "
                             f"{ceiling['clients']} clients at once", ceiling, ceiling["requests_per_s"]))
     rows.append(["load the .h5, then predict, per request (the original app)", _number(load_p50, 1), "–",
@@ -254,19 +254,25 @@ def _full_stack_line(full_stack: dict, bare_p50_ms: float) -> str:
                  f"{_number(crowd_raw.get('target_requests_per_s'))} ({crowd_raw['refused']} refused and sent again; "
                  f"runs: {_runs(crowd_raw)}).")
     ceiling = full_stack.get("bare_wsgi")
-    if ceiling:
+    if ceiling and "skipped" in ceiling:
+        line += f"\n\n**The server's ceiling**: not measured ({ceiling['skipped']})."
+    elif ceiling:
         line += ("\n\n**The server's ceiling**: the same gunicorn and nginx serving `benchmarks/bare_wsgi_app.py` "
                  "instead of the app (it reads the raw body, decodes and predicts, and answers; no Flask, routing, "
-                 f"logging, metrics or admission control), {ceiling['clients']} clients: "
+                 "logging, metrics or admission control, so up to a worker's threads predict at once, each interpreter "
+                 f"with the app's threads), {ceiling['clients']} clients: "
                  f"{_number(ceiling['requests_per_s'])} requests/s, "
                  f"{_number(100 * ceiling['vs_target'], 0, '%')} of its target "
                  f"{_number(ceiling['target_requests_per_s'])} (runs: {_runs(ceiling)}). That is the most this "
                  "server, proxy and load generator leave any app on these cores; the app gets "
-                 f"{_number(100 * ratio(crowd['requests_per_s'], ceiling['requests_per_s']), 0, '%')} of it with "
-                 "multipart bodies"
-                 + (f" and {_number(100 * ratio(crowd_raw['requests_per_s'], ceiling['requests_per_s']), 0, '%')} "
-                    "with raw bodies" if crowd_raw else "") + ".")
+                 f"{_percent(ratio(crowd['requests_per_s'], ceiling['requests_per_s']))} of it with multipart bodies"
+                 + (f" and {_percent(ratio(crowd_raw['requests_per_s'], ceiling['requests_per_s']))} with raw bodies"
+                    if crowd_raw else "") + ".")
     return line
+
+
+def _percent(share: float | None) -> str:
+    return _number(None if share is None else 100 * share, 0, "%")
 
 
 def _runs(crowd: dict) -> str:

@@ -21,7 +21,7 @@ EXIT_CANNOT_SERVE = 2
 OPTIONS = (  # option, variable, help
     ("port", "PORT", "port to listen on, on all interfaces (default: $PORT or 8080)"),
     ("workers", "WEB_CONCURRENCY", "worker processes, each with its own model (default: $WEB_CONCURRENCY or 2)"),
-    ("threads", "GUNICORN_THREADS", "threads per worker (default: $GUNICORN_THREADS or 4)"),
+    ("threads", "GUNICORN_THREADS", "threads per worker (default: $GUNICORN_THREADS or 8)"),
     ("timeout", "GUNICORN_TIMEOUT", "seconds before a silent worker is restarted (default: $GUNICORN_TIMEOUT or 120)"),
 )
 

@@ -173,15 +173,18 @@ class TFLitePredictor(Predictor):
         self._idle: list[_Session] = []  # the pool's interpreters no call is using now
         self._shared: _Session | None = None
         self.interpreters = 1  # how many this predictor has made
+        self._generation = 0  # close() starts a new one: interpreters of an older one are not pooled again
         if per_thread_interpreters:
             self._idle.append(first)
         else:
             self._shared = first
 
     def close(self) -> None:
-        with self._lock:
+        """Drop every interpreter; one a call is still using is dropped when the call ends."""
+        with self._shared_lock, self._lock:
             self._idle = []
             self._shared = None
+            self._generation += 1
 
     def _new_session(self) -> _Session:
         from ai_edge_litert.interpreter import Interpreter
@@ -202,6 +205,7 @@ class TFLitePredictor(Predictor):
                 return self._run(self._shared, batch)
         with self._lock:
             session = self._idle.pop() if self._idle else None
+            generation = self._generation
         if session is None:
             session = self._new_session()
             with self._lock:
@@ -210,7 +214,8 @@ class TFLitePredictor(Predictor):
             return self._run(session, batch)
         finally:
             with self._lock:
-                self._idle.append(session)
+                if generation == self._generation:
+                    self._idle.append(session)
 
     def _run(self, session: _Session, batch: np.ndarray) -> np.ndarray:
         interpreter, index = session.interpreter, self._input["index"]

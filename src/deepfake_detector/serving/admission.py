@@ -8,8 +8,10 @@ serving/concurrency.py leaves one of the worker's threads free for them.
 """
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -19,7 +21,7 @@ from typing import Any, Protocol
 from flask import Flask, current_app, g, has_request_context, request
 
 from deepfake_detector.config.entities import ServingConfig
-from deepfake_detector.serving.concurrency import worker_shape
+from deepfake_detector.serving.concurrency import THREADS_ENV, worker_shape
 from deepfake_detector.serving.errors import ApiError
 
 logger = logging.getLogger(__name__)
@@ -67,34 +69,65 @@ class Admission:
     waiting: _Waiting = field(default_factory=_Uncounted)
 
     def __post_init__(self):
-        self._slots = threading.BoundedSemaphore(self.max_in_flight)
-        self._queue_places = threading.BoundedSemaphore(self.max_queued) if self.max_queued else None
+        self._lock = threading.Lock()
+        self._free_slots = self.max_in_flight
+        # First come, first served: leave() hands its slot to the oldest waiter (setting its Event), so a request
+        # that arrives as a slot frees never overtakes one already waiting.
+        self._waiters: collections.deque[threading.Event] = collections.deque()
 
     @classmethod
     def from_config(cls, config: ServingConfig, environ: Mapping[str, str] | None = None,
                     waiting: _Waiting | None = None) -> Admission:
         """The worker's slots and queue (concurrency.worker_shape, the same numbers the interpreter threads are sized
         by) and serve.request_deadline_s; waiting counts the queue (a metrics gauge)."""
+        environ = os.environ if environ is None else environ
         shape = worker_shape(config, environ)
+        if THREADS_ENV in environ and config.max_in_flight is not None and config.max_in_flight >= shape.threads:
+            logger.warning("serve.max_in_flight %d leaves none of this worker's %d thread(s) for health checks: "
+                           "/healthz may wait while every prediction slot is busy", config.max_in_flight,
+                           shape.threads)
         return cls(shape.max_in_flight, float(config.request_deadline_s), shape.max_queued,
                    waiting if waiting is not None else _Uncounted())
 
     def enter(self, deadline: float) -> str | None:
-        """Take a slot, waiting for one in the queue until time.monotonic() reaches deadline; None once a slot is
-        held, else why not: "overloaded" (slots and queue full) or "deadline_exceeded" (no slot came in time)."""
-        if self._slots.acquire(blocking=False):
-            return None
-        if self._queue_places is None or not self._queue_places.acquire(blocking=False):
-            return "overloaded"
-        self.waiting.inc()
+        """Take a slot, waiting for one in the queue (first come, first served) until time.monotonic() reaches
+        deadline; None once a slot is held, else why not: "overloaded" (slots and queue full) or
+        "deadline_exceeded" (no slot came in time)."""
+        with self._lock:
+            if self._free_slots and not self._waiters:
+                self._free_slots -= 1
+                return None
+            if len(self._waiters) >= self.max_queued:
+                return "overloaded"
+            handed_over = threading.Event()
+            self._waiters.append(handed_over)
+        self._count_waiting(+1)
         try:
-            return None if self._slots.acquire(timeout=max(0.0, deadline - time.monotonic())) else "deadline_exceeded"
+            handed_over.wait(max(0.0, deadline - time.monotonic()))
+            with self._lock:
+                if handed_over.is_set():  # leave() gave it a slot, perhaps just as the wait timed out
+                    return None
+                self._waiters.remove(handed_over)
+                return "deadline_exceeded"
         finally:
-            self.waiting.dec()
-            self._queue_places.release()
+            self._count_waiting(-1)
 
     def leave(self) -> None:
-        self._slots.release()
+        """Give a slot back: to the oldest waiting request if there is one."""
+        with self._lock:
+            if self._waiters:
+                self._waiters.popleft().set()
+            elif self._free_slots < self.max_in_flight:
+                self._free_slots += 1
+            else:
+                raise RuntimeError("admission: a slot was given back that was never taken")
+
+    def _count_waiting(self, change: int) -> None:
+        """Move the waiting gauge; a metrics failure must never cost a slot or a queue place."""
+        try:
+            (self.waiting.inc if change > 0 else self.waiting.dec)()
+        except Exception:
+            logger.exception("cannot update the queued predictions gauge")
 
     def deadline_for(self, request_start: str | None) -> float:
         """The time.monotonic() by which the request must have started its work: deadline_s after the proxy's

@@ -31,18 +31,20 @@ class WorkerShape:
 
     max_in_flight: int
     max_queued: int
+    threads: int  # the worker's threads (GUNICORN_THREADS), one of which health checks need
 
 
 def worker_shape(config: ServingConfig, environ: Mapping[str, str] | None = None) -> WorkerShape:
     """The slots and the queue of one worker with GUNICORN_THREADS threads. One thread stays free for health checks
     and the others are for predictions. The queue gets serve.max_queued of them, but never the last one, which must
     run; serve.max_in_flight (null: the threads the queue leaves) runs at once."""
-    prediction_threads = max(1, _positive(THREADS_ENV, os.environ if environ is None else environ) - 1)
+    threads = _positive(THREADS_ENV, os.environ if environ is None else environ)
+    prediction_threads = max(1, threads - 1)
     if config.max_in_flight is not None:
         return WorkerShape(config.max_in_flight,
-                           min(config.max_queued, max(0, prediction_threads - config.max_in_flight)))
+                           min(config.max_queued, max(0, prediction_threads - config.max_in_flight)), threads)
     queued = min(config.max_queued, prediction_threads - 1)
-    return WorkerShape(prediction_threads - queued, queued)
+    return WorkerShape(prediction_threads - queued, queued, threads)
 
 
 def inferences_per_worker(config: ServingConfig, environ: Mapping[str, str] | None = None) -> int:
