@@ -34,6 +34,7 @@ from deepfake_detector.config.entities import (
 )
 from deepfake_detector.config.params import Params
 from deepfake_detector.config.paths import ConfigFile
+from deepfake_detector.contracts.demo_sources import demo_family
 from deepfake_detector.contracts.errors import ConfigError
 from deepfake_detector.utils.redaction import displayable_source
 
@@ -122,9 +123,7 @@ class ConfigurationManager:
 
     def _data_source(self, source: str) -> str:
         """A local path in data.source is relative to the repo root, like every other path."""
-        lowered = source.lower()
-        if lowered in ("demo", "demo-video") or lowered.startswith(("demo:", "demo-video:", "kaggle:")) \
-                or "://" in source:
+        if demo_family(source) is not None or source.lower().startswith("kaggle:") or "://" in source:
             return source
         return str(self._resolved(Path(source).expanduser()))
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from deepfake_detector.contracts.demo_sources import demo_family
 from deepfake_detector.contracts.model_card import ModelCard
 from deepfake_detector.utils.redaction import displayable_source
 
@@ -48,7 +49,7 @@ class TrainingData:
         """Trained on the built-in generator only: data.source `demo`, `demo:<family>`, `demo-video[:<family>]`,
         or a list of those (recorded as the entries joined by " + ")."""
         entries = [entry.strip() for entry in (self.source or "").lower().split(" + ")]
-        return all(entry in ("demo", "demo-video") or entry.startswith(("demo:", "demo-video:")) for entry in entries)
+        return all(demo_family(entry) is not None for entry in entries)
 
     @property
     def notice(self) -> str | None:

@@ -27,6 +27,7 @@ from deepfake_detector.components.data.archives import (
 )
 from deepfake_detector.components.data.downloads import DownloadLimits, check_redirects, download, download_name
 from deepfake_detector.config.entities import DataIngestionConfig, DemoDataConfig
+from deepfake_detector.contracts.demo_sources import DEMO_VIDEO
 from deepfake_detector.contracts.errors import IngestionError
 from deepfake_detector.utils.files import sha256_file
 from deepfake_detector.utils.redaction import redact_url
@@ -34,7 +35,6 @@ from deepfake_detector.utils.redaction import redact_url
 logger = logging.getLogger(__name__)
 
 SourceKind = Literal["demo", "demo_video", "folder", "archive", "url", "kaggle"]
-DEMO_VIDEO = "demo-video"
 
 FOLDER_NAME_LENGTH = 40  # characters of an entry's name kept in its sub-folder's name
 ACCEPTED_SOURCES = ("demo (or demo:<style>), demo-video (or demo-video:<style>), a folder, a "

@@ -13,6 +13,7 @@ from urllib.request import url2pathname
 import numpy as np
 
 from deepfake_detector.components.evaluation.bootstrap import mean_intervals
+from deepfake_detector.contracts.demo_sources import demo_family
 
 SUMMARY_METRICS = ("roc_auc", "accuracy")
 
@@ -35,10 +36,9 @@ def source_key(source: str, demo_style: str) -> str:
     lower-cased, local paths (and file:// URLs) absolute and normalized, other URLs as written."""
     text = source.strip()
     lowered = text.lower()
-    if lowered in ("demo", "demo-video"):  # clips carry the same family's trace as stills
-        return f"demo:{demo_style.strip().lower()}"
-    if lowered.startswith(("demo:", "demo-video:")):
-        return f"demo:{lowered.split(':', 1)[1].strip()}"
+    family = demo_family(text)
+    if family is not None:  # clips carry the same family's trace as stills
+        return f"demo:{family or demo_style.strip().lower()}"
     if lowered.startswith("kaggle:"):
         return f"kaggle:{lowered[len('kaggle:'):].strip().strip('/')}"
     if "://" in text:
