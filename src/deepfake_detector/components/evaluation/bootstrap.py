@@ -131,15 +131,20 @@ def _ranking_samples_from_counts(labels: np.ndarray, values: np.ndarray, counts:
 
 
 def bootstrap_intervals(labels: Sequence[int], probs: Sequence[float], threshold: float, *, resamples: int,
-                        seed: int, confidence: float = 0.95,
-                        metrics: Sequence[str] = HEADLINE_METRICS) -> dict[str, float]:
+                        seed: int, confidence: float = 0.95, metrics: Sequence[str] = HEADLINE_METRICS,
+                        videos: Sequence[str] | None = None) -> dict[str, float]:
     """{"<metric>_ci_low", "<metric>_ci_high"} for each metric: the percentile bootstrap interval
     over `resamples` class-stratified resamples of the images, seeded with default_rng(seed).
 
     The threshold stays fixed (it was chosen on validation, so re-choosing it per resample would
     measure a different procedure). Same inputs and seed give the same numbers; resamples=0
-    gives {} (intervals switched off).
+    gives {} (intervals switched off). With videos (each image's video, "" for a still image), whole
+    videos are resampled instead (cluster_bootstrap_intervals over frame_clusters).
     """
+    if videos is not None:
+        return cluster_bootstrap_intervals(labels, probs, frame_clusters(np.asarray(videos, dtype=object)),
+                                           threshold, resamples=resamples, seed=seed, confidence=confidence,
+                                           metrics=metrics)
     _check_settings(resamples, confidence, threshold, metrics)
     if resamples == 0:
         return {}

@@ -30,11 +30,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from deepfake_detector.components.data.datasets import VIDEO_COLUMN, build_dataset, read_manifest, split_rows
 from deepfake_detector.components.data.layouts import SOURCE_COLUMN
-from deepfake_detector.components.evaluation.bootstrap import (
-    bootstrap_intervals,
-    cluster_bootstrap_intervals,
-    frame_clusters,
-)
+from deepfake_detector.components.evaluation.bootstrap import bootstrap_intervals
 from deepfake_detector.components.evaluation.calibration import (
     CALIBRATION_OFF,
     TemperatureFit,
@@ -157,7 +153,8 @@ class Evaluator:
                             metrics["accuracy"], "n/a (one class)" if metrics["roc_auc"] is None
                             else f"{metrics['roc_auc']:.4f}")
         if config.bootstrap:
-            scores.update(self._frame_intervals(test, raw_threshold, is_video))
+            scores.update(bootstrap_intervals(test.labels, test.raw_probs, raw_threshold, resamples=config.bootstrap,
+                                              seed=config.seed, videos=test.videos if is_video else None))
         logger.info("Test: accuracy %.4f, balanced accuracy %.4f, ROC AUC %.4f, EER %.4f on %d images",
                     scores["accuracy"], scores["balanced_accuracy"], scores["roc_auc"], scores["eer"],
                     scores["n_test"])
@@ -182,15 +179,6 @@ class Evaluator:
         return EvaluationResult(scores=scores, model_sha256=model_sha256, scores_file=config.scores_file,
                                 predictions_file=config.predictions_file, plot_files=plot_files,
                                 threshold=threshold)
-
-    def _frame_intervals(self, test: SplitPredictions, raw_threshold: float, is_video: bool) -> dict[str, float]:
-        """The frame-level intervals: per image for still images, by video when frames came from videos."""
-        config = self.config
-        if not is_video:
-            return bootstrap_intervals(test.labels, test.raw_probs, raw_threshold, resamples=config.bootstrap,
-                                       seed=config.seed)
-        return cluster_bootstrap_intervals(test.labels, test.raw_probs, frame_clusters(test.videos), raw_threshold,
-                                           resamples=config.bootstrap, seed=config.seed)
 
     def _video_scores(self, val: SplitPredictions, test: SplitPredictions) -> dict[str, Any]:
         """scores.json's `video` block, from the calibrated frame P(fake): what serving aggregates."""

@@ -15,11 +15,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from deepfake_detector.components.evaluation.bootstrap import (
-    bootstrap_intervals,
-    cluster_bootstrap_intervals,
-    frame_clusters,
-)
+from deepfake_detector.components.evaluation.bootstrap import bootstrap_intervals
 from deepfake_detector.components.evaluation.metrics import check_binary_inputs
 
 logger = logging.getLogger(__name__)
@@ -75,13 +71,8 @@ def check_learning(labels: Sequence[int], probs: Sequence[float], *, seed: int, 
         return None
     label_array, values = check_binary_inputs(labels, probs)
     # ROC AUC needs no threshold; the bootstrap's is for threshold metrics, of which none is asked.
-    if videos is None:
-        interval = bootstrap_intervals(label_array, values, threshold=0.5, resamples=RESAMPLES, seed=seed,
-                                       confidence=CONFIDENCE, metrics=("roc_auc",))
-    else:
-        interval = cluster_bootstrap_intervals(label_array, values, frame_clusters(np.asarray(videos, dtype=object)),
-                                               threshold=0.5, resamples=RESAMPLES, seed=seed, confidence=CONFIDENCE,
-                                               metrics=("roc_auc",))
+    interval = bootstrap_intervals(label_array, values, threshold=0.5, resamples=RESAMPLES, seed=seed,
+                                   confidence=CONFIDENCE, metrics=("roc_auc",), videos=videos)
     check = LearningCheck(roc_auc=float(roc_auc_score(label_array, values)), ci_low=interval["roc_auc_ci_low"],
                           ci_high=interval["roc_auc_ci_high"], n=int(label_array.size))
     message = check.warning()
