@@ -71,17 +71,21 @@ def atomic_directory(target: str | Path) -> Iterator[Path]:
     os.chmod(staging, 0o777 & ~_umask())
     try:
         yield staging
-        old = None
-        if target.exists():
-            old = target.with_name(f".{target.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(target, old)
-        os.replace(staging, target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        swap_in_directory(staging, target)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def swap_in_directory(staging: Path, target: Path) -> None:
+    """Put the finished staging folder in target's place: the previous target is renamed aside first and removed
+    only after the swap, so a crash in between leaves one of them whole."""
+    old = target.with_name(f".{target.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(staging, target)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def sha256_file(path: str | Path) -> str:

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from deepfake_detector.config.entities import FramesConfig, VideoSettings
 from deepfake_detector.contracts.errors import DataValidationError, VideoError
 from deepfake_detector.contracts.frames_index import PROBLEM_COLUMN, TIME_COLUMN, VIDEO_COLUMN
-from deepfake_detector.utils.files import sha256_file, write_json_atomic, write_text_atomic
+from deepfake_detector.utils.files import sha256_file, swap_in_directory, write_json_atomic, write_text_atomic
 from deepfake_detector.video.decoding import SNIFF_BYTES, FrameSampling, VideoLimits, open_video, sniff_video
 
 logger = logging.getLogger(__name__)
@@ -145,7 +145,7 @@ class FrameExtraction:
         for path in tqdm(stills, desc="linking stills", unit="file", leave=False, disable=not stills):
             _link(config.ingest_dataset_dir / path, staging / path)
         rows = self._rows(index, outcomes)
-        self._swap_in(staging)
+        swap_in_directory(staging, config.dataset_dir)
         for name in (JOURNAL, SETTINGS_FILE):  # only now: a kill before the swap keeps what was done
             (config.dataset_dir / name).unlink(missing_ok=True)
         write_text_atomic(config.index_file, rows.to_csv(index=False, lineterminator="\n"))
@@ -223,15 +223,6 @@ class FrameExtraction:
                 rows += [{**row, "path": name, VIDEO_COLUMN: row["path"], TIME_COLUMN: f"{seconds:.3f}",
                           PROBLEM_COLUMN: ""} for name, seconds in outcome.frames]
         return pd.DataFrame(rows, columns=[*index.columns, VIDEO_COLUMN, TIME_COLUMN, PROBLEM_COLUMN])
-
-    def _swap_in(self, staging: Path) -> None:
-        target = self.config.dataset_dir
-        old = target.with_name(f".{target.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        if target.exists():
-            os.replace(target, old)
-        os.replace(staging, target)
-        shutil.rmtree(old, ignore_errors=True)
 
     def _write_report(self, index: pd.DataFrame, outcomes: dict[str, VideoOutcome], rows: pd.DataFrame
                       ) -> FramesResult:
