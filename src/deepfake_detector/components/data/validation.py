@@ -64,10 +64,10 @@ class DataValidation:
     def run(self) -> ValidationResult:
         config = self.config
         index = self._read_index()
-        problems = dict(zip(index["path"], index["problem"], strict=True))
-        problems = {path: problem for path, problem in problems.items() if problem}
-        checks = self._inspect(index[~index["path"].isin(problems)])
+        problems = {path: problem for path, problem in zip(index["path"], index[PROBLEM_COLUMN], strict=True)
+                    if problem}  # videos the frames stage could not decode
         checked = index[~index["path"].isin(problems)].copy()
+        checks = self._inspect(checked)
         checked["sha256"] = [check.sha256 for check in checks]
         checked["phash"] = [check.phash for check in checks]
         problems.update({path: check.problem for path, check in zip(checked["path"], checks, strict=True)
